@@ -1,0 +1,326 @@
+/**
+ * Compiler: typed tree (IR) -> plain closures, built once at config load.
+ *
+ * Each node becomes a closure of a single result type (boolean, number or
+ * string); the closures only read `ctx.image`, `ctx.nowMs` and `ctx.wallMs`.
+ * Evaluating allocates nothing: no objects, arrays or closures are created,
+ * and the memory of timers and edges lives in one Float64Array made here.
+ *
+ * Stateful functions (rising, falling, ton, tof) are updated in a pre-pass:
+ * on every evaluate(), each one is updated exactly once, inner before outer
+ * (so `rising(ton(x, 1s))` sees this cycle's timer), whatever `and`/`or`
+ * would have skipped. The expression itself then short-circuits normally and
+ * only reads their stored results, so it is pure and can be re-read by
+ * falseTerms() without advancing anything.
+ */
+import type { Sample, Value } from "../sample.js";
+import type { ExprType, IR } from "./check.js";
+
+export interface EvalContext {
+  readonly image: readonly Sample[];
+  /** Monotonic cycle time in ms, for timers. */
+  readonly nowMs: number;
+  /** Epoch ms (wall clock), for age(). */
+  readonly wallMs: number;
+}
+
+export interface CompiledExpr {
+  readonly source: string;
+  /** Static type of the expression (an int expression stays "int" even where float was expected). */
+  readonly type: ExprType;
+  /** Point indices whose value is used (not counting those only used inside quality_ok()/age()), ascending. */
+  readonly valueRefs: readonly number[];
+  /** All point indices referenced, ascending. */
+  readonly refs: readonly number[];
+  evaluate(ctx: EvalContext): Value;
+  /** For a bool expression that is false: the source of each false top-level `and` term (or of the whole expression). */
+  falseTerms(ctx: EvalContext): string[];
+  /** Reset timers and edge memory, as if never evaluated. */
+  reset(): void;
+}
+
+type BoolFn = (c: EvalContext) => boolean;
+type NumFn = (c: EvalContext) => number;
+type StrFn = (c: EvalContext) => string;
+type Update = (c: EvalContext) => void;
+
+/** Float64Array slots per stateful node: edge [prev, seen, out]; timer [since, out, unused]. */
+const SLOTS = 3;
+
+function countStateful(ir: IR): number {
+  switch (ir.k) {
+    case "const":
+    case "point":
+    case "quality":
+    case "age":
+      return 0;
+    case "not":
+    case "neg":
+    case "abs":
+      return countStateful(ir.arg);
+    case "logic":
+    case "arith":
+    case "cmp":
+      return countStateful(ir.left) + countStateful(ir.right);
+    case "min":
+    case "max":
+      return ir.args.reduce((n, a) => n + countStateful(a), 0);
+    case "limit":
+      return countStateful(ir.x) + countStateful(ir.lo) + countStateful(ir.hi);
+    case "edge":
+    case "timer":
+      return 1 + countStateful(ir.arg);
+  }
+}
+
+/** The top-level `and` terms, left to right. */
+function andTerms(ir: IR): IR[] {
+  return ir.k === "logic" && ir.op === "and" ? [...andTerms(ir.left), ...andTerms(ir.right)] : [ir];
+}
+
+function internal(ir: IR, want: string): never {
+  throw new Error(`expression compiler bug: ${ir.k} of type ${ir.type} compiled as ${want}`);
+}
+
+export function compileIR(source: string, ir: IR, refs: Iterable<number>, valueRefs: Iterable<number>): CompiledExpr {
+  const st = new Float64Array(countStateful(ir) * SLOTS);
+  const updates: Update[] = [];
+  const inits: Array<readonly [number, number, number]> = [];
+  let nextSlot = 0;
+
+  const text = (x: IR): string => source.slice(x.span.offset, x.span.offset + x.span.length);
+
+  const bool = (x: IR): BoolFn => {
+    switch (x.k) {
+      case "const": {
+        const v = x.value === true;
+        return () => v;
+      }
+      case "point": {
+        const i = x.index;
+        return (c) => c.image[i]?.value === true;
+      }
+      case "not": {
+        const a = bool(x.arg);
+        return (c) => !a(c);
+      }
+      case "logic": {
+        const l = bool(x.left);
+        const r = bool(x.right);
+        return x.op === "and" ? (c) => l(c) && r(c) : (c) => l(c) || r(c);
+      }
+      case "cmp":
+        return compare(x.op, x.left, x.right);
+      case "quality": {
+        const i = x.index;
+        return (c) => c.image[i]?.quality === "good";
+      }
+      case "edge":
+        return edge(x.rising, bool(x.arg));
+      case "timer":
+        return timer(x.on, bool(x.arg), x.ms);
+      case "neg":
+      case "abs":
+      case "arith":
+      case "min":
+      case "max":
+      case "limit":
+      case "age":
+        return internal(x, "bool");
+    }
+  };
+
+  const num = (x: IR): NumFn => {
+    switch (x.k) {
+      case "const": {
+        const v = typeof x.value === "number" ? x.value : internal(x, "number");
+        return () => v;
+      }
+      case "point": {
+        const i = x.index;
+        return (c) => {
+          const v = c.image[i]?.value;
+          return typeof v === "number" ? v : 0;
+        };
+      }
+      case "neg": {
+        const a = num(x.arg);
+        return (c) => -a(c);
+      }
+      case "abs": {
+        const a = num(x.arg);
+        return (c) => Math.abs(a(c));
+      }
+      case "arith":
+        return arith(x.op, num(x.left), num(x.right));
+      case "min":
+      case "max": {
+        const fns = x.args.map(num);
+        const pick = x.k === "min" ? Math.min : Math.max;
+        const [a, b] = [fns[0]!, fns[1]!];
+        if (fns.length === 2) return (c) => pick(a(c), b(c));
+        return (c) => {
+          let m = a(c);
+          for (let k = 1; k < fns.length; k++) m = pick(m, fns[k]!(c));
+          return m;
+        };
+      }
+      case "limit": {
+        const [v, lo, hi] = [num(x.x), num(x.lo), num(x.hi)];
+        return (c) => Math.min(Math.max(v(c), lo(c)), hi(c));
+      }
+      case "age": {
+        const i = x.index;
+        return (c) => {
+          const s = c.image[i];
+          return s === undefined || s.sourceTs === 0 ? Infinity : c.wallMs - s.sourceTs;
+        };
+      }
+      case "not":
+      case "logic":
+      case "cmp":
+      case "quality":
+      case "edge":
+      case "timer":
+        return internal(x, "number");
+    }
+  };
+
+  const str = (x: IR): StrFn => {
+    if (x.k === "const" && typeof x.value === "string") {
+      const v = x.value;
+      return () => v;
+    }
+    if (x.k === "point") {
+      const i = x.index;
+      return (c) => {
+        const v = c.image[i]?.value;
+        return typeof v === "string" ? v : "";
+      };
+    }
+    return internal(x, "string");
+  };
+
+  const compare = (op: "==" | "!=" | "<" | "<=" | ">" | ">=", left: IR, right: IR): BoolFn => {
+    if (left.type === "bool" || left.type === "string") {
+      const [l, r] = left.type === "bool" ? [bool(left), bool(right)] : [str(left), str(right)];
+      if (op === "==") return (c) => l(c) === r(c);
+      if (op === "!=") return (c) => l(c) !== r(c);
+      return internal(left, `ordered ${op}`);
+    }
+    const l = num(left);
+    const r = num(right);
+    switch (op) {
+      case "==":
+        return (c) => l(c) === r(c);
+      case "!=":
+        return (c) => l(c) !== r(c);
+      case "<":
+        return (c) => l(c) < r(c);
+      case "<=":
+        return (c) => l(c) <= r(c);
+      case ">":
+        return (c) => l(c) > r(c);
+      case ">=":
+        return (c) => l(c) >= r(c);
+    }
+  };
+
+  const arith = (op: "+" | "-" | "*" | "/" | "%", l: NumFn, r: NumFn): NumFn => {
+    switch (op) {
+      case "+":
+        return (c) => l(c) + r(c);
+      case "-":
+        return (c) => l(c) - r(c);
+      case "*":
+        return (c) => l(c) * r(c);
+      case "/":
+        return (c) => l(c) / r(c);
+      case "%":
+        // x % 0 is 0 (not NaN), so an int expression stays an int.
+        return (c) => {
+          const d = r(c);
+          return d === 0 ? 0 : l(c) % d;
+        };
+    }
+  };
+
+  /** rising/falling: false on the first evaluation (and after reset), then the edge since the previous one. */
+  const edge = (rising: boolean, arg: BoolFn): BoolFn => {
+    const b = nextSlot;
+    nextSlot += SLOTS;
+    inits.push([0, 0, 0]);
+    updates.push((c) => {
+      const v = arg(c) ? 1 : 0;
+      st[b + 2] = st[b + 1] === 1 && v !== st[b] && v === (rising ? 1 : 0) ? 1 : 0;
+      st[b] = v;
+      st[b + 1] = 1;
+    });
+    return () => st[b + 2] === 1;
+  };
+
+  /** ton: true once arg has been true for `ms`. tof: true while arg is true and for `ms` after it goes false. */
+  const timer = (on: boolean, arg: BoolFn, ms: number): BoolFn => {
+    const b = nextSlot;
+    nextSlot += SLOTS;
+    inits.push([NaN, 0, 0]);
+    updates.push(
+      on
+        ? (c) => {
+            if (arg(c)) {
+              if (Number.isNaN(st[b]!)) st[b] = c.nowMs;
+              st[b + 1] = c.nowMs - st[b]! >= ms ? 1 : 0;
+            } else {
+              st[b] = NaN;
+              st[b + 1] = 0;
+            }
+          }
+        : (c) => {
+            if (arg(c)) {
+              st[b] = NaN;
+              st[b + 1] = 1;
+            } else if (st[b + 1] === 1) {
+              if (Number.isNaN(st[b]!)) st[b] = c.nowMs;
+              if (c.nowMs - st[b]! >= ms) {
+                st[b] = NaN;
+                st[b + 1] = 0;
+              }
+            }
+          },
+    );
+    return () => st[b + 1] === 1;
+  };
+
+  // Compile the root; a bool root is built from its top-level `and` terms so falseTerms() can re-read them.
+  const terms = ir.type === "bool" ? andTerms(ir).map((t) => ({ text: text(t), fn: bool(t) })) : [];
+  const root: (c: EvalContext) => Value =
+    ir.type === "bool"
+      ? terms.map((t) => t.fn).reduce((acc, t) => (c) => acc(c) && t(c))
+      : ir.type === "string"
+        ? str(ir)
+        : num(ir);
+
+  const reset = (): void => {
+    inits.forEach((init, n) => st.set(init, n * SLOTS));
+  };
+  reset();
+
+  const sorted = (xs: Iterable<number>): readonly number[] => Object.freeze([...new Set(xs)].sort((a, b) => a - b));
+
+  return Object.freeze({
+    source,
+    type: ir.type,
+    valueRefs: sorted(valueRefs),
+    refs: sorted(refs),
+    evaluate(ctx: EvalContext): Value {
+      for (let k = 0; k < updates.length; k++) updates[k]!(ctx);
+      return root(ctx);
+    },
+    falseTerms(ctx: EvalContext): string[] {
+      if (ir.type !== "bool" || root(ctx) === true) return [];
+      if (terms.length === 1) return [text(ir)];
+      return terms.filter((t) => !t.fn(ctx)).map((t) => t.text);
+    },
+    reset,
+  });
+}
