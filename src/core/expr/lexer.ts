@@ -38,7 +38,8 @@ export type Token =
   | { readonly kind: "string"; readonly value: string; readonly offset: number; readonly length: number }
   | { readonly kind: "bool"; readonly value: boolean; readonly offset: number; readonly length: number }
   | { readonly kind: "op"; readonly op: Op; readonly offset: number; readonly length: number }
-  | { readonly kind: "(" | ")" | "," | "eof"; readonly offset: number; readonly length: number };
+  /** `bad`: an operand the lexer already reported as malformed. */
+  | { readonly kind: "(" | ")" | "," | "bad" | "eof"; readonly offset: number; readonly length: number };
 
 /** Duration units and their length in milliseconds. */
 const UNITS: ReadonlyMap<string, number> = new Map([
@@ -77,9 +78,17 @@ const MISTAKES: ReadonlyMap<string, readonly [Op, string]> = new Map([
   ["|", ["or", "'|' is not an operator; use 'or' or '||'"]],
 ]);
 
-export function tokenize(src: string): { tokens: Token[]; errors: ExprError[] } {
+export interface Lexed {
+  readonly tokens: Token[];
+  readonly errors: ExprError[];
+  /** Offset of the first text the lexer had to drop (Infinity if none): syntax errors from there on are its echoes. */
+  readonly droppedAt: number;
+}
+
+export function tokenize(src: string): Lexed {
   const tokens: Token[] = [];
   const errors: ExprError[] = [];
+  let droppedAt = Infinity;
   let i = 0;
   const at = (k: number): string => src.charAt(k);
 
@@ -95,7 +104,8 @@ export function tokenize(src: string): { tokens: Token[]; errors: ExprError[] } 
       i = readName(src, i, errors);
       const text = src.slice(start, i);
       const length = i - start;
-      if (text === "true" || text === "false") tokens.push({ kind: "bool", value: text === "true", offset: start, length });
+      if (text.endsWith(".")) tokens.push({ kind: "bad", offset: start, length });
+      else if (text === "true" || text === "false") tokens.push({ kind: "bool", value: text === "true", offset: start, length });
       else if (text === "and" || text === "or" || text === "not") tokens.push({ kind: "op", op: text, offset: start, length });
       else tokens.push({ kind: "name", text, offset: start, length });
       continue;
@@ -135,11 +145,12 @@ export function tokenize(src: string): { tokens: Token[]; errors: ExprError[] } 
     const cp = src.codePointAt(i) ?? 0;
     const width = cp > 0xffff ? 2 : 1;
     errors.push({ message: `unexpected character '${String.fromCodePoint(cp)}'`, offset: start, length: width });
+    droppedAt = Math.min(droppedAt, start);
     i += width;
   }
 
   tokens.push({ kind: "eof", offset: src.length, length: 0 });
-  return { tokens, errors };
+  return { tokens, errors, droppedAt };
 }
 
 /** A dotted name: `ident(.ident)*`. Returns the offset after it. */

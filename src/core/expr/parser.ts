@@ -7,8 +7,10 @@
  * Comparisons do not chain: `a < b < c` is an error.
  *
  * It never throws. A syntax error is recorded, an `error` node stands in for
- * what could not be read, and parsing goes on, so later mistakes are reported
- * in the same pass.
+ * what could not be read, and parsing goes on, so unknown names and type
+ * errors further on are still reported in the same pass. Only the first
+ * syntax error is reported (later ones are nearly always its echoes), and none
+ * after a character the lexer had to drop.
  */
 import { tokenize, type ExprError, type Op, type Token } from "./lexer.js";
 
@@ -45,7 +47,7 @@ const MULTIPLICATIVE: ReadonlySet<Op> = new Set(["*", "/", "%"]);
 
 export function parse(src: string): ParseResult {
   const lexed = tokenize(src);
-  return new Parser(src, lexed.tokens, lexed.errors).parseAll();
+  return new Parser(src, lexed.tokens, lexed.errors, lexed.droppedAt).parseAll();
 }
 
 const join = (a: Span, b: Span): Span => ({ offset: a.offset, length: b.offset + b.length - a.offset });
@@ -56,11 +58,13 @@ function describe(t: Token, src: string): string {
 
 class Parser {
   private pos = 0;
+  private reported = false;
 
   constructor(
     private readonly src: string,
     private readonly tokens: readonly Token[],
     private readonly errors: ExprError[],
+    private readonly quietFrom: number,
   ) {}
 
   parseAll(): ParseResult {
@@ -110,6 +114,8 @@ class Parser {
   }
 
   private error(message: string, span: Span): void {
+    if (this.reported || span.offset >= this.quietFrom) return;
+    this.reported = true;
     this.errors.push({ message, offset: span.offset, length: span.length });
   }
 
@@ -206,6 +212,9 @@ class Parser {
         this.next();
         if (this.peek().kind === "(") return this.parseCall(t.text, span);
         return { kind: "name", name: t.text, span };
+      case "bad":
+        this.next();
+        return { kind: "error", span };
       case "(": {
         this.next();
         const inner = this.parseOr();
@@ -247,7 +256,7 @@ class Parser {
       this.next();
       return t;
     }
-    this.error(`expected ')' to close the '(' at offset ${open.offset}, found ${describe(t, this.src)}`, t);
+    this.error(`expected ')' to close the '(' at character ${open.offset + 1} of the expression, found ${describe(t, this.src)}`, t);
     return { offset: t.offset, length: 0 };
   }
 }
