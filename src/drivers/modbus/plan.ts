@@ -254,7 +254,8 @@ export function planWrites(changes: readonly WriteChange[], opts: WriteOptions):
     const twin = rmw.find((o, j) => j < i && o.address.offset === r.address.offset && o.address.bit === r.address.bit);
     const other = whole?.index ?? twin?.index;
     if (other !== undefined) {
-      errors.push({ index: r.index, message: `${name(r.index, r.address)} and change ${other} both write it in one batch` });
+      const reg = r.address.offset + (opts.addressBase ?? 0);
+      errors.push({ index: r.index, message: `${name(r.index, r.address)} and change ${other} both write register ${reg}` });
     }
   }
   if (errors.length > 0) return { ok: false, errors: errors.sort((x, y) => (x.index ?? -1) - (y.index ?? -1)) };
