@@ -1,0 +1,172 @@
+/**
+ * Semantic checks and compilation of a schema-valid config into the frozen
+ * cell model: the point table, device list and compiled logic. Everything a
+ * cycle needs is decided here, at load, never in cycle 4,000.
+ */
+import type { CellConfig, DeviceConfig } from "./schema.js";
+import type { ConfigIssue, PathKey, SourceMap } from "./issues.js";
+import { defaultSafe, valueFits, type PointDef } from "../core/points.js";
+import { compileModbusPoints } from "../drivers/modbus/points.js";
+import { compileExpression, type CompiledExpr, type ExprEnv } from "../core/expr/index.js";
+
+export interface CycleModel {
+  readonly periodMs: number;
+  readonly inputBudgetMs: number;
+  readonly outputBudgetMs: number;
+  readonly warnPct: number;
+  readonly faultAfter: number;
+}
+
+export interface DeviceModel {
+  readonly name: string;
+  readonly config: DeviceConfig;
+  /** Indices of this device's points in the point table. */
+  readonly points: readonly number[];
+  readonly staleAfterMs: number;
+}
+
+export interface LogicRule {
+  readonly target: number;
+  readonly expr: CompiledExpr;
+}
+
+export interface CellModel {
+  readonly cellId: string;
+  readonly cycle: CycleModel;
+  readonly points: readonly PointDef[];
+  readonly pointIndex: ReadonlyMap<string, number>;
+  readonly devices: readonly DeviceModel[];
+  readonly logic: readonly LogicRule[];
+}
+
+/** What a driver's point compiler returns for one point. */
+export interface PointDraft {
+  readonly name: string;
+  readonly kind: PointDef["kind"];
+  readonly direction: PointDef["direction"];
+  readonly address: string;
+}
+
+export type CompileResult = { ok: true; model: CellModel } | { ok: false; issues: ConfigIssue[] };
+
+function compileDevicePoints(name: string, dev: DeviceConfig, map: SourceMap, issues: ConfigIssue[]): PointDraft[] {
+  switch (dev.protocol) {
+    case "modbus-tcp":
+      return compileModbusPoints(name, dev, map, issues);
+  }
+}
+
+export function compileCell(config: CellConfig, map: SourceMap): CompileResult {
+  const issues: ConfigIssue[] = [];
+  const period = config.cycle.period_ms;
+  if (config.cycle.input_budget_ms + config.cycle.output_budget_ms > period) {
+    issues.push(
+      map.issue(
+        ["cycle", "input_budget_ms"],
+        `input_budget_ms + output_budget_ms (${config.cycle.input_budget_ms} + ${config.cycle.output_budget_ms}) is larger than period_ms (${period})`,
+      ),
+    );
+  }
+
+  const points: PointDef[] = [];
+  const pointIndex = new Map<string, number>();
+  const devices: DeviceModel[] = [];
+  for (const [devName, dev] of Object.entries(config.devices)) {
+    const drafts = compileDevicePoints(devName, dev, map, issues);
+    const indices: number[] = [];
+    for (const d of drafts) {
+      const pc = dev.points[d.name];
+      if (!pc) continue;
+      const path: PathKey[] = ["devices", devName, "points", d.name];
+      let safe = null;
+      if (d.direction !== "input") {
+        safe = pc.safe ?? defaultSafe(d.kind);
+        if (!valueFits(d.kind, safe)) {
+          issues.push(map.issue([...path, "safe"], `safe value ${JSON.stringify(pc.safe)} does not fit a ${d.kind} point`));
+        }
+      } else if (pc.safe !== undefined) {
+        issues.push(map.issue([...path, "safe"], "only outputs and memory points have a safe value"));
+      }
+      if (pc.scale?.gain === 0) issues.push(map.issue([...path, "scale", "gain"], "gain must not be 0"));
+      if (pc.scale?.clamp && pc.scale.clamp.min > pc.scale.clamp.max) {
+        issues.push(map.issue([...path, "scale", "clamp"], "clamp.min is larger than clamp.max"));
+      }
+      const index = points.length;
+      const id = `${devName}.${d.name}`;
+      points.push(
+        Object.freeze({
+          index,
+          id,
+          device: devName,
+          name: d.name,
+          kind: d.kind,
+          direction: d.direction,
+          safe,
+          unit: pc.unit,
+          description: pc.description,
+          scale: pc.scale,
+          deadband: pc.deadband ?? 0,
+          address: d.address,
+        }),
+      );
+      pointIndex.set(id, index);
+      indices.push(index);
+    }
+    const staleAfterMs = dev.stale_after_ms ?? Math.max(3 * dev.poll_every * period, 3 * dev.timeout_ms);
+    devices.push(Object.freeze({ name: devName, config: dev, points: Object.freeze(indices), staleAfterMs }));
+  }
+
+  const env: ExprEnv = {
+    resolve(name) {
+      const i = pointIndex.get(name);
+      const p = i === undefined ? undefined : points[i];
+      return p ? { index: p.index, type: p.kind } : undefined;
+    },
+    names: () => pointIndex.keys(),
+  };
+
+  const logic: LogicRule[] = [];
+  for (const [target, source] of Object.entries(config.logic)) {
+    const i = pointIndex.get(target);
+    const p = i === undefined ? undefined : points[i];
+    if (!p) {
+      issues.push({ path: `logic.${target}`, ...map.locateKey(["logic"], target), message: `unknown point "${target}"` });
+      continue;
+    }
+    if (p.direction === "input") {
+      issues.push({
+        path: `logic.${target}`,
+        ...map.locateKey(["logic"], target),
+        message: `"${target}" is an input; logic can only drive outputs and memory points`,
+      });
+      continue;
+    }
+    const res = compileExpression(source, env, { expect: p.kind, allowStateful: true });
+    if (!res.ok) {
+      for (const e of res.errors) {
+        issues.push({ path: `logic.${target}`, ...map.locateInString(["logic", target], e.offset), message: e.message });
+      }
+      continue;
+    }
+    logic.push(Object.freeze({ target: p.index, expr: res.expr }));
+  }
+
+  if (issues.length > 0) return { ok: false, issues };
+  return {
+    ok: true,
+    model: Object.freeze({
+      cellId: config.cell.id,
+      cycle: Object.freeze({
+        periodMs: period,
+        inputBudgetMs: config.cycle.input_budget_ms,
+        outputBudgetMs: config.cycle.output_budget_ms,
+        warnPct: config.cycle.overrun.warn_pct,
+        faultAfter: config.cycle.overrun.fault_after,
+      }),
+      points: Object.freeze(points),
+      pointIndex,
+      devices: Object.freeze(devices),
+      logic: Object.freeze(logic),
+    }),
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * The cell configuration schema. This is the ONE place the config's shape is
+ * defined: TypeScript types (z.infer), validation and the JSON Schema
+ * (`cellio schema`, config/cellio.schema.json) all come from it.
+ */
+import { z } from "zod";
+import { name } from "./common.js";
+import { modbusTcpDeviceSchema } from "../drivers/modbus/config.js";
+
+export const deviceSchema = z.discriminatedUnion("protocol", [modbusTcpDeviceSchema]);
+
+export const cycleSchema = z
+  .object({
+    period_ms: z.number().int().min(1).max(60_000).describe("Cycle period T: cycle k starts at t0 + k*T"),
+    input_budget_ms: z.number().positive().describe("Deadline for the input phase, from the cycle start"),
+    output_budget_ms: z.number().positive().describe("Deadline for the output phase, from its start"),
+    overrun: z
+      .object({
+        warn_pct: z.number().min(1).max(100).default(80).describe("Warn when a cycle takes more than this % of the period"),
+        fault_after: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(5)
+          .describe("Consecutive overruns that fault the cell (all outputs safe)"),
+      })
+      .strict()
+      .default({ warn_pct: 80, fault_after: 5 }),
+  })
+  .strict();
+
+export const cellConfigSchema = z
+  .object({
+    $schema: z.string().optional().describe("Path or URL of the JSON Schema, for editors"),
+    version: z.literal(1).describe("Config format version"),
+    cell: z
+      .object({
+        id: name("cell id"),
+        description: z.string().optional(),
+      })
+      .strict(),
+    cycle: cycleSchema,
+    devices: z.record(name("device name"), deviceSchema).describe("Southbound devices, by name"),
+    logic: z
+      .record(z.string(), z.string())
+      .default({})
+      .describe('Output mappings: "<device>.<output point>": "<expression>"'),
+    log: z
+      .object({
+        level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
+      })
+      .strict()
+      .default({ level: "info" }),
+  })
+  .strict();
+
+export type CellConfig = z.infer<typeof cellConfigSchema>;
+export type DeviceConfig = z.infer<typeof deviceSchema>;
+
+export function jsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(cellConfigSchema, { io: "input", target: "draft-2020-12" });
+  return { ...schema, $id: "https://cellio.dev/schema/cellio.schema.json", title: "cellio cell configuration" };
+}

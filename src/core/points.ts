@@ -1,0 +1,59 @@
+/**
+ * Points: the named values of the cell, compiled from the config once.
+ * The point table is plain frozen data indexed by point index; the process
+ * image is an array of samples in the same order.
+ */
+import type { Value } from "./sample.js";
+
+export type PointKind = "bool" | "int" | "float" | "string";
+export type Direction = "input" | "output" | "memory";
+
+export interface Scaling {
+  readonly gain: number;
+  readonly offset: number;
+  readonly clamp?: { readonly min: number; readonly max: number };
+}
+
+export interface PointDef {
+  readonly index: number;
+  /** "<device>.<point>" */
+  readonly id: string;
+  readonly device: string;
+  readonly name: string;
+  readonly kind: PointKind;
+  readonly direction: Direction;
+  /** Safe value for outputs (and memory), null for inputs. */
+  readonly safe: Value | null;
+  readonly unit: string | undefined;
+  readonly description: string | undefined;
+  readonly scale: Scaling | undefined;
+  readonly deadband: number;
+  /** Protocol address as written in the config. */
+  readonly address: string;
+}
+
+export function defaultSafe(kind: PointKind): Value {
+  switch (kind) {
+    case "bool":
+      return false;
+    case "int":
+    case "float":
+      return 0;
+    case "string":
+      return "";
+  }
+}
+
+/** Does `v` fit a point of this kind? */
+export function valueFits(kind: PointKind, v: unknown): v is Value {
+  switch (kind) {
+    case "bool":
+      return typeof v === "boolean";
+    case "int":
+      return typeof v === "number" && Number.isInteger(v);
+    case "float":
+      return typeof v === "number";
+    case "string":
+      return typeof v === "string";
+  }
+}

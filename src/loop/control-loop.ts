@@ -1,0 +1,322 @@
+/**
+ * The fixed-rate control loop.
+ *
+ * Cycle k is due at t0 + k·T on an absolute timeline: no drift, and no
+ * catch-up bursts — a tick that comes a whole period late skips the missed
+ * cycles and counts them. Phases: input (concurrent reads, deadline) →
+ * logic (pure) → gate (safe until the first complete good scan, safe on
+ * fault) → output (concurrent writes, deadline) → publish (cycles$).
+ *
+ * Time comes from injected schedulers (RxJS SchedulerLike) and a Clock, so the
+ * whole loop runs in virtual time under TestScheduler.
+ */
+import {
+  catchError,
+  defaultIfEmpty,
+  forkJoin,
+  last,
+  lastValueFrom,
+  map,
+  merge,
+  of,
+  Subject,
+  takeUntil,
+  timeout,
+  timer,
+  type Observable,
+  type SchedulerLike,
+  type Subscription,
+} from "rxjs";
+import type { CellModel } from "../config/compile.js";
+import type { Clock } from "../infra/clock.js";
+import type { Logger } from "../infra/logger.js";
+import type { InputTable } from "../core/input-table.js";
+import type { Sample, Value } from "../core/sample.js";
+import { evaluateLogic } from "../core/logic.js";
+import type { DeviceRunner } from "./device-runner.js";
+import type { WriteOutcome } from "./device-port.js";
+import { LoopStats } from "./stats.js";
+import { OverrunPolicy } from "./overrun.js";
+
+export type LoopMode = "starting" | "running" | "faulted";
+
+export interface CycleResult {
+  readonly cycle: number;
+  readonly dueMs: number;
+  readonly latenessMs: number;
+  readonly inputMs: number;
+  readonly logicMs: number;
+  readonly outputMs: number;
+  readonly durationMs: number;
+  readonly wallMs: number;
+  readonly image: readonly Sample[];
+  /** Value commanded for every output this cycle (null for inputs). */
+  readonly commanded: readonly (Value | null)[];
+  readonly mode: LoopMode;
+  readonly overrun: boolean;
+}
+
+export interface ControlLoopDeps {
+  readonly model: CellModel;
+  readonly runners: readonly DeviceRunner[];
+  readonly table: InputTable;
+  readonly clock: Clock;
+  /** Schedules the ticks: precise in production, virtual in tests. */
+  readonly tickScheduler: SchedulerLike;
+  /** Schedules phase deadlines. */
+  readonly scheduler: SchedulerLike;
+  readonly log: Logger;
+}
+
+export class ControlLoop {
+  readonly cycles$ = new Subject<CycleResult>();
+  readonly stats = new LoopStats();
+  private readonly overrun: OverrunPolicy;
+  private readonly T: number;
+  private t0 = 0;
+  private k = 0;
+  private running = false;
+  private tickSub: Subscription | undefined;
+  private phaseSub: Subscription | undefined;
+  private outputsEnabled = false;
+  private readonly base: (Value | null)[];
+  private readonly inputIdx: readonly number[];
+
+  constructor(private readonly deps: ControlLoopDeps) {
+    const c = deps.model.cycle;
+    this.T = c.periodMs;
+    this.overrun = new OverrunPolicy(c.periodMs, c.warnPct, c.faultAfter);
+    this.base = deps.model.points.map((p) => (p.direction === "input" ? null : p.safe));
+    this.inputIdx = deps.model.points.filter((p) => p.direction === "input").map((p) => p.index);
+  }
+
+  get mode(): LoopMode {
+    if (this.overrun.faulted) return "faulted";
+    return this.outputsEnabled ? "running" : "starting";
+  }
+
+  get cycle(): number {
+    return this.k;
+  }
+
+  /** Start ticking; the first cycle is due one period from now. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.t0 = this.deps.clock.now() + this.T;
+    this.k = 0;
+    this.scheduleTick();
+  }
+
+  /** Stop ticking. A cycle in flight is abandoned at its next phase; reads and writes in flight finish on their own. */
+  stop(): void {
+    this.running = false;
+    this.tickSub?.unsubscribe();
+    this.phaseSub?.unsubscribe();
+    this.tickSub = undefined;
+    this.phaseSub = undefined;
+  }
+
+  /** Clear an overrun fault. Refused while cycles still overrun. */
+  resetFault(): boolean {
+    const ok = this.overrun.reset();
+    if (ok) this.deps.log.info("overrun fault reset");
+    return ok;
+  }
+
+  private scheduleTick(): void {
+    if (!this.running) return;
+    const delay = Math.max(0, this.t0 + this.k * this.T - this.deps.clock.now());
+    this.tickSub = this.deps.tickScheduler.schedule(() => this.tick(), delay);
+  }
+
+  private tick(): void {
+    if (!this.running) return;
+    const { clock } = this.deps;
+    const start = clock.now();
+    let due = this.t0 + this.k * this.T;
+    if (start < due) {
+      // A timer that fires early (setTimeout may, by up to 1 ms): wait for the due time.
+      this.tickSub = this.deps.tickScheduler.schedule(() => this.tick(), due - start);
+      return;
+    }
+    if (start - due >= this.T) {
+      const k = Math.floor((start - this.t0) / this.T);
+      this.stats.skipped += k - this.k;
+      this.k = k;
+      due = this.t0 + k * this.T;
+    }
+    const reads: Observable<void>[] = [];
+    const started: DeviceRunner[] = [];
+    for (const r of this.deps.runners) {
+      if (!r.isDue(this.k)) continue;
+      const done = r.startRead();
+      if (done) {
+        reads.push(done);
+        started.push(r);
+      } else {
+        r.counters.deadlineMisses++;
+        this.stats.inputMisses++;
+      }
+    }
+    const afterInput = (): void => {
+      for (const r of started) {
+        if (r.busy) {
+          r.counters.deadlineMisses++;
+          this.stats.inputMisses++;
+        }
+      }
+      this.afterInput(start, due);
+    };
+    if (reads.length === 0) {
+      afterInput();
+      return;
+    }
+    const budget = Math.max(0, start + this.deps.model.cycle.inputBudgetMs - clock.now());
+    this.phaseSub = merge(...reads)
+      .pipe(takeUntil(timer(budget, this.deps.scheduler)))
+      .subscribe({ complete: afterInput });
+  }
+
+  private afterInput(start: number, due: number): void {
+    if (!this.running) return;
+    const { clock, model, runners, table } = this.deps;
+    const tIn = clock.now();
+    for (const r of runners) r.checkStale(tIn);
+    const image = table.snapshot();
+    if (!this.outputsEnabled && this.allInputsGood(image)) {
+      this.outputsEnabled = true;
+      this.deps.log.info({ cycle: this.k }, "first complete good scan: outputs follow the logic");
+    }
+    const desired = this.base.slice();
+    const wallMs = clock.wall();
+    this.stats.degradedRules += evaluateLogic(model.logic, model.points, { image, nowMs: tIn, wallMs }, desired, (i, v) =>
+      table.put(i, v, wallMs),
+    );
+    if (!this.outputsEnabled || this.overrun.faulted) {
+      for (let i = 0; i < desired.length; i++) if (this.base[i] !== null) desired[i] = this.base[i]!;
+    }
+    const tLogic = clock.now();
+    this.runOutputs(desired, () => this.afterOutput(start, due, tIn, tLogic, image, desired, wallMs));
+  }
+
+  private runOutputs(commanded: readonly (Value | null)[], after: () => void): void {
+    const writes: Observable<void>[] = [];
+    const started: DeviceRunner[] = [];
+    for (const r of this.deps.runners) {
+      if (r.opts.outputs.length === 0) continue;
+      const done = r.startWrite(r.changes(commanded));
+      if (done) {
+        writes.push(done);
+        started.push(r);
+      }
+    }
+    const finish = (): void => {
+      for (const r of started) if (r.writing) this.stats.outputMisses++;
+      after();
+    };
+    if (writes.length === 0) {
+      finish();
+      return;
+    }
+    this.phaseSub = merge(...writes)
+      .pipe(takeUntil(timer(this.deps.model.cycle.outputBudgetMs, this.deps.scheduler)))
+      .subscribe({ complete: finish });
+  }
+
+  private afterOutput(
+    start: number,
+    due: number,
+    tIn: number,
+    tLogic: number,
+    image: Sample[],
+    commanded: (Value | null)[],
+    wallMs: number,
+  ): void {
+    if (!this.running) return;
+    const end = this.deps.clock.now();
+    const duration = end - start;
+    const verdict = this.overrun.judge(duration);
+    const s = this.stats;
+    s.cycles++;
+    s.lateness.recordMs(start - due);
+    s.duration.recordMs(duration);
+    s.inputPhase.recordMs(tIn - start);
+    s.logicPhase.recordMs(tLogic - tIn);
+    s.outputPhase.recordMs(end - tLogic);
+    switch (verdict) {
+      case "ok":
+        break;
+      case "warn":
+        s.warnings++;
+        break;
+      case "overrun":
+        s.overruns++;
+        if (this.overrun.consecutiveOverruns === 1) {
+          this.deps.log.warn({ cycle: this.k, durationMs: duration, periodMs: this.T }, "cycle overrun");
+        }
+        break;
+      case "fault":
+        s.overruns++;
+        this.deps.log.error(
+          { cycle: this.k, consecutive: this.overrun.consecutiveOverruns },
+          "overrun fault: every output is driven to its safe value until the fault is reset",
+        );
+        break;
+    }
+    Object.freeze(image);
+    this.cycles$.next({
+      cycle: this.k,
+      dueMs: due,
+      latenessMs: start - due,
+      inputMs: tIn - start,
+      logicMs: tLogic - tIn,
+      outputMs: end - tLogic,
+      durationMs: duration,
+      wallMs,
+      image,
+      commanded,
+      mode: this.mode,
+      overrun: verdict === "overrun" || verdict === "fault",
+    });
+    this.k++;
+    this.scheduleTick();
+  }
+
+  private allInputsGood(image: readonly Sample[]): boolean {
+    for (const i of this.inputIdx) if (image[i]!.quality !== "good") return false;
+    return true;
+  }
+
+  /**
+   * Drive every output to its safe value (all of them, not only changed ones)
+   * and wait for the writes, at most `timeoutMs`. Used at shutdown.
+   */
+  writeSafeOutputs(timeoutMs: number): Promise<{ ok: boolean; failed: string[] }> {
+    const jobs = this.deps.runners
+      .filter((r) => r.opts.outputs.length > 0)
+      .map((r) => {
+        r.forgetWritten();
+        return r.port.write(r.changes(this.base, true)).pipe(
+          timeout({ first: timeoutMs, with: () => of(failure(`no answer within ${timeoutMs} ms`)), scheduler: this.deps.scheduler }),
+          catchError((e: unknown) => of(failure(String(e)))),
+          defaultIfEmpty(failure("driver completed without an outcome")),
+          last(),
+          map((o) => (o.ok ? undefined : `${r.name}: ${o.error}`)),
+        );
+      });
+    if (jobs.length === 0) return Promise.resolve({ ok: true, failed: [] });
+    return lastValueFrom(
+      forkJoin(jobs).pipe(
+        map((results) => {
+          const failed = results.filter((x): x is string => x !== undefined);
+          return { ok: failed.length === 0, failed };
+        }),
+      ),
+    );
+  }
+}
+
+function failure(error: string): WriteOutcome {
+  return { ok: false, status: "bad_no_communication", error, failed: [] };
+}

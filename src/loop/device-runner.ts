@@ -1,0 +1,190 @@
+/**
+ * One device as the loop sees it: poll pacing, at most one read and one write
+ * in flight, failure counting, staleness, quality marking and counters.
+ * Logs transitions only: first failure at warn, recovery once at info.
+ */
+import { AsyncSubject, type Observable } from "rxjs";
+import type { Clock } from "../infra/clock.js";
+import type { Logger } from "../infra/logger.js";
+import type { InputTable } from "../core/input-table.js";
+import type { Status, Value } from "../core/sample.js";
+import type { DevicePort, OutputChange, ReadOutcome, WriteOutcome } from "./device-port.js";
+import { Histogram } from "./histogram.js";
+
+export type DeviceState = "waiting" | "good" | "stale" | "bad";
+
+export interface DeviceRunnerOptions {
+  readonly pollEvery: number;
+  readonly staleAfterMs: number;
+  readonly failAfter: number;
+  /** All point indices of the device (inputs and outputs). */
+  readonly points: readonly number[];
+  /** Output point indices of the device. */
+  readonly outputs: readonly number[];
+  readonly heartbeatWrites: boolean;
+}
+
+export class DeviceCounters {
+  reads = 0;
+  readFailures = 0;
+  writes = 0;
+  writeFailures = 0;
+  busySkips = 0;
+  deadlineMisses = 0;
+  readonly failuresByStatus = new Map<Status, number>();
+  readonly readLatency = new Histogram();
+}
+
+export class DeviceRunner {
+  state: DeviceState = "waiting";
+  lastError = "";
+  readonly counters = new DeviceCounters();
+  private readInFlight = false;
+  private writeInFlight = false;
+  private consecutiveFailures = 0;
+  private lastGoodMs = Number.NEGATIVE_INFINITY;
+  /** Last value successfully written per output (undefined: unknown, write again). */
+  private readonly written = new Map<number, Value>();
+
+  constructor(
+    readonly port: DevicePort,
+    readonly opts: DeviceRunnerOptions,
+    private readonly table: InputTable,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  get name(): string {
+    return this.port.name;
+  }
+
+  isDue(cycle: number): boolean {
+    return cycle % this.opts.pollEvery === 0;
+  }
+
+  /** A read is in flight. */
+  get busy(): boolean {
+    return this.readInFlight;
+  }
+
+  /** A write is in flight. */
+  get writing(): boolean {
+    return this.writeInFlight;
+  }
+
+  /** Start a read unless one is in flight. The Observable completes when the read is done. */
+  startRead(): Observable<void> | undefined {
+    if (this.readInFlight) {
+      this.counters.busySkips++;
+      return undefined;
+    }
+    this.readInFlight = true;
+    const done = new AsyncSubject<void>();
+    const t0 = this.clock.now();
+    let outcome: ReadOutcome | undefined;
+    this.port.read(this.table).subscribe({
+      next: (o) => (outcome = o),
+      error: (e: unknown) => (outcome = { ok: false, status: "bad_device_failure", error: String(e) }),
+      complete: () => {
+        this.readInFlight = false;
+        this.onRead(outcome ?? { ok: false, status: "bad_device_failure", error: "driver completed without an outcome" }, t0);
+        done.next();
+        done.complete();
+      },
+    });
+    return done;
+  }
+
+  private onRead(o: ReadOutcome, t0: number): void {
+    const now = this.clock.now();
+    this.counters.reads++;
+    this.counters.readLatency.recordMs(now - t0);
+    if (o.ok) {
+      this.consecutiveFailures = 0;
+      this.lastGoodMs = now;
+      if (this.state !== "good") {
+        if (this.state === "bad" || this.state === "stale") this.log.info({ device: this.name }, "device recovered");
+        this.state = "good";
+        this.lastError = "";
+      }
+      return;
+    }
+    this.counters.readFailures++;
+    this.counters.failuresByStatus.set(o.status, (this.counters.failuresByStatus.get(o.status) ?? 0) + 1);
+    this.consecutiveFailures++;
+    if (this.consecutiveFailures >= this.opts.failAfter && this.state !== "bad") {
+      this.log.warn({ device: this.name, status: o.status, err: o.error }, "device lost: its points are bad");
+      this.state = "bad";
+      this.lastError = o.error;
+      this.table.mark(this.opts.points, o.status);
+      this.written.clear();
+    } else if (this.state === "bad") {
+      this.lastError = o.error;
+      this.table.mark(this.opts.points, o.status);
+    }
+  }
+
+  /** Turn a good device stale when its last good read is too old. Call once per cycle. */
+  checkStale(nowMs: number): void {
+    if (this.state === "good" && nowMs - this.lastGoodMs > this.opts.staleAfterMs) {
+      this.state = "stale";
+      this.log.warn({ device: this.name, staleAfterMs: this.opts.staleAfterMs }, "device stale: no fresh data");
+      this.table.mark(this.opts.points, "uncertain_last_usable");
+    }
+  }
+
+  /** Outputs whose commanded value differs from what the device last accepted. */
+  changes(commanded: readonly (Value | null)[], all = this.opts.heartbeatWrites): OutputChange[] {
+    const out: OutputChange[] = [];
+    for (const i of this.opts.outputs) {
+      const v = commanded[i];
+      if (v === null || v === undefined) continue;
+      if (all || this.written.get(i) !== v) out.push({ index: i, value: v });
+    }
+    return out;
+  }
+
+  /** Start a write unless one is in flight. */
+  startWrite(changes: readonly OutputChange[]): Observable<void> | undefined {
+    if (changes.length === 0 || this.writeInFlight) return undefined;
+    this.writeInFlight = true;
+    const done = new AsyncSubject<void>();
+    let outcome: WriteOutcome | undefined;
+    this.port.write(changes).subscribe({
+      next: (o) => (outcome = o),
+      error: (e: unknown) => (outcome = { ok: false, status: "bad_device_failure", error: String(e), failed: changes.map((c) => c.index) }),
+      complete: () => {
+        this.writeInFlight = false;
+        this.onWrite(changes, outcome ?? { ok: false, status: "bad_device_failure", error: "no outcome", failed: [] });
+        done.next();
+        done.complete();
+      },
+    });
+    return done;
+  }
+
+  private onWrite(changes: readonly OutputChange[], o: WriteOutcome): void {
+    this.counters.writes++;
+    const ts = this.clock.wall();
+    const failed = o.ok ? undefined : new Set(o.failed);
+    for (const c of changes) {
+      if (failed?.has(c.index)) {
+        this.written.delete(c.index);
+        if (!o.ok) this.table.mark([c.index], o.status);
+      } else {
+        this.written.set(c.index, c.value);
+        this.table.put(c.index, c.value, ts);
+      }
+    }
+    if (!o.ok) {
+      this.counters.writeFailures++;
+      if (this.lastError !== o.error) this.log.warn({ device: this.name, err: o.error }, "output write failed");
+      this.lastError = o.error;
+    }
+  }
+
+  /** Forget what was written: the next cycle writes every output again. */
+  forgetWritten(): void {
+    this.written.clear();
+  }
+}
