@@ -37,6 +37,18 @@ export type Fault =
   | { kind: "dropEvery"; n: number }
   | { kind: "refuseConnections" };
 export type FaultKind = Fault["kind"];
+// A record, so that the compiler checks every kind is listed.
+const KINDS: Record<FaultKind, true> = {
+  latency: true,
+  noAnswer: true,
+  busy: true,
+  exception: true,
+  garbage: true,
+  malform: true,
+  dropEvery: true,
+  refuseConnections: true,
+};
+export const FAULT_KINDS = Object.keys(KINDS) as FaultKind[];
 
 export interface FaultScope {
   /** Only requests to this unit id (default: every unit). */

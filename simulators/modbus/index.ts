@@ -4,6 +4,7 @@ export { BYTE_COUNT_FUNCTIONS, EXCEPTION, FC, LIMITS, WRITE_FUNCTIONS, exception
 export {
   type ActiveFault,
   type Decision,
+  FAULT_KINDS,
   type Fault,
   FaultInjector,
   type FaultKind,

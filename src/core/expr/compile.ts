@@ -40,37 +40,32 @@ export interface CompiledExpr {
 }
 
 type BoolFn = (c: EvalContext) => boolean;
-type NumFn = (c: EvalContext) => number;
 type StrFn = (c: EvalContext) => string;
 type Update = (c: EvalContext) => void;
 
-/** Float64Array slots per stateful node: edge [prev, seen, out]; timer [since, out, unused]. */
+/**
+ * A numeric node: `run` computes its value into `regs[slot]`. Numbers go
+ * through a Float64Array rather than being returned, because V8 boxes a
+ * non-integer number returned from a closure it does not inline (a heap
+ * allocation per call); booleans and strings are returned directly.
+ */
+interface NumCode {
+  readonly slot: number;
+  readonly run: Update;
+}
+
+const NOOP: Update = () => undefined;
+
+/** Float64Array state slots per stateful node: edge [prev, seen, out]; timer [since, out, unused]. */
 const SLOTS = 3;
 
-function countStateful(ir: IR): number {
-  switch (ir.k) {
-    case "const":
-    case "point":
-    case "quality":
-    case "age":
-      return 0;
-    case "not":
-    case "neg":
-    case "abs":
-      return countStateful(ir.arg);
-    case "logic":
-    case "arith":
-    case "cmp":
-      return countStateful(ir.left) + countStateful(ir.right);
-    case "min":
-    case "max":
-      return ir.args.reduce((n, a) => n + countStateful(a), 0);
-    case "limit":
-      return countStateful(ir.x) + countStateful(ir.lo) + countStateful(ir.hi);
-    case "edge":
-    case "timer":
-      return 1 + countStateful(ir.arg);
-  }
+/** `a and b and ...` as one closure that stops at the first false term. */
+function allOf(fns: readonly BoolFn[]): BoolFn {
+  if (fns.length === 1) return fns[0]!;
+  return (c) => {
+    for (let k = 0; k < fns.length; k++) if (!fns[k]!(c)) return false;
+    return true;
+  };
 }
 
 /** The top-level `and` terms, left to right. */
@@ -83,10 +78,13 @@ function internal(ir: IR, want: string): never {
 }
 
 export function compileIR(source: string, ir: IR, refs: Iterable<number>, valueRefs: Iterable<number>): CompiledExpr {
-  const st = new Float64Array(countStateful(ir) * SLOTS);
-  const updates: Update[] = [];
+  // Both arrays are sized once compiling is done; the closures read them through these bindings.
+  let regs = new Float64Array(0);
+  let st = new Float64Array(0);
+  const constants: Array<readonly [number, number]> = [];
   const inits: Array<readonly [number, number, number]> = [];
-  let nextSlot = 0;
+  const updates: Update[] = [];
+  let nRegs = 0;
 
   const text = (x: IR): string => source.slice(x.span.offset, x.span.offset + x.span.length);
 
@@ -130,51 +128,70 @@ export function compileIR(source: string, ir: IR, refs: Iterable<number>, valueR
     }
   };
 
-  const num = (x: IR): NumFn => {
+  const num = (x: IR): NumCode => {
+    const s = nRegs++;
+    const at = (run: Update): NumCode => ({ slot: s, run });
     switch (x.k) {
-      case "const": {
-        const v = typeof x.value === "number" ? x.value : internal(x, "number");
-        return () => v;
-      }
+      case "const":
+        constants.push([s, typeof x.value === "number" ? x.value : internal(x, "number")]);
+        return at(NOOP);
       case "point": {
         const i = x.index;
-        return (c) => {
+        return at((c) => {
           const v = c.image[i]?.value;
-          return typeof v === "number" ? v : 0;
-        };
+          regs[s] = typeof v === "number" ? v : 0;
+        });
       }
-      case "neg": {
-        const a = num(x.arg);
-        return (c) => -a(c);
-      }
+      case "neg":
       case "abs": {
-        const a = num(x.arg);
-        return (c) => Math.abs(a(c));
+        const { slot: a, run } = num(x.arg);
+        const isNeg = x.k === "neg";
+        return at((c) => {
+          run(c);
+          regs[s] = isNeg ? -regs[a]! : Math.abs(regs[a]!);
+        });
       }
-      case "arith":
-        return arith(x.op, num(x.left), num(x.right));
+      case "arith": {
+        const { op } = x;
+        const [{ slot: a, run: ra }, { slot: b, run: rb }] = [num(x.left), num(x.right)];
+        return at((c) => {
+          ra(c);
+          rb(c);
+          const l = regs[a]!;
+          const r = regs[b]!;
+          // x % 0 is 0 (not NaN), so an int expression stays an int.
+          regs[s] = op === "+" ? l + r : op === "-" ? l - r : op === "*" ? l * r : op === "/" ? l / r : r === 0 ? 0 : l % r;
+        });
+      }
       case "min":
       case "max": {
-        const fns = x.args.map(num);
-        const pick = x.k === "min" ? Math.min : Math.max;
-        const [a, b] = [fns[0]!, fns[1]!];
-        if (fns.length === 2) return (c) => pick(a(c), b(c));
-        return (c) => {
-          let m = a(c);
-          for (let k = 1; k < fns.length; k++) m = pick(m, fns[k]!(c));
-          return m;
-        };
+        const codes = x.args.map(num);
+        const runs = codes.map((k) => k.run);
+        const slots = Int32Array.from(codes, (k) => k.slot);
+        const isMin = x.k === "min";
+        return at((c) => {
+          for (let k = 0; k < runs.length; k++) runs[k]!(c);
+          let m = regs[slots[0]!]!;
+          for (let k = 1; k < slots.length; k++) m = isMin ? Math.min(m, regs[slots[k]!]!) : Math.max(m, regs[slots[k]!]!);
+          regs[s] = m;
+        });
       }
       case "limit": {
         const [v, lo, hi] = [num(x.x), num(x.lo), num(x.hi)];
-        return (c) => Math.min(Math.max(v(c), lo(c)), hi(c));
+        return at((c) => {
+          v.run(c);
+          lo.run(c);
+          hi.run(c);
+          regs[s] = Math.min(Math.max(regs[v.slot]!, regs[lo.slot]!), regs[hi.slot]!);
+        });
       }
       case "age": {
         const i = x.index;
-        return (c) => {
-          const s = c.image[i];
-          return s === undefined || s.sourceTs === 0 ? Infinity : c.wallMs - s.sourceTs;
-        };
+        return at((c) => {
+          const smp = c.image[i];
+          if (smp === undefined || smp.sourceTs === 0) regs[s] = Infinity;
+          else regs[s] = c.wallMs - smp.sourceTs;
+        });
       }
       case "not":
       case "logic":
@@ -208,47 +225,19 @@ export function compileIR(source: string, ir: IR, refs: Iterable<number>, valueR
       if (op === "!=") return (c) => l(c) !== r(c);
       return internal(left, `ordered ${op}`);
     }
-    const l = num(left);
-    const r = num(right);
-    switch (op) {
-      case "==":
-        return (c) => l(c) === r(c);
-      case "!=":
-        return (c) => l(c) !== r(c);
-      case "<":
-        return (c) => l(c) < r(c);
-      case "<=":
-        return (c) => l(c) <= r(c);
-      case ">":
-        return (c) => l(c) > r(c);
-      case ">=":
-        return (c) => l(c) >= r(c);
-    }
-  };
-
-  const arith = (op: "+" | "-" | "*" | "/" | "%", l: NumFn, r: NumFn): NumFn => {
-    switch (op) {
-      case "+":
-        return (c) => l(c) + r(c);
-      case "-":
-        return (c) => l(c) - r(c);
-      case "*":
-        return (c) => l(c) * r(c);
-      case "/":
-        return (c) => l(c) / r(c);
-      case "%":
-        // x % 0 is 0 (not NaN), so an int expression stays an int.
-        return (c) => {
-          const d = r(c);
-          return d === 0 ? 0 : l(c) % d;
-        };
-    }
+    const [{ slot: a, run: ra }, { slot: b, run: rb }] = [num(left), num(right)];
+    return (c) => {
+      ra(c);
+      rb(c);
+      const l = regs[a]!;
+      const r = regs[b]!;
+      return op === "==" ? l === r : op === "!=" ? l !== r : op === "<" ? l < r : op === "<=" ? l <= r : op === ">" ? l > r : l >= r;
+    };
   };
 
   /** rising/falling: false on the first evaluation (and after reset), then the edge since the previous one. */
   const edge = (rising: boolean, arg: BoolFn): BoolFn => {
-    const b = nextSlot;
-    nextSlot += SLOTS;
+    const b = inits.length * SLOTS;
     inits.push([0, 0, 0]);
     updates.push((c) => {
       const v = arg(c) ? 1 : 0;
@@ -261,8 +250,7 @@ export function compileIR(source: string, ir: IR, refs: Iterable<number>, valueR
 
   /** ton: true once arg has been true for `ms`. tof: true while arg is true and for `ms` after it goes false. */
   const timer = (on: boolean, arg: BoolFn, ms: number): BoolFn => {
-    const b = nextSlot;
-    nextSlot += SLOTS;
+    const b = inits.length * SLOTS;
     inits.push([NaN, 0, 0]);
     updates.push(
       on
@@ -293,13 +281,27 @@ export function compileIR(source: string, ir: IR, refs: Iterable<number>, valueR
 
   // Compile the root; a bool root is built from its top-level `and` terms so falseTerms() can re-read them.
   const terms = ir.type === "bool" ? andTerms(ir).map((t) => ({ text: text(t), fn: bool(t) })) : [];
-  const root: (c: EvalContext) => Value =
-    ir.type === "bool"
-      ? terms.map((t) => t.fn).reduce((acc, t) => (c) => acc(c) && t(c))
-      : ir.type === "string"
-        ? str(ir)
-        : num(ir);
+  const root: (c: EvalContext) => Value = ir.type === "bool" ? allOf(terms.map((t) => t.fn)) : ir.type === "string" ? str(ir) : numRoot(num(ir));
 
+  /**
+   * Returns the same number as last time while the value is unchanged, so an
+   * unchanging non-integer result is not boxed again. (Object.is would box its
+   * arguments when not inlined; hence the spelled-out NaN and -0 cases.)
+   */
+  function numRoot({ slot, run }: NumCode): (c: EvalContext) => number {
+    let last = NaN;
+    return (c) => {
+      run(c);
+      const v = regs[slot]!;
+      const changed = v === last ? v === 0 && 1 / v !== 1 / last : v === v || last === last;
+      if (changed) last = v;
+      return last;
+    };
+  }
+
+  regs = new Float64Array(nRegs);
+  for (const [slot, v] of constants) regs[slot] = v;
+  st = new Float64Array(inits.length * SLOTS);
   const reset = (): void => {
     inits.forEach((init, n) => st.set(init, n * SLOTS));
   };
