@@ -1,10 +1,11 @@
 /**
  * Compiler: typed tree (IR) -> plain closures, built once at config load.
  *
- * Each node becomes a closure of a single result type (boolean, number or
- * string); the closures only read `ctx.image`, `ctx.nowMs` and `ctx.wallMs`.
- * Evaluating allocates nothing: no objects, arrays or closures are created,
- * and the memory of timers and edges lives in one Float64Array made here.
+ * Each node becomes a closure; the closures only read `ctx.image`,
+ * `ctx.nowMs` and `ctx.wallMs`. Evaluating allocates nothing: no objects,
+ * arrays or closures are created, numbers travel through a Float64Array of
+ * registers (so V8 need not box them), and the memory of timers and edges
+ * lives in a second Float64Array, both made here.
  *
  * Stateful functions (rising, falling, ton, tof) are updated in a pre-pass:
  * on every evaluate(), each one is updated exactly once, inner before outer
