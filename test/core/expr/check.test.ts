@@ -87,6 +87,14 @@ describe("static errors: message, offset and length", () => {
     ]);
   });
 
+  it("gives the errors quoted in the README", () => {
+    expect(errorsOf("io1.door_closd and io1.pressure or frob(x)")).toEqual([
+      { message: "unknown point 'io1.door_closd' (did you mean 'io1.door_closed'?)", offset: 0, length: 14 },
+      { message: "expected bool, got float", offset: 19, length: 12 },
+      { message: "unknown function 'frob'", offset: 35, length: 4 },
+    ]);
+  });
+
   it("reports syntax errors together with unknown names and type errors", () => {
     expect(errorsOf("io1.door_closd = true and (x or 1")).toEqual([
       { message: "unknown point 'io1.door_closd' (did you mean 'io1.door_closed'?)", offset: 0, length: 14 },

@@ -52,6 +52,10 @@ describe("tof: off-delay", () => {
     expect(run(compile("tof(x, 30ms)"), { x: "0011100000" })).toBe("0011111100");
   });
 
+  it("behaves as the README says: x dropping at t = 30 holds up to t = 50, false from t = 60", () => {
+    expect(run(compile("tof(x, 30ms)"), { x: "11100000" })).toBe("11111100");
+  });
+
   it("is false while its input has never been true", () => {
     expect(run(compile("tof(x, 30ms)"), { x: "00000" })).toBe("00000");
   });
