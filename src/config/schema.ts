@@ -36,7 +36,10 @@ export const cellConfigSchema = z
     version: z.literal(1).describe("Config format version"),
     cell: z
       .object({
-        id: name("cell id"),
+        id: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "cell id: letters, digits, _ and -, starting with a letter or digit (it names MQTT topics)")
+          .describe("Cell id, unique in the plant"),
         description: z.string().optional(),
       })
       .strict(),

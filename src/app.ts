@@ -1,0 +1,155 @@
+/**
+ * Composition root: build everything from the loaded config, start in order,
+ * stop in reverse with a time bound. Nothing else in cellio wires components.
+ */
+import { asyncScheduler, type SchedulerLike, type Subscription } from "rxjs";
+import type { LoadedConfig } from "./config/load.js";
+import type { DeviceConfig } from "./config/schema.js";
+import type { PointDef } from "./core/points.js";
+import { InputTable } from "./core/input-table.js";
+import { systemClock, type Clock } from "./infra/clock.js";
+import type { Logger } from "./infra/logger.js";
+import { errorMessage } from "./infra/errors.js";
+import { ControlLoop } from "./loop/control-loop.js";
+import { DeviceRunner } from "./loop/device-runner.js";
+import type { DeviceDriver } from "./loop/device-port.js";
+import { PreciseScheduler } from "./loop/precise-scheduler.js";
+import { ModbusTcpDriver } from "./drivers/modbus/driver.js";
+
+export interface AppOptions {
+  readonly log: Logger;
+  readonly clock?: Clock;
+  readonly tickScheduler?: SchedulerLike;
+  readonly scheduler?: SchedulerLike;
+  /** Log a one-line cycle summary this often (0: never). */
+  readonly summaryEveryMs?: number;
+}
+
+function createDriver(name: string, cfg: DeviceConfig, points: PointDef[], clock: Clock, log: Logger): DeviceDriver {
+  switch (cfg.protocol) {
+    case "modbus-tcp":
+      return new ModbusTcpDriver(name, cfg, points, clock, log);
+  }
+}
+
+export class CellApp {
+  readonly table: InputTable;
+  readonly loop: ControlLoop;
+  readonly drivers: readonly DeviceDriver[];
+  readonly runners: readonly DeviceRunner[];
+  private readonly log: Logger;
+  private summarySub: Subscription | undefined;
+  private started = false;
+
+  constructor(
+    readonly loaded: LoadedConfig,
+    private readonly opts: AppOptions,
+  ) {
+    const { model } = loaded;
+    const clock = opts.clock ?? systemClock;
+    this.log = opts.log.child({ cell: model.cellId });
+    this.table = new InputTable(model.points.length);
+    const drivers: DeviceDriver[] = [];
+    const runners: DeviceRunner[] = [];
+    for (const d of model.devices) {
+      const points = d.points.map((i) => model.points[i]!);
+      const log = this.log.child({ component: "driver", device: d.name });
+      const driver = createDriver(d.name, d.config, points, clock, log);
+      drivers.push(driver);
+      runners.push(
+        new DeviceRunner(
+          driver,
+          {
+            pollEvery: d.config.poll_every,
+            staleAfterMs: d.staleAfterMs,
+            failAfter: d.config.fail_after,
+            points: d.points,
+            outputs: points.filter((p) => p.direction === "output").map((p) => p.index),
+            heartbeatWrites: d.config.heartbeat_writes,
+          },
+          this.table,
+          clock,
+          log,
+        ),
+      );
+    }
+    this.drivers = drivers;
+    this.runners = runners;
+    this.loop = new ControlLoop({
+      model,
+      runners,
+      table: this.table,
+      clock,
+      tickScheduler: opts.tickScheduler ?? new PreciseScheduler(clock),
+      scheduler: opts.scheduler ?? asyncScheduler,
+      log: this.log.child({ component: "loop" }),
+    });
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const { model } = this.loaded;
+    this.log.info(
+      { devices: model.devices.length, points: model.points.length, periodMs: model.cycle.periodMs },
+      "starting cell",
+    );
+    for (const d of this.drivers) await d.start();
+    this.loop.start();
+    const every = this.opts.summaryEveryMs ?? 0;
+    if (every > 0) {
+      const timer = setInterval(() => this.logSummary(), every);
+      timer.unref();
+      this.summarySub = { unsubscribe: () => clearInterval(timer) } as Subscription;
+    }
+  }
+
+  logSummary(): void {
+    const s = this.loop.stats;
+    const sum = s.summary();
+    const bad = this.runners.filter((r) => r.state !== "good").map((r) => `${r.name}:${r.state}`);
+    this.log.info(
+      {
+        mode: this.loop.mode,
+        cycles: sum.cycles,
+        periodMs: this.loaded.model.cycle.periodMs,
+        latenessP99Ms: round(sum.lateness.p99),
+        latenessMaxMs: round(sum.lateness.max),
+        cycleP99Ms: round(sum.duration.p99),
+        skipped: sum.skipped,
+        overruns: sum.overruns,
+        inputMisses: sum.inputMisses,
+        devicesNotGood: bad,
+      },
+      `cycle summary: T=${this.loaded.model.cycle.periodMs} ms, lateness p99 ${round(sum.lateness.p99)} ms, max ${round(sum.lateness.max)} ms, skipped ${sum.skipped}, misses ${sum.inputMisses}, mode ${this.loop.mode}`,
+    );
+    s.resetWindow();
+  }
+
+  /**
+   * Stop: no more cycles, every output written to its safe value (bounded by
+   * `timeoutMs`), then drivers stopped in reverse order.
+   */
+  async stop(timeoutMs = 2000): Promise<{ safeWritten: boolean }> {
+    if (!this.started) return { safeWritten: true };
+    this.started = false;
+    this.summarySub?.unsubscribe();
+    this.loop.stop();
+    const res = await this.loop.writeSafeOutputs(timeoutMs);
+    if (res.ok) this.log.info("outputs written to their safe values");
+    else this.log.error({ failed: res.failed }, "could not confirm safe outputs on every device");
+    for (const d of [...this.drivers].reverse()) {
+      try {
+        await d.stop();
+      } catch (e) {
+        this.log.warn({ device: d.name, err: errorMessage(e) }, "driver stop failed");
+      }
+    }
+    this.log.info("cell stopped");
+    return { safeWritten: res.ok };
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

@@ -1,0 +1,40 @@
+/**
+ * A human-readable account of what a config compiles to: every point with its
+ * address, type and safe value, and the Modbus requests each device will send.
+ */
+import type { LoadedConfig } from "../config/load.js";
+import { ModbusTcpDriver } from "../drivers/modbus/driver.js";
+import { silentLogger } from "../infra/logger.js";
+import { systemClock } from "../infra/clock.js";
+
+const FC_NAMES: Record<number, string> = { 1: "read coils", 2: "read discrete inputs", 3: "read holding registers", 4: "read input registers" };
+
+export function explainCell(loaded: LoadedConfig): string {
+  const m = loaded.model;
+  const lines: string[] = [];
+  for (const d of m.devices) {
+    lines.push(`\ndevice ${d.name} (${d.config.protocol}, stale after ${d.staleAfterMs} ms)`);
+    for (const i of d.points) {
+      const p = m.points[i]!;
+      const safe = p.safe === null ? "" : `  safe=${JSON.stringify(p.safe)}`;
+      const unit = p.unit ? ` [${p.unit}]` : "";
+      lines.push(`  ${p.id.padEnd(28)} ${p.direction.padEnd(6)} ${p.kind.padEnd(6)} ${p.address}${unit}${safe}`);
+    }
+    switch (d.config.protocol) {
+      case "modbus-tcp": {
+        const driver = new ModbusTcpDriver(d.name, d.config, d.points.map((i) => m.points[i]!), systemClock, silentLogger());
+        lines.push(`  read plan: ${driver.plan.length} request(s) per poll`);
+        for (const r of driver.plan) {
+          const names = r.items.map((it) => m.points[it.index]!.name).join(", ");
+          lines.push(`    FC${r.fc} ${FC_NAMES[r.fc]} start ${r.start} count ${r.count}: ${names}`);
+        }
+        break;
+      }
+    }
+  }
+  if (m.logic.length > 0) {
+    lines.push("\nlogic");
+    for (const rule of m.logic) lines.push(`  ${m.points[rule.target]!.id} := ${rule.expr.source}`);
+  }
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+/**
+ * cellio command line: run | validate | demo | sim | schema.
+ */
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { jsonSchema } from "./config/schema.js";
+import { loadConfigFile } from "./config/load.js";
+import { ConfigError } from "./config/issues.js";
+import { createLogger } from "./infra/logger.js";
+import { CellioError } from "./infra/errors.js";
+import { CellApp } from "./app.js";
+import { validateCommand } from "./cli/validate.js";
+import { simCommand, SCENARIOS, type SimOptions } from "./cli/sim.js";
+import { demoCommand } from "./cli/demo.js";
+import { onShutdownSignals } from "./cli/signals.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const DEMO_CONFIG = path.join(ROOT, "config", "demo-cell.yaml");
+
+function seconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError("expected a number of seconds ≥ 0");
+  return n;
+}
+
+function port(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError("expected a port number 0..65535");
+  return n;
+}
+
+async function runCommand(file: string, opts: { summaryEvery: number }): Promise<void> {
+  const loaded = await loadConfigFile(file);
+  const log = createLogger({ level: loaded.config.log.level });
+  const app = new CellApp(loaded, { log, summaryEveryMs: opts.summaryEvery * 1000 });
+  onShutdownSignals(log, async () => void (await app.stop(2000)), 5000);
+  await app.start();
+}
+
+const program = new Command()
+  .name("cellio")
+  .description("Robot cell I/O controller: fixed-rate scan, process interlocks, OPC UA and MQTT northbound")
+  .showHelpAfterError();
+
+program
+  .command("run")
+  .description("run a cell")
+  .requiredOption("-c, --config <file>", "cell config (YAML)")
+  .addOption(new Option("--summary-every <seconds>", "log a cycle summary this often (0: never)").argParser(seconds).default(60))
+  .action((o: { config: string; summaryEvery: number }) => runCommand(o.config, o));
+
+program
+  .command("validate")
+  .description("check a cell config; exit 0 when valid, 1 with every problem (path and line) when not")
+  .argument("<file>", "cell config (YAML)")
+  .option("--explain", "show the compiled points and request plan")
+  .action(async (file: string, o: { explain?: boolean }) => {
+    process.exitCode = await validateCommand(file, o);
+  });
+
+program
+  .command("schema")
+  .description("print the config JSON Schema (for editors)")
+  .action(() => {
+    process.stdout.write(`${JSON.stringify(jsonSchema(), null, 2)}\n`);
+  });
+
+program
+  .command("sim")
+  .description("run the device simulators a config needs")
+  .requiredOption("-c, --config <file>", "cell config (YAML)")
+  .addOption(new Option("--scenario <name>", "simulated process").choices(SCENARIOS).default("none"))
+  .addOption(new Option("--control-port <port>", "HTTP control interface port on 127.0.0.1").argParser(port).default(5081))
+  .addOption(new Option("--exit-with-parent", "stop when standard input closes").hideHelp())
+  .action((o: SimOptions) => simCommand(o, createLogger({ fd: 2, name: "cellio-sim" })));
+
+program
+  .command("demo")
+  .description("run the demo cell against its simulators (what `npm start` does)")
+  .option("-c, --config <file>", "cell config", DEMO_CONFIG)
+  .addOption(new Option("--summary-every <seconds>", "log a cycle summary this often").argParser(seconds).default(5))
+  .addOption(new Option("--control-port <port>", "simulator control interface port").argParser(port).default(5081))
+  .action((o: { config: string; summaryEvery: number; controlPort: number }) => demoCommand(o, ROOT));
+
+program.parseAsync().catch((e: unknown) => {
+  if (e instanceof ConfigError || e instanceof CellioError) {
+    process.stderr.write(`${e.message}\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(2);
+});
