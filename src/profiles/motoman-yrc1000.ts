@@ -135,6 +135,9 @@ export const MOTOMAN_MAX_AXES = 8;
 export const M_WRITABLE_LAST = 559;
 export const M_READABLE_LAST = 999;
 
+/** Safe value of `watchdog_ms`: going safe arms the watchdog rather than disarming it. */
+export const MOTOMAN_SAFE_WATCHDOG_MS = 1000;
+
 const CMD = 0;
 const SA = 16;
 const SB = 17;
@@ -155,7 +158,7 @@ export const MOTOMAN_YRC1000_MAP: readonly MotomanField[] = Object.freeze([
   out("job_strobe", CMD, 4, false, "job select strobe: raise after writing job_number, drop after job_echo matches"),
   out("job_number", CMD + 1, undefined, 0, "job to select (0 = none)"),
   out("heartbeat", CMD + 2, undefined, 0, "changed by the cell every cycle while the watchdog is armed"),
-  out("watchdog_ms", CMD + 3, undefined, 0, "communication watchdog, ms (0 = off): the robot holds if heartbeat stops"),
+  out("watchdog_ms", CMD + 3, undefined, MOTOMAN_SAFE_WATCHDOG_MS, "communication watchdog, ms (0 = off): the robot holds if heartbeat stops"),
   bitIn("servo_on", SA, 0, "servo power on (#50073); false while energy saving"),
   bitIn("operating", SA, 1, "job running (#50070)"),
   bitIn("hold", SA, 2, "hold (#50071): external hold level, or a job stopped by hold and not yet restarted"),
