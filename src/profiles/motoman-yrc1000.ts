@@ -336,7 +336,7 @@ export function decodeCommandRegisters(words: ArrayLike<number>): MotomanCommand
   return Object.freeze(Object.fromEntries(COMMAND_KEYS.map(([name, key]) => [key, v.get(name)])) as unknown as MotomanCommands);
 }
 
-/** The status block as register words, keyed by offset from `base`; joints past `axes` read 0. */
+/** The status block as register words, keyed by offset from `base`; joints the robot lacks read 0. */
 export function encodeStatusRegisters(s: MotomanStatus): Map<number, number> {
   const values: Values = new Map(STATUS_KEYS.map(([name, key]) => [name, s[key] as boolean | number]));
   values.set("play", s.mode === "play");
