@@ -20,7 +20,7 @@ function startSimProcess(root: string, config: string, controlPort: number): Pro
   const args = [main, "sim", "--config", config, "--scenario", "demo", "--control-port", String(controlPort), "--exit-with-parent"];
   const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "inherit"], detached: true });
   return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
+    const lines = createInterface({ input: child.stdout });
     const fail = (why: string): void => reject(new CellioError("CELLIO_ERR_SIM", `simulator process ${why}`));
     child.once("exit", (code) => fail(`exited with code ${String(code)} before it was ready`));
     child.once("error", (e) => fail(`failed to start: ${e.message}`));

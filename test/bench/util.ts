@@ -47,7 +47,7 @@ export function startSimProcess(config: string, controlPort: number, extra: stri
     stdio: ["pipe", "pipe", "ignore"],
   });
   return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
+    const lines = createInterface({ input: child.stdout });
     child.once("exit", (code) => reject(new Error(`simulator exited (${String(code)}) before it was ready`)));
     lines.on("line", (line) => {
       if (line.includes('"sim-ready"')) {

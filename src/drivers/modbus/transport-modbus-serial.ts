@@ -61,7 +61,7 @@ export class ModbusSerialTcpTransport implements ModbusTransport {
     const client = new ModbusRTU();
     this.client = client;
     try {
-      await client.connectTCP(this.host, { port: this.port, timeout: this.connectTimeoutMs, keepAlive: true } as never);
+      await client.connectTCP(this.host, { port: this.port, timeout: this.connectTimeoutMs, keepAlive: true });
     } catch (e) {
       this.client = undefined;
       client.destroy(() => undefined);
