@@ -6,6 +6,7 @@
 import type { CellConfig, DeviceConfig } from "./schema.js";
 import type { ConfigIssue, PathKey, SourceMap } from "./issues.js";
 import { defaultSafe, valueFits, type PointDef } from "../core/points.js";
+import type { Value } from "../core/sample.js";
 import { compileModbusPoints } from "../drivers/modbus/points.js";
 import { compileExpression, type CompiledExpr, type ExprEnv } from "../core/expr/index.js";
 
@@ -39,12 +40,22 @@ export interface CellModel {
   readonly logic: readonly LogicRule[];
 }
 
-/** What a driver's point compiler returns for one point. */
+/** What a driver's point compiler returns for one point (after profile expansion). */
 export interface PointDraft {
   readonly name: string;
   readonly kind: PointDef["kind"];
   readonly direction: PointDef["direction"];
   readonly address: string;
+  readonly config: PointConfigBase;
+}
+
+/** The protocol-independent fields of a point's config. */
+export interface PointConfigBase {
+  readonly safe?: Value | undefined;
+  readonly unit?: string | undefined;
+  readonly description?: string | undefined;
+  readonly scale?: { gain: number; offset: number; clamp?: { min: number; max: number } | undefined } | undefined;
+  readonly deadband?: number | undefined;
 }
 
 export type CompileResult = { ok: true; model: CellModel } | { ok: false; issues: ConfigIssue[] };
@@ -75,8 +86,7 @@ export function compileCell(config: CellConfig, map: SourceMap): CompileResult {
     const drafts = compileDevicePoints(devName, dev, map, issues);
     const indices: number[] = [];
     for (const d of drafts) {
-      const pc = dev.points[d.name];
-      if (!pc) continue;
+      const pc = d.config;
       const path: PathKey[] = ["devices", devName, "points", d.name];
       let safe = null;
       if (d.direction !== "input") {

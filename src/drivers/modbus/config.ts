@@ -8,10 +8,15 @@ export const modbusPointSchema = z
   .object({
     address: z
       .string()
-      .describe('Modbus address: "coil:N", "di:N", "ir:N[:type[:order]]", "hr:N[:type[:order]]", "hr:N.B", "hr:N:string:LEN"'),
+      .optional()
+      .describe(
+        'Modbus address: "coil:N", "di:N", "ir:N[:type[:order]]", "hr:N[:type[:order]]", "hr:N.B", "hr:N:string:LEN". Optional only for a point that overrides one of the device profile\'s points',
+      ),
     ...pointBase,
   })
   .strict();
+
+export const MODBUS_PROFILES = ["motoman-yrc1000"] as const;
 
 export const workaroundsSchema = z
   .object({
@@ -62,7 +67,18 @@ export const modbusTcpDeviceSchema = z
     fail_after: z.number().int().min(1).max(100).default(1).describe("Consecutive failed polls before points turn bad"),
     heartbeat_writes: z.boolean().default(false).describe("Write all outputs every cycle, not only on change"),
     workarounds: workaroundsSchema.default(workaroundsSchema.parse({})),
-    points: z.record(name("point name"), modbusPointSchema),
+    profile: z
+      .enum(MODBUS_PROFILES)
+      .optional()
+      .describe("Device profile: expands to named points (see `cellio validate --explain`); `points` entries override or add to them"),
+    profile_options: z
+      .object({
+        base: z.number().int().min(0).default(0).describe("First holding register of the profile's register window"),
+        axes: z.number().int().min(1).max(8).default(6).describe("Robot axes exposed by the profile"),
+      })
+      .strict()
+      .default({ base: 0, axes: 6 }),
+    points: z.record(name("point name"), modbusPointSchema).default({}),
   })
   .strict();
 
