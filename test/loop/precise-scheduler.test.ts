@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { PreciseScheduler } from "../../src/loop/precise-scheduler.js";
+import { systemClock } from "../../src/infra/clock.js";
+
+describe("PreciseScheduler", () => {
+  it("never runs work before its deadline, also when rescheduled from inside the work", async () => {
+    const s = new PreciseScheduler(systemClock);
+    const fired: { deadline: number; at: number }[] = [];
+    await new Promise<void>((resolve) => {
+      let deadline = systemClock.now() + 3;
+      s.schedule(function (this: { schedule(state?: undefined, delay?: number): unknown }) {
+        fired.push({ deadline, at: systemClock.now() });
+        if (fired.length === 20) return resolve();
+        deadline = systemClock.now() + 3.3;
+        this.schedule(undefined, 3.3);
+      }, 3);
+    });
+    expect(fired).toHaveLength(20);
+    for (const f of fired) expect(f.at).toBeGreaterThanOrEqual(f.deadline);
+  });
+
+  it("does not run cancelled work", async () => {
+    const s = new PreciseScheduler(systemClock);
+    let ran = 0;
+    const sub = s.schedule(() => ran++, 5);
+    const sub2 = s.schedule(() => ran++, 1);
+    sub2.unsubscribe();
+    setTimeout(() => sub.unsubscribe(), 2);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(ran).toBe(0);
+  });
+
+  it("lets I/O callbacks run while it waits for a deadline (never blocks longer than a slice)", async () => {
+    const s = new PreciseScheduler(systemClock, { coarseMarginMs: 5, sliceMs: 0.25 });
+    let immediates = 0;
+    const done = new Promise<void>((resolve) => s.schedule(() => resolve(), 5));
+    // keep posting immediates: if the scheduler blocked the thread for the
+    // whole fine phase, none of them would run before the work does
+    let stop = false;
+    const spin = (): void => {
+      immediates++;
+      if (!stop) setImmediate(spin);
+    };
+    setImmediate(spin);
+    await done;
+    stop = true;
+    expect(immediates).toBeGreaterThan(5);
+  });
+});
