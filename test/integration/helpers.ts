@@ -1,0 +1,224 @@
+/**
+ * Helpers for the integration tests: real Modbus TCP simulators on ephemeral
+ * 127.0.0.1 ports, a real CellApp on the real clock, and ways to wait for
+ * what the loop publishes. Nothing here is mocked.
+ */
+import { execFile } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { filter, firstValueFrom, timeout } from "rxjs";
+import { CellApp } from "../../src/app.js";
+import { loadConfigText, type LoadedConfig } from "../../src/config/load.js";
+import type { Sample } from "../../src/core/sample.js";
+import { createLogger, silentLogger, type Logger } from "../../src/infra/logger.js";
+import type { CycleResult } from "../../src/loop/control-loop.js";
+import { ModbusTcpSimServer, RegisterBank } from "../../simulators/modbus/index.js";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Things to undo after a test, undone in reverse order; errors are collected, not thrown halfway. */
+export class Teardown {
+  private readonly fns: (() => unknown)[] = [];
+
+  add(fn: () => unknown): void {
+    this.fns.push(fn);
+  }
+
+  async run(): Promise<void> {
+    const errors: unknown[] = [];
+    while (this.fns.length > 0) {
+      const fn = this.fns.pop()!;
+      try {
+        await fn();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    if (errors.length > 0) throw new AggregateError(errors, "teardown failed");
+  }
+}
+
+/**
+ * One simulated Modbus TCP device on its own ephemeral port, so its request
+ * count (`server.stats.requests`) is its own. `restart()` brings a new server
+ * up on the same port with the same bank, as a device that rebooted.
+ */
+export class SimDevice {
+  readonly bank = new RegisterBank();
+  private current: ModbusTcpSimServer;
+  private boundPort = 0;
+
+  private constructor() {
+    this.current = new ModbusTcpSimServer({ port: 0, units: this.bank });
+  }
+
+  static async start(t: Teardown): Promise<SimDevice> {
+    const d = new SimDevice();
+    d.boundPort = (await d.current.start()).port;
+    t.add(() => d.stop());
+    return d;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get server(): ModbusTcpSimServer {
+    return this.current;
+  }
+
+  async stop(): Promise<void> {
+    await this.current.stop();
+  }
+
+  /** Start a fresh server on the same port (after stop()). Faults and stats start empty. */
+  async restart(): Promise<void> {
+    await this.current.stop();
+    this.current = new ModbusTcpSimServer({ port: this.boundPort, units: this.bank });
+    await this.current.start();
+  }
+}
+
+export interface RunningCell {
+  readonly app: CellApp;
+  readonly loaded: LoadedConfig;
+  /** Every cycle published since start (bounded: the last 5,000). */
+  readonly cycles: CycleResult[];
+  idx(id: string): number;
+  /** The sample of point `id` in the latest published cycle. */
+  latest(id: string): Sample | undefined;
+  /** The first cycle from now on that satisfies `pred`; rejects after `ms` saying what it waited for. */
+  waitCycle(pred: (c: CycleResult) => boolean, ms: number, what: string): Promise<CycleResult>;
+  /** Shorthand: sample of `id` in cycle `c`. */
+  sample(c: CycleResult, id: string): Sample;
+}
+
+/** The log level of the app under test: silent, or CELLIO_TEST_LOG=debug|info|warn to see it. */
+export function testLogger(): Logger {
+  const level = process.env.CELLIO_TEST_LOG;
+  return level === "debug" || level === "info" || level === "warn" ? createLogger({ level, fd: 2, pretty: false }) : silentLogger();
+}
+
+/** Load `yaml`, build a CellApp on the real clock, start it; stopped by the teardown. */
+export async function startCell(yaml: string, t: Teardown, opts: { start?: boolean } = {}): Promise<RunningCell> {
+  const loaded = loadConfigText(yaml);
+  const app = new CellApp(loaded, { log: testLogger() });
+  const cycles: CycleResult[] = [];
+  const sub = app.loop.cycles$.subscribe((c) => {
+    cycles.push(c);
+    if (cycles.length > 5000) cycles.splice(0, 1000);
+  });
+  t.add(async () => {
+    await app.stop(1000);
+    sub.unsubscribe();
+  });
+  const idx = (id: string): number => {
+    const i = loaded.model.pointIndex.get(id);
+    if (i === undefined) throw new Error(`no point ${id}`);
+    return i;
+  };
+  const cell: RunningCell = {
+    app,
+    loaded,
+    cycles,
+    idx,
+    latest: (id) => cycles.at(-1)?.image[idx(id)],
+    sample: (c, id) => c.image[idx(id)]!,
+    async waitCycle(pred, ms, what) {
+      try {
+        return await firstValueFrom(app.loop.cycles$.pipe(filter(pred), timeout({ first: ms })));
+      } catch (e) {
+        const last = cycles.at(-1);
+        const state = last
+          ? loaded.model.points.map((p) => `${p.id}=${String(last.image[p.index]?.value)}/${last.image[p.index]?.status}`).join(" ")
+          : "no cycle published";
+        throw new Error(`timed out after ${ms} ms waiting for ${what}; last cycle ${last?.cycle ?? "-"} mode ${last?.mode ?? "-"}: ${state}`, {
+          cause: e,
+        });
+      }
+    },
+  };
+  if (opts.start !== false) await app.start();
+  return cell;
+}
+
+/** Poll `cond` every 5 ms until it is true; rejects after `ms` saying what it waited for. */
+export async function waitFor(cond: () => boolean, ms: number, what: string | (() => string)): Promise<number> {
+  const t0 = performance.now();
+  while (!cond()) {
+    if (performance.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === "string" ? what : what()}`);
+    await sleep(5);
+  }
+  return performance.now() - t0;
+}
+
+/** Requests a simulator receives during `ms` of wall time. */
+export async function requestsDuring(server: () => ModbusTcpSimServer, ms: number): Promise<number> {
+  const before = server().stats.requests;
+  await sleep(ms);
+  return server().stats.requests - before;
+}
+
+/**
+ * Fail the test on any unhandled rejection or uncaught exception in this
+ * process while it runs. Returns the list (to assert on) and a detach function.
+ */
+export function trapUnhandled(t: Teardown): unknown[] {
+  const seen: unknown[] = [];
+  const onRejection = (reason: unknown): void => void seen.push(reason);
+  const onException = (err: unknown): void => void seen.push(err);
+  process.on("unhandledRejection", onRejection);
+  process.on("uncaughtException", onException);
+  t.add(() => {
+    process.off("unhandledRejection", onRejection);
+    process.off("uncaughtException", onException);
+  });
+  return seen;
+}
+
+// ---- the built CLI ------------------------------------------------------------
+
+export const BUILT_MAIN = path.join(ROOT, "dist", "src", "main.js");
+
+/** .ts files under `dir` (recursively), skipping declaration files. */
+function tsFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...tsFiles(p));
+    else if (e.name.endsWith(".ts") && !e.name.endsWith(".d.ts")) out.push(p);
+  }
+  return out;
+}
+
+/** Is any compiled file of src/ or simulators/ missing from dist/ or older than its source? */
+export function builtCliIsStale(): boolean {
+  for (const src of [...tsFiles(path.join(ROOT, "src")), ...tsFiles(path.join(ROOT, "simulators"))]) {
+    const js = path.join(ROOT, "dist", path.relative(ROOT, src)).replace(/\.ts$/, ".js");
+    if (!existsSync(js) || statSync(js).mtimeMs < statSync(src).mtimeMs) return true;
+  }
+  return false;
+}
+
+/**
+ * Build the CLI with `tsc -p tsconfig.build.json` when it is missing or
+ * stale. Incremental (build info under node_modules/.cache) so a rebuild after
+ * a small change is cheap. Type errors elsewhere in the tree do not stop tsc
+ * from emitting; only a missing main.js is a failure.
+ */
+export async function ensureBuiltCli(): Promise<void> {
+  if (!builtCliIsStale()) return;
+  const tsc = path.join(ROOT, "node_modules", "typescript", "bin", "tsc");
+  const out = await new Promise<string>((resolve) => {
+    execFile(
+      process.execPath,
+      [tsc, "-p", "tsconfig.build.json", "--incremental", "--tsBuildInfoFile", "node_modules/.cache/cellio-integration.tsbuildinfo"],
+      { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
+      (_err, stdout, stderr) => resolve(`${stdout}${stderr}`),
+    );
+  });
+  if (!existsSync(BUILT_MAIN)) throw new Error(`tsc did not produce ${BUILT_MAIN}:\n${out}`);
+}
