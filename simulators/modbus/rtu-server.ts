@@ -24,6 +24,12 @@ export interface RtuSessionOptions {
   send(frame: Buffer): void;
   /** Line silence (ms) that ends a frame. */
   silenceMs: number;
+  /**
+   * Whether a gap between arrivals longer than `silenceMs` also starts a new
+   * frame (serial lines: yes, default). Over TCP, arrival times say nothing
+   * about the sender's timing, so only the silence timer ends a frame.
+   */
+  arrivalGaps?: boolean;
   /** Unknown unit ids: no answer (a bus; default) or exception 0x0B (a gateway). */
   unknownUnit?: UnknownUnitPolicy;
   now?: () => number;
@@ -37,7 +43,7 @@ export class RtuSession {
 
   constructor(private readonly opts: RtuSessionOptions) {
     this.now = opts.now ?? (() => performance.now());
-    this.assembler = new RtuFrameAssembler(opts.silenceMs);
+    this.assembler = new RtuFrameAssembler(opts.arrivalGaps === false ? Number.POSITIVE_INFINITY : opts.silenceMs);
     this.sender = new OrderedSender((f) => {
       opts.stats.responses += 1;
       opts.send(f);

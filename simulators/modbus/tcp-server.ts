@@ -169,6 +169,7 @@ export class ModbusTcpSimServer {
       stats: this.stats,
       send,
       silenceMs: this.opts.rtuSilenceMs ?? 50,
+      arrivalGaps: false,
       unknownUnit: this.opts.unknownUnit ?? "ignore",
     });
   }

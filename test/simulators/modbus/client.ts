@@ -6,7 +6,7 @@ import ModbusSerial from "modbus-serial";
 export const ModbusRTU = ModbusSerial as unknown as typeof ModbusSerial.default;
 export type ModbusClient = InstanceType<typeof ModbusRTU>;
 
-export async function tcpClient(port: number, unit = 1, timeoutMs = 200): Promise<ModbusClient> {
+export async function tcpClient(port: number, unit = 1, timeoutMs = 500): Promise<ModbusClient> {
   const c = new ModbusRTU();
   await c.connectTCP("127.0.0.1", { port });
   c.setID(unit);
@@ -15,7 +15,7 @@ export async function tcpClient(port: number, unit = 1, timeoutMs = 200): Promis
 }
 
 /** RTU frames over TCP: modbus-serial calls this port "telnet" (its "TcpRTUBuffered" port speaks MBAP). */
-export async function rtuOverTcpClient(port: number, unit = 1, timeoutMs = 200): Promise<ModbusClient> {
+export async function rtuOverTcpClient(port: number, unit = 1, timeoutMs = 500): Promise<ModbusClient> {
   const c = new ModbusRTU();
   await c.connectTelnet("127.0.0.1", { port });
   c.setID(unit);

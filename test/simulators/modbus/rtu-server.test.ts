@@ -31,7 +31,7 @@ async function master(path: string, unit: number): Promise<ModbusClient> {
   const c = new ModbusRTU();
   await c.connectRTUBuffered(path, { baudRate: 19200, parity: "even" });
   c.setID(unit);
-  c.setTimeout(300);
+  c.setTimeout(1000);
   cleanups.push(() => closeClient(c));
   return c;
 }

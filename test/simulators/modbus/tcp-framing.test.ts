@@ -122,7 +122,8 @@ describe("RTU over TCP (framing: rtu)", () => {
   });
 
   it("ignores a frame with a bad CRC and answers split RTU frames", async () => {
-    const { server, port } = await serve({ framing: "rtu" });
+    // A long silence, so that a loaded machine cannot turn the split into a line silence.
+    const { server, port } = await serve({ framing: "rtu", rtuSilenceMs: 2000 });
     const r = await raw(port);
     const req = encodeRtuFrame(1, Buffer.from(READ_HR0_2));
     const bad = Buffer.from(req);
