@@ -3,30 +3,143 @@
  * once, each with its YAML path and line:column.
  */
 import { readFile } from "node:fs/promises";
-import { LineCounter, parseDocument } from "yaml";
-import type { z } from "zod";
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type YAMLError } from "yaml";
+import { z } from "zod";
 import { cellConfigSchema, type CellConfig } from "./schema.js";
-import { ConfigError, SourceMap, type ConfigIssue, type PathKey } from "./issues.js";
+import { ConfigError, SourceMap, pathString, type ConfigIssue, type PathKey } from "./issues.js";
 import { compileCell, type CellModel } from "./compile.js";
+import { closest } from "../core/expr/check.js";
 import { CellioError, errorMessage } from "../infra/errors.js";
 
-function zodIssues(map: SourceMap, issues: readonly z.core.$ZodIssue[]): ConfigIssue[] {
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The keys the schema accepts in the map at `path` (following unions by the data's discriminator). */
+function knownKeys(data: unknown, path: readonly PathKey[]): string[] {
+  let schema: unknown = cellConfigSchema;
+  let value = data;
+  for (let i = 0; ; i++) {
+    for (;;) {
+      if (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional) schema = schema.unwrap();
+      else if (schema instanceof z.ZodDiscriminatedUnion) {
+        const disc = schema._zod.def.discriminator;
+        const tag = isRecord(value) ? value[disc] : undefined;
+        schema = schema.options.find((o) => {
+          const lit: unknown = o instanceof z.ZodObject ? o.shape[disc] : undefined;
+          return lit instanceof z.ZodLiteral && lit.values.has(tag as never);
+        });
+      } else break;
+    }
+    if (i === path.length) return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+    const key = String(path[i]);
+    if (schema instanceof z.ZodObject) schema = schema.shape[key];
+    else if (schema instanceof z.ZodRecord) schema = schema.valueType;
+    else return [];
+    value = isRecord(value) ? value[key] : undefined;
+  }
+}
+
+function valueAt(data: unknown, path: readonly PathKey[]): unknown {
+  let v = data;
+  for (const key of path) v = isRecord(v) ? v[String(key)] : Array.isArray(v) ? (v as unknown[])[Number(key)] : undefined;
+  return v;
+}
+
+/** Is the key at the end of `path` absent from its (existing) parent map? */
+function isMissing(data: unknown, path: readonly PathKey[]): boolean {
+  const parent = valueAt(data, path.slice(0, -1));
+  return isRecord(parent) && path.length > 0 && !(String(path[path.length - 1]) in parent);
+}
+
+/** Where to report a key missing at `path`: on the key of the map that lacks it. */
+function locateParent(map: SourceMap, path: readonly PathKey[]): { line: number; col: number } {
+  const parent = path.slice(0, -1);
+  const key = parent[parent.length - 1];
+  return key === undefined ? map.locate([]) : map.locateKey(parent.slice(0, -1), String(key));
+}
+
+function zodIssues(map: SourceMap, data: unknown, issues: readonly z.core.$ZodIssue[]): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   for (const issue of issues) {
     const path = issue.path.filter((p): p is PathKey => typeof p !== "symbol");
+    const last = String(path[path.length - 1]);
     if (issue.code === "unrecognized_keys") {
+      const known = knownKeys(data, path);
       for (const key of issue.keys) {
+        const hint = closest(key, known);
         out.push({
-          path: [...path, key].join("."),
+          path: pathString([...path, key]),
           ...map.locateKey(path, key),
-          message: `unknown key "${key}"`,
+          message: `unknown key "${key}"${hint === undefined ? "" : ` (did you mean "${hint}"?)`}`,
         });
       }
+      continue;
+    }
+    if (issue.code === "invalid_union" && issue.discriminator !== undefined && "options" in issue) {
+      const options = (issue.options ?? []).map(String).join(", ");
+      out.push(
+        isMissing(data, path)
+          ? { path: pathString(path), ...locateParent(map, path), message: `missing required key "${last}" (one of: ${options})` }
+          : map.issue(path, `unknown ${last} ${JSON.stringify(valueAt(data, path))}; expected one of: ${options}`),
+      );
+      continue;
+    }
+    if (issue.code === "invalid_key") {
+      const why = issue.issues.map((i) => i.message).join("; ");
+      out.push({ path: pathString(path), ...map.locateKey(path.slice(0, -1), last), message: `invalid name "${last}": ${why}` });
+      continue;
+    }
+    if (isMissing(data, path)) {
+      out.push({ path: pathString(path), ...locateParent(map, path), message: `missing required key "${last}"` });
       continue;
     }
     out.push(map.issue(path, issue.message));
   }
   return out;
+}
+
+/** YAML parse errors; a duplicate key is named with its path and the line of the first one. */
+function yamlIssues(doc: Document, lines: LineCounter, errors: readonly YAMLError[]): ConfigIssue[] {
+  return errors.map((e) => {
+    const { line, col } = lines.linePos(e.pos[0]);
+    const issue = { path: "", line, col, message: e.message.split("\n")[0] ?? e.message };
+    if (e.code !== "DUPLICATE_KEY") return issue;
+    const found = findDuplicate(doc.contents, [], e.pos[0]);
+    if (!found) return issue;
+    const first = found.firstAt === undefined ? "" : ` (first defined on line ${lines.linePos(found.firstAt).line})`;
+    return { ...issue, path: pathString(found.path), message: `duplicate key "${found.key}"${first}` };
+  });
+}
+
+function findDuplicate(
+  node: unknown,
+  path: PathKey[],
+  pos: number,
+): { path: PathKey[]; key: string; firstAt: number | undefined } | undefined {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      if (!isScalar(pair.key)) continue;
+      const key = String(pair.key.value);
+      if (pair.key.range?.[0] === pos) {
+        const first = node.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
+        return { path: [...path, key], key, firstAt: isScalar(first?.key) ? first.key.range?.[0] : undefined };
+      }
+      const inner = findDuplicate(pair.value, [...path, key], pos);
+      if (inner) return inner;
+    }
+  } else if (isSeq(node)) {
+    for (const [i, item] of node.items.entries()) {
+      const inner = findDuplicate(item, [...path, i], pos);
+      if (inner) return inner;
+    }
+  }
+  return undefined;
+}
+
+/** Throws every issue, in file order. */
+function fail(file: string, issues: readonly ConfigIssue[]): never {
+  throw new ConfigError(file, [...issues].sort((a, b) => a.line - b.line || a.col - b.col));
 }
 
 function deepFreeze<T>(value: T): T {
@@ -48,20 +161,17 @@ export function loadConfigText(text: string, file = "<config>"): LoadedConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const map = new SourceMap(doc, lineCounter);
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      file,
-      doc.errors.map((e) => {
-        const { line, col } = lineCounter.linePos(e.pos[0]);
-        return { path: "", line, col, message: e.message.split("\n")[0] ?? e.message };
-      }),
-    );
+  if (doc.errors.length > 0) fail(file, yamlIssues(doc, lineCounter, doc.errors));
+  if (!isMap(doc.contents)) {
+    const what = doc.contents === null ? "the file is empty" : "the top level is not a map";
+    fail(file, [{ path: "", ...map.locate([]), message: `${what}: a cell config is a map with version, cell, cycle and devices` }]);
   }
-  const parsed = cellConfigSchema.safeParse(doc.toJS());
-  if (!parsed.success) throw new ConfigError(file, zodIssues(map, parsed.error.issues));
+  const data: unknown = doc.toJS();
+  const parsed = cellConfigSchema.safeParse(data);
+  if (!parsed.success) fail(file, zodIssues(map, data, parsed.error.issues));
   const config = deepFreeze(parsed.data);
   const compiled = compileCell(config, map);
-  if (!compiled.ok) throw new ConfigError(file, compiled.issues);
+  if (!compiled.ok) fail(file, compiled.issues);
   return { file, config, model: compiled.model };
 }
 
