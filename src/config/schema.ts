@@ -33,7 +33,9 @@ export const cycleSchema = z
 export const cellConfigSchema = z
   .object({
     $schema: z.string().optional().describe("Path or URL of the JSON Schema, for editors"),
-    version: z.literal(1).describe("Config format version"),
+    version: z
+      .literal(1, { error: (iss) => `unsupported config version ${JSON.stringify(iss.input)}; this cellio reads version 1` })
+      .describe("Config format version"),
     cell: z
       .object({
         id: z
