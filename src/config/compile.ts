@@ -9,6 +9,7 @@ import { defaultSafe, valueFits, type PointDef } from "../core/points.js";
 import type { Value } from "../core/sample.js";
 import { compileModbusPoints } from "../drivers/modbus/points.js";
 import { compileExpression, type CompiledExpr, type ExprEnv } from "../core/expr/index.js";
+import { closest } from "../core/expr/check.js";
 
 export interface CycleModel {
   readonly periodMs: number;
@@ -140,7 +141,9 @@ export function compileCell(config: CellConfig, map: SourceMap): CompileResult {
     const i = pointIndex.get(target);
     const p = i === undefined ? undefined : points[i];
     if (!p) {
-      issues.push({ path: `logic.${target}`, ...map.locateKey(["logic"], target), message: `unknown point "${target}"` });
+      const hint = closest(target, pointIndex.keys());
+      const message = `unknown point "${target}"${hint === undefined ? "" : ` (did you mean "${hint}"?)`}`;
+      issues.push({ path: `logic.${target}`, ...map.locateKey(["logic"], target), message });
       continue;
     }
     if (p.direction === "input") {
