@@ -76,11 +76,16 @@ export class ModbusSerialTcpTransport implements ModbusTransport {
     client.on("error", () => undefined);
   }
 
+  /**
+   * Close at once. modbus-serial calls destroy()'s callback only when its port
+   * still thinks it is open, so after a socket error the callback never comes:
+   * waiting for it wedged the device forever. Destroy and move on.
+   */
   close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    if (!client) return Promise.resolve();
-    return new Promise((resolve) => client.destroy(() => resolve()));
+    if (client) client.destroy(() => undefined);
+    return Promise.resolve();
   }
 
   private ready(unit: number, timeoutMs: number): ModbusRTU {
