@@ -13,6 +13,8 @@ export const ERROR_CODES = {
   CELLIO_ERR_MODBUS_BUSY: "device still busy with the previous request",
   CELLIO_ERR_DEVICE_STOPPED: "device driver is stopped",
   CELLIO_ERR_SIM: "simulator error",
+  CELLIO_ERR_MODBUS_REQUEST: "Modbus request is invalid",
+  CELLIO_ERR_MODBUS_QUEUE_FULL: "Modbus request queue is full",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
