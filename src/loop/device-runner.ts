@@ -103,7 +103,7 @@ export class DeviceRunner {
       this.consecutiveFailures = 0;
       this.lastGoodMs = now;
       if (this.state !== "good") {
-        if (this.state === "bad" || this.state === "stale") this.log.info({ device: this.name }, "device recovered");
+        if (this.state === "bad" || this.state === "stale") this.log.info("device recovered");
         this.state = "good";
         this.lastError = "";
       }
@@ -113,7 +113,7 @@ export class DeviceRunner {
     this.counters.failuresByStatus.set(o.status, (this.counters.failuresByStatus.get(o.status) ?? 0) + 1);
     this.consecutiveFailures++;
     if (this.consecutiveFailures >= this.opts.failAfter && this.state !== "bad") {
-      this.log.warn({ device: this.name, status: o.status, err: o.error }, "device lost: its points are bad");
+      this.log.warn({ status: o.status, err: o.error }, "device lost: its points are bad");
       this.state = "bad";
       this.lastError = o.error;
       this.table.mark(this.opts.points, o.status);
@@ -128,7 +128,7 @@ export class DeviceRunner {
   checkStale(nowMs: number): void {
     if (this.state === "good" && nowMs - this.lastGoodMs > this.opts.staleAfterMs) {
       this.state = "stale";
-      this.log.warn({ device: this.name, staleAfterMs: this.opts.staleAfterMs }, "device stale: no fresh data");
+      this.log.warn({ staleAfterMs: this.opts.staleAfterMs }, "device stale: no fresh data");
       this.table.mark(this.opts.points, "uncertain_last_usable");
     }
   }
@@ -178,7 +178,7 @@ export class DeviceRunner {
     }
     if (!o.ok) {
       this.counters.writeFailures++;
-      if (this.lastError !== o.error) this.log.warn({ device: this.name, err: o.error }, "output write failed");
+      if (this.lastError !== o.error) this.log.warn({ err: o.error }, "output write failed");
       this.lastError = o.error;
     }
   }
