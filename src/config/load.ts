@@ -85,6 +85,13 @@ function zodIssues(map: SourceMap, data: unknown, issues: readonly z.core.$ZodIs
       );
       continue;
     }
+    if (issue.code === "invalid_union" && issue.errors.length > 0) {
+      const alternatives = unionAlternatives(issue.errors);
+      if (alternatives !== undefined) {
+        out.push(map.issue(path, `expected ${[alternatives.slice(0, -1).join(", "), alternatives.at(-1)].filter(Boolean).join(" or ")}, got ${describeValue(valueAt(data, path))}`));
+        continue;
+      }
+    }
     if (issue.code === "invalid_key") {
       const why = issue.issues.map((i) => i.message).join("; ");
       out.push({ path: pathString(path), ...map.locateKey(path.slice(0, -1), last), message: `invalid name "${last}": ${why}` });
@@ -97,6 +104,25 @@ function zodIssues(map: SourceMap, data: unknown, issues: readonly z.core.$ZodIs
     out.push(map.issue(path, issue.message));
   }
   return out;
+}
+
+/** What a plain union (e.g. 0 | 1, boolean | number | string) accepts, when every branch failed at its top. */
+function unionAlternatives(branches: readonly (readonly z.core.$ZodIssue[])[]): string[] | undefined {
+  const out: string[] = [];
+  for (const branch of branches) {
+    const [only, ...rest] = branch;
+    if (only === undefined || rest.length > 0 || only.path.length > 0) return undefined;
+    if (only.code === "invalid_value") out.push(...only.values.map((v) => JSON.stringify(v)));
+    else if (only.code === "invalid_type") out.push(only.expected);
+    else return undefined;
+  }
+  return out;
+}
+
+function describeValue(v: unknown): string {
+  if (Array.isArray(v)) return "a list";
+  if (isRecord(v)) return "a map";
+  return v === null ? "nothing" : JSON.stringify(v);
 }
 
 /** YAML parse errors; a duplicate key is named with its path and the line of the first one. */
