@@ -93,7 +93,7 @@ export function compileCell(config: CellConfig, map: SourceMap): CompileResult {
       if (d.direction !== "input") {
         safe = pc.safe ?? defaultSafe(d.kind);
         if (!valueFits(d.kind, safe)) {
-          issues.push(map.issue([...path, "safe"], `safe value ${JSON.stringify(pc.safe)} does not fit a ${d.kind} point`));
+          issues.push(map.issue([...path, "safe"], `safe value ${JSON.stringify(pc.safe)} does not fit the point's type ${d.kind}`));
         }
       } else if (pc.safe !== undefined) {
         issues.push(map.issue([...path, "safe"], "only outputs and memory points have a safe value"));
