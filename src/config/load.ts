@@ -189,7 +189,7 @@ export function loadConfigText(text: string, file = "<config>"): LoadedConfig {
   const map = new SourceMap(doc, lineCounter);
   if (doc.errors.length > 0) fail(file, yamlIssues(doc, lineCounter, doc.errors));
   if (!isMap(doc.contents)) {
-    const what = doc.contents === null ? "the file is empty" : "the top level is not a map";
+    const what = doc.contents === null ? "the file is empty (or only comments)" : "the top level is not a map";
     fail(file, [{ path: "", ...map.locate([]), message: `${what}: a cell config is a map with version, cell, cycle and devices` }]);
   }
   const data: unknown = doc.toJS();
