@@ -77,7 +77,7 @@ export function compileModbusPoints(
     if (pc.type !== undefined) {
       const ok = pc.type === kind || (pc.type === "float" && natural === "int") || (pc.type === "int" && natural === "int");
       if (!ok) {
-        issues.push(map.issue([...path, "type"], `type ${pc.type} does not fit address ${pc.address} (a ${natural} value)`));
+        issues.push(map.issue([...path, "type"], `type ${pc.type} does not fit address ${pc.address} (its value is ${natural})`));
         continue;
       }
       kind = pc.type;
