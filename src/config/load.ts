@@ -186,7 +186,7 @@ export interface LoadedConfig {
 export function loadConfigText(text: string, file = "<config>"): LoadedConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const map = new SourceMap(doc, lineCounter);
+  const map = new SourceMap(doc, lineCounter, text);
   if (doc.errors.length > 0) fail(file, yamlIssues(doc, lineCounter, doc.errors));
   if (!isMap(doc.contents)) {
     const what = doc.contents === null ? "the file is empty (or only comments)" : "the top level is not a map";
