@@ -5,6 +5,7 @@
  */
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { filter, firstValueFrom, timeout } from "rxjs";
@@ -79,6 +80,69 @@ export class SimDevice {
     await this.current.stop();
     this.current = new ModbusTcpSimServer({ port: this.boundPort, units: this.bank });
     await this.current.start();
+  }
+}
+
+/**
+ * A TCP proxy on 127.0.0.1 between the driver and a simulator, to stage
+ * network faults the simulator cannot: `reset()` aborts every connection with
+ * a TCP RST (a device that rebooted, a switch that dropped the link), which a
+ * client sees as ECONNRESET rather than an orderly close.
+ */
+export class TcpProxy {
+  private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  private server: net.Server | undefined;
+  private boundPort = 0;
+  connections = 0;
+
+  private constructor(private readonly target: () => number) {}
+
+  static async start(target: () => number, t: Teardown): Promise<TcpProxy> {
+    const p = new TcpProxy(target);
+    const server = net.createServer((client) => p.onConnection(client));
+    p.server = server;
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    p.boundPort = (server.address() as net.AddressInfo).port;
+    t.add(() => p.stop());
+    return p;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  private onConnection(client: net.Socket): void {
+    this.connections++;
+    const upstream = net.connect(this.target(), "127.0.0.1");
+    const pair = { client, upstream };
+    this.pairs.add(pair);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const end = (): void => {
+      this.pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", end);
+    upstream.on("error", end);
+    client.on("close", end);
+    upstream.on("close", end);
+  }
+
+  /** Abort every connection with RST on the client side. */
+  reset(): void {
+    for (const { client, upstream } of this.pairs) {
+      client.resetAndDestroy();
+      upstream.destroy();
+    }
+    this.pairs.clear();
+  }
+
+  async stop(): Promise<void> {
+    this.reset();
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
 

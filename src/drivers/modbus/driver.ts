@@ -106,7 +106,9 @@ export class ModbusTcpDriver implements DeviceDriver {
         if (this.cfg.workarounds.pause_after_connect_ms > 0) {
           await new Promise((r) => setTimeout(r, this.cfg.workarounds.pause_after_connect_ms));
         }
-        this.backoffMs = this.cfg.reconnect.min_ms;
+        // The backoff is reset only when the device answers (connectionProven), not here: a
+        // server that accepts and at once closes (a gateway out of connection slots) would
+        // otherwise be hammered at the minimum delay.
         this.consecutiveTimeouts = 0;
         if (this.connectedOnce) this.reconnects++;
         this.connectedOnce = true;
@@ -132,6 +134,11 @@ export class ModbusTcpDriver implements DeviceDriver {
       this.reconnectTimer = undefined;
       void this.connect();
     }, delay);
+  }
+
+  /** The device answered on this connection: the next loss starts the backoff afresh. */
+  private connectionProven(): void {
+    this.backoffMs = this.cfg.reconnect.min_ms;
   }
 
   private onDisconnected(why: string): void {
@@ -173,6 +180,7 @@ export class ModbusTcpDriver implements DeviceDriver {
         if (!res.ok) throw new CellioError(res.code, `${this.name}: ${res.error}`);
       }
       this.consecutiveTimeouts = 0;
+      this.connectionProven();
       return { ok: true };
     } catch (e) {
       await this.handleError(e);
@@ -248,6 +256,7 @@ export class ModbusTcpDriver implements DeviceDriver {
         for (const b of bits) next = applyBit(next, b.address.bit ?? 0, b.value);
         if (next !== word) await this.transport.write(unit, 6, offset, [next], timeout);
       }
+      this.connectionProven();
       return { ok: true };
     } catch (e) {
       await this.handleError(e);

@@ -1,0 +1,177 @@
+/**
+ * Device faults over real sockets: a device that stops answering, drops its
+ * connection, refuses connections or restarts; and a storm of mixed faults.
+ * The faulty device goes bad and comes back by itself; the other device is
+ * not slowed down; outputs that depend on lost inputs go safe.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { SimDevice, Teardown, requestsDuring, sleep, startCell, waitFor, type RunningCell } from "./helpers.js";
+
+const t = new Teardown();
+afterEach(() => t.run());
+
+const PERIOD = 20;
+const TIMEOUT = 100;
+
+/**
+ * `lost` and `other`, one request per read each (their points are
+ * contiguous). `other.run` is driven from `lost`'s inputs, so it goes safe
+ * when `lost` is lost.
+ */
+function cellYaml(lost: SimDevice, other: SimDevice): string {
+  return `
+version: 1
+cell: { id: itest-faults }
+cycle: { period_ms: ${PERIOD}, input_budget_ms: 8, output_budget_ms: 8 }
+devices:
+  lost:
+    protocol: modbus-tcp
+    host: 127.0.0.1
+    port: ${lost.port}
+    timeout_ms: ${TIMEOUT}
+    reconnect: { min_ms: 50, max_ms: 400 }
+    points:
+      temp:  { address: "hr:0:float32" }
+      count: { address: "hr:2" }
+  other:
+    protocol: modbus-tcp
+    host: 127.0.0.1
+    port: ${other.port}
+    timeout_ms: ${TIMEOUT}
+    reconnect: { min_ms: 50, max_ms: 400 }
+    points:
+      level: { address: "ir:0" }
+      run:   { address: "coil:0", direction: output, safe: false }
+      own:   { address: "coil:1", direction: output, safe: false }
+logic:
+  other.run: "lost.temp > 20"
+  other.own: "other.level > 5"
+`;
+}
+
+async function runningCell(lost: SimDevice, other: SimDevice): Promise<RunningCell> {
+  lost.bank.setFloat32("hr", 0, 42.5);
+  lost.bank.setRegister("hr", 2, 7);
+  other.bank.setRegister("ir", 0, 9);
+  const cell = await startCell(cellYaml(lost, other), t);
+  await cell.waitCycle((c) => c.mode === "running", 3000, "the first complete good scan");
+  await waitFor(() => other.bank.getBit("coil", 0) && other.bank.getBit("coil", 1), 1000, "logic outputs on");
+  return cell;
+}
+
+const lostIsGood = (cell: RunningCell) => (c: Parameters<Parameters<RunningCell["waitCycle"]>[0]>[0]) =>
+  c.image[cell.idx("lost.temp")]!.quality === "good" && c.image[cell.idx("lost.count")]!.quality === "good";
+
+describe("one device stops answering", () => {
+  it("turns its points bad_timeout within timeout + a cycle or two, freezes their source times, leaves the other device's cadence alone, and recovers by itself", async () => {
+    const lost = await SimDevice.start(t);
+    const other = await SimDevice.start(t);
+    const cell = await runningCell(lost, other);
+
+    const WINDOW = 1500;
+    const baseline = await requestsDuring(() => other.server, WINDOW);
+    const good = cell.cycles.at(-1)!;
+    const lastGoodTs = cell.sample(good, "lost.temp").sourceTs;
+
+    const tFault = performance.now();
+    lost.server.faults.set({ kind: "noAnswer" });
+    const firstBad = await cell.waitCycle((c) => c.image[cell.idx("lost.temp")]!.quality === "bad", TIMEOUT + 1000, "lost.temp bad");
+    const elapsed = performance.now() - tFault;
+    // The request in flight when the fault was set was answered; the next one times out after TIMEOUT.
+    expect(elapsed).toBeGreaterThanOrEqual(TIMEOUT - 2);
+    expect(elapsed).toBeLessThanOrEqual(TIMEOUT + 2 * PERIOD + 150); // + scheduling slack on a loaded 2-core machine
+    expect(cell.sample(firstBad, "lost.temp").status).toBe("bad_timeout");
+    expect(cell.sample(firstBad, "lost.count").status).toBe("bad_timeout");
+    // The value stays what was last read, the source time stays frozen.
+    expect(cell.sample(firstBad, "lost.temp").value).toBe(42.5);
+    const frozenTs = cell.sample(firstBad, "lost.temp").sourceTs;
+    expect(frozenTs).toBeGreaterThanOrEqual(lastGoodTs);
+    expect(frozenTs).toBeLessThan(Date.now() - TIMEOUT + 5);
+    // The output computed from the lost inputs goes safe; the one from the healthy device does not.
+    expect(firstBad.commanded[cell.idx("other.run")]).toBe(false);
+    await waitFor(() => !other.bank.getBit("coil", 0), 1000, "other.run written safe (false)");
+    expect(other.bank.getBit("coil", 1)).toBe(true);
+
+    // While lost stays dead, other is read at the same rate as before.
+    const during = await requestsDuring(() => other.server, WINDOW);
+    const c = cell.cycles.at(-1)!;
+    expect(c.image[cell.idx("other.level")]!.quality).toBe("good");
+    expect(c.image[cell.idx("lost.temp")]!.quality).toBe("bad");
+    expect(c.image[cell.idx("lost.temp")]!.sourceTs).toBe(frozenTs);
+    expect(c.image[cell.idx("lost.count")]!.sourceTs).toBe(cell.sample(firstBad, "lost.count").sourceTs);
+    // Every cycle since the fault saw other good and lost never good again.
+    const since = cell.cycles.filter((x) => x.cycle >= firstBad.cycle);
+    expect(since.every((x) => x.image[cell.idx("other.level")]!.quality === "good")).toBe(true);
+    expect(since.every((x) => x.image[cell.idx("lost.temp")]!.quality === "bad")).toBe(true);
+    const ratio = during / baseline;
+    expect(baseline).toBeGreaterThan((0.5 * WINDOW) / PERIOD); // sanity: other really is polled every cycle
+    expect(ratio, `other: ${baseline} requests before, ${during} during (${WINDOW} ms windows)`).toBeGreaterThan(0.9);
+    expect(ratio, `other: ${baseline} requests before, ${during} during (${WINDOW} ms windows)`).toBeLessThan(1.1);
+
+    // The fault clears: lost comes back by itself, values fresh, output back on.
+    lost.bank.setFloat32("hr", 0, 30.25);
+    lost.server.faults.clear();
+    const tClear = Date.now();
+    const back = await cell.waitCycle(lostIsGood(cell), 3000, "lost good again");
+    expect(cell.sample(back, "lost.temp").value).toBe(30.25);
+    expect(cell.sample(back, "lost.temp").sourceTs).toBeGreaterThanOrEqual(tClear);
+    await waitFor(() => other.bank.getBit("coil", 0), 1000, "other.run back on");
+  });
+});
+
+describe("connection loss", () => {
+  it("reconnects by itself after a disconnect", async () => {
+    const lost = await SimDevice.start(t);
+    const other = await SimDevice.start(t);
+    const cell = await runningCell(lost, other);
+    const connections = lost.server.stats.connections;
+    lost.server.faults.disconnect();
+    await waitFor(() => lost.server.stats.connections > connections, 2000, "a new connection");
+    lost.bank.setRegister("hr", 2, 8);
+    const c = await cell.waitCycle((x) => lostIsGood(cell)(x) && x.image[cell.idx("lost.count")]!.value === 8, 2000, "fresh values");
+    expect(cell.sample(c, "other.level").quality).toBe("good");
+    await waitFor(() => other.bank.getBit("coil", 0), 1000, "other.run on");
+  });
+
+  it("is bad while connections are refused, backs off, and is good again when they are accepted", async () => {
+    const lost = await SimDevice.start(t);
+    const other = await SimDevice.start(t);
+    const cell = await runningCell(lost, other);
+    lost.server.faults.set({ kind: "refuseConnections" });
+    lost.server.faults.disconnect();
+    const bad = await cell.waitCycle((x) => x.image[cell.idx("lost.temp")]!.quality === "bad", 1000, "lost bad");
+    expect(cell.sample(bad, "lost.temp").status).toBe("bad_no_communication");
+    await waitFor(() => !other.bank.getBit("coil", 0), 1000, "other.run safe");
+    // Backoff: 50 ms doubling to 400 ms with jitter. In 1.5 s that is at most ~10
+    // attempts; without backoff (a retry per cycle or per 50 ms) it would be 30 or more.
+    const refused0 = lost.server.stats.refused;
+    await sleep(1500);
+    const attempts = lost.server.stats.refused - refused0;
+    expect(attempts).toBeGreaterThanOrEqual(2);
+    expect(attempts, `${attempts} connection attempts in 1.5 s`).toBeLessThanOrEqual(14);
+    expect(cell.latest("lost.temp")!.quality).toBe("bad");
+    expect(cell.latest("other.level")!.quality).toBe("good");
+
+    lost.server.faults.clear();
+    await cell.waitCycle(lostIsGood(cell), 2000, "lost good again");
+    await waitFor(() => other.bank.getBit("coil", 0), 1000, "other.run on");
+  });
+
+  it("comes back after the device restarts (port closed, then listening again)", async () => {
+    const lost = await SimDevice.start(t);
+    const other = await SimDevice.start(t);
+    const cell = await runningCell(lost, other);
+    await lost.stop();
+    const bad = await cell.waitCycle((x) => x.image[cell.idx("lost.temp")]!.quality === "bad", 1000, "lost bad");
+    expect(cell.sample(bad, "lost.temp").status).toBe("bad_no_communication");
+    await sleep(800);
+    expect(cell.latest("lost.temp")!.quality).toBe("bad");
+    expect(cell.latest("other.level")!.quality).toBe("good");
+    lost.bank.setRegister("hr", 2, 99);
+    await lost.restart();
+    const c = await cell.waitCycle((x) => lostIsGood(cell)(x) && x.image[cell.idx("lost.count")]!.value === 99, 2000, "lost good after restart");
+    expect(cell.sample(c, "lost.count").value).toBe(99);
+    expect(lost.server.stats.connections).toBe(1);
+  });
+});
+
