@@ -5,6 +5,11 @@
  * not slowed down; outputs that depend on lost inputs go safe.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import { lastValueFrom } from "rxjs";
+import { loadConfigText } from "../../src/config/load.js";
+import { ModbusTcpDriver } from "../../src/drivers/modbus/driver.js";
+import { systemClock } from "../../src/infra/clock.js";
+import { silentLogger } from "../../src/infra/logger.js";
 import { SimDevice, Teardown, requestsDuring, sleep, startCell, waitFor, type RunningCell } from "./helpers.js";
 
 const t = new Teardown();
@@ -175,3 +180,40 @@ describe("connection loss", () => {
   });
 });
 
+
+describe("requests cut off by a close", () => {
+  it("settles a read in flight when the driver closes the connection, instead of waiting forever", async () => {
+    const dev = await SimDevice.start(t);
+    const { model } = loadConfigText(`
+version: 1
+cell: { id: itest-inflight }
+cycle: { period_ms: 20, input_budget_ms: 8, output_budget_ms: 8 }
+devices:
+  d:
+    protocol: modbus-tcp
+    host: 127.0.0.1
+    port: ${dev.port}
+    timeout_ms: 10000
+    points:
+      count: { address: "hr:0" }
+`);
+    const d = model.devices[0]!;
+    if (d.config.protocol !== "modbus-tcp") throw new Error("modbus-tcp expected");
+    const driver = new ModbusTcpDriver("d", d.config, [...model.points], systemClock, silentLogger());
+    t.add(() => driver.stop());
+    await driver.start();
+    const sink = { put: () => undefined };
+    await waitFor(() => dev.server.stats.connections === 1, 2000, "connected");
+    const ok = await lastValueFrom(driver.read(sink));
+    expect(ok.ok).toBe(true);
+
+    dev.server.faults.set({ kind: "noAnswer" });
+    const pending = lastValueFrom(driver.read(sink));
+    await waitFor(() => dev.server.stats.dropped === 1, 1000, "the read to reach the device");
+    const t0 = performance.now();
+    await driver.stop();
+    const outcome = await Promise.race([pending, sleep(2000).then(() => "still pending after 2 s" as const)]);
+    expect(outcome).toMatchObject({ ok: false, status: "bad_no_communication" });
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+});

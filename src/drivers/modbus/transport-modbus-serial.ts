@@ -38,8 +38,39 @@ export function classifyModbusError(e: unknown, where: string): CellioError {
   return new CellioError("CELLIO_ERR_MODBUS_FRAME", `${where}: ${msg}`);
 }
 
+/**
+ * One modbus-serial client and a signal that rejects every call still pending
+ * on it when it closes. modbus-serial's destroy() cancels the timeouts of the
+ * requests in flight without settling them, and a connectTCP() cut short by
+ * destroy() never settles either: without this, a read in flight when the
+ * connection was dropped waited forever (the device was never polled again),
+ * and a connect interrupted by a drop stopped all further reconnects.
+ */
+interface Session {
+  readonly client: ModbusRTU;
+  /** Rejects with CELLIO_ERR_MODBUS_CLOSED once the session ends; race every call against it. */
+  readonly closed: Promise<never>;
+  end(why: string): void;
+}
+
+function newSession(): Session {
+  let reject: (e: Error) => void = () => undefined;
+  const closed = new Promise<never>((_, r) => (reject = r));
+  closed.catch(() => undefined); // observed by the calls that race it; none may be pending
+  let ended = false;
+  return {
+    client: new ModbusRTU(),
+    closed,
+    end(why) {
+      if (ended) return;
+      ended = true;
+      reject(new CellioError("CELLIO_ERR_MODBUS_CLOSED", why));
+    },
+  };
+}
+
 export class ModbusSerialTcpTransport implements ModbusTransport {
-  private client: ModbusRTU | undefined;
+  private session: Session | undefined;
   private closeCb: (() => void) | undefined;
 
   constructor(
@@ -49,7 +80,7 @@ export class ModbusSerialTcpTransport implements ModbusTransport {
   ) {}
 
   get isOpen(): boolean {
-    return this.client?.isOpen === true;
+    return this.session?.client.isOpen === true;
   }
 
   onClose(cb: () => void): void {
@@ -58,18 +89,21 @@ export class ModbusSerialTcpTransport implements ModbusTransport {
 
   async connect(): Promise<void> {
     await this.close();
-    const client = new ModbusRTU();
-    this.client = client;
+    const s = newSession();
+    const client = s.client;
+    this.session = s;
     try {
-      await client.connectTCP(this.host, { port: this.port, timeout: this.connectTimeoutMs, keepAlive: true });
+      await Promise.race([client.connectTCP(this.host, { port: this.port, timeout: this.connectTimeoutMs, keepAlive: true }), s.closed]);
     } catch (e) {
-      this.client = undefined;
+      if (this.session === s) this.session = undefined;
+      s.end("connect failed");
       client.destroy(() => undefined);
       throw classifyModbusError(e, `connect ${this.host}:${this.port}`);
     }
     client.on("close", () => {
-      if (this.client === client) {
-        this.client = undefined;
+      s.end(`${this.host}:${this.port}: connection closed`);
+      if (this.session === s) {
+        this.session = undefined;
         this.closeCb?.();
       }
     });
@@ -79,36 +113,40 @@ export class ModbusSerialTcpTransport implements ModbusTransport {
   /**
    * Close at once. modbus-serial calls destroy()'s callback only when its port
    * still thinks it is open, so after a socket error the callback never comes:
-   * waiting for it wedged the device forever. Destroy and move on.
+   * waiting for it wedged the device forever. Destroy and move on; every call
+   * still pending on the connection (a connect included) is rejected.
    */
   close(): Promise<void> {
-    const client = this.client;
-    this.client = undefined;
-    if (client) client.destroy(() => undefined);
+    const s = this.session;
+    this.session = undefined;
+    if (s) {
+      s.end(`${this.host}:${this.port}: connection closed`);
+      s.client.destroy(() => undefined);
+    }
     return Promise.resolve();
   }
 
-  private ready(unit: number, timeoutMs: number): ModbusRTU {
-    const c = this.client;
-    if (!c?.isOpen) throw new CellioError("CELLIO_ERR_MODBUS_CLOSED", `${this.host}:${this.port}: not connected`);
-    c.setID(unit);
-    c.setTimeout(timeoutMs);
-    return c;
+  private ready(unit: number, timeoutMs: number): Session {
+    const s = this.session;
+    if (!s?.client.isOpen) throw new CellioError("CELLIO_ERR_MODBUS_CLOSED", `${this.host}:${this.port}: not connected`);
+    s.client.setID(unit);
+    s.client.setTimeout(timeoutMs);
+    return s;
   }
 
   async read(unit: number, fc: ReadFc, start: number, count: number, timeoutMs: number): Promise<number[] | boolean[]> {
     const where = `${this.host}:${this.port} unit ${unit} FC${fc} ${start}+${count}`;
     try {
-      const c = this.ready(unit, timeoutMs);
+      const { client: c, closed } = this.ready(unit, timeoutMs);
       switch (fc) {
         case 1:
-          return (await c.readCoils(start, count)).data;
+          return (await Promise.race([c.readCoils(start, count), closed])).data;
         case 2:
-          return (await c.readDiscreteInputs(start, count)).data;
+          return (await Promise.race([c.readDiscreteInputs(start, count), closed])).data;
         case 3:
-          return (await c.readHoldingRegisters(start, count)).data;
+          return (await Promise.race([c.readHoldingRegisters(start, count), closed])).data;
         case 4:
-          return (await c.readInputRegisters(start, count)).data;
+          return (await Promise.race([c.readInputRegisters(start, count), closed])).data;
       }
     } catch (e) {
       throw classifyModbusError(e, where);
@@ -118,19 +156,19 @@ export class ModbusSerialTcpTransport implements ModbusTransport {
   async write(unit: number, fc: WriteFc, start: number, values: readonly number[] | readonly boolean[], timeoutMs: number): Promise<void> {
     const where = `${this.host}:${this.port} unit ${unit} FC${fc} ${start}+${values.length}`;
     try {
-      const c = this.ready(unit, timeoutMs);
+      const { client: c, closed } = this.ready(unit, timeoutMs);
       switch (fc) {
         case 5:
-          await c.writeCoil(start, values[0] === true);
+          await Promise.race([c.writeCoil(start, values[0] === true), closed]);
           return;
         case 6:
-          await c.writeRegister(start, Number(values[0]));
+          await Promise.race([c.writeRegister(start, Number(values[0])), closed]);
           return;
         case 15:
-          await c.writeCoils(start, values as boolean[]);
+          await Promise.race([c.writeCoils(start, values as boolean[]), closed]);
           return;
         case 16:
-          await c.writeRegisters(start, values as number[]);
+          await Promise.race([c.writeRegisters(start, values as number[]), closed]);
           return;
       }
     } catch (e) {
