@@ -5,12 +5,14 @@
  * not slowed down; outputs that depend on lost inputs go safe.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import type { Fault } from "../../simulators/modbus/index.js";
+import { MALFORMATIONS } from "../../simulators/modbus/index.js";
 import { lastValueFrom } from "rxjs";
 import { loadConfigText } from "../../src/config/load.js";
 import { ModbusTcpDriver } from "../../src/drivers/modbus/driver.js";
 import { systemClock } from "../../src/infra/clock.js";
 import { silentLogger } from "../../src/infra/logger.js";
-import { SimDevice, Teardown, requestsDuring, sleep, startCell, waitFor, type RunningCell } from "./helpers.js";
+import { SimDevice, TcpProxy, Teardown, requestsDuring, sleep, startCell, trapUnhandled, waitFor, type RunningCell } from "./helpers.js";
 
 const t = new Teardown();
 afterEach(() => t.run());
@@ -180,8 +182,29 @@ describe("connection loss", () => {
   });
 });
 
+describe("connection reset (RST) and requests cut off by a close", () => {
+  it("reconnects after the connection is reset (ECONNRESET), although no orderly close was seen", async () => {
+    const lost = await SimDevice.start(t);
+    const other = await SimDevice.start(t);
+    const proxy = await TcpProxy.start(() => lost.port, t);
+    lost.bank.setRegister("hr", 2, 1);
+    const yaml = cellYaml(lost, other).replace(`port: ${lost.port}`, `port: ${proxy.port}`);
+    const cell = await startCell(yaml, t);
+    await cell.waitCycle((c) => c.mode === "running", 3000, "the first complete good scan");
+    for (let round = 2; round <= 4; round++) {
+      const connections = proxy.connections;
+      proxy.reset();
+      await cell.waitCycle((c) => c.image[cell.idx("lost.count")]!.quality === "bad", 1000, `lost bad after reset ${round - 1}`);
+      lost.bank.setRegister("hr", 2, round);
+      await cell.waitCycle(
+        (c) => lostIsGood(cell)(c) && c.image[cell.idx("lost.count")]!.value === round,
+        2000,
+        `lost good again after reset ${round - 1}`,
+      );
+      expect(proxy.connections).toBeGreaterThan(connections);
+    }
+  });
 
-describe("requests cut off by a close", () => {
   it("settles a read in flight when the driver closes the connection, instead of waiting forever", async () => {
     const dev = await SimDevice.start(t);
     const { model } = loadConfigText(`
@@ -217,3 +240,162 @@ devices:
     expect(performance.now() - t0).toBeLessThan(1000);
   });
 });
+
+describe("no wedged connection after many faults", () => {
+  /** One fault for the next request (or connection), chosen by `rnd`. */
+  function pickFault(rnd: (n: number) => number): { fault: Fault; count: number } | "disconnect" | "refuse" {
+    switch (rnd(9)) {
+      case 0:
+        return { fault: { kind: "noAnswer" }, count: 1 };
+      case 1:
+        return "disconnect";
+      case 2:
+        return { fault: { kind: "garbage" }, count: 1 };
+      case 3:
+        return { fault: { kind: "latency", ms: 5 + rnd(3 * STORM_TIMEOUT), jitterMs: 5 }, count: 1 };
+      case 4:
+        return { fault: { kind: "exception", code: 1 + rnd(11) }, count: 1 };
+      case 5:
+        return { fault: { kind: "busy" }, count: 1 };
+      case 6:
+        return { fault: { kind: "malform", malformation: MALFORMATIONS[rnd(MALFORMATIONS.length)]! }, count: 1 };
+      case 7:
+        return "refuse";
+      default:
+        return { fault: { kind: "dropEvery", n: 2 }, count: 2 };
+    }
+  }
+
+  const STORM_DEVICES = 5;
+  const STORM_FAULTS = 1000;
+  const STORM_TIMEOUT = 30;
+
+  it("survives 1,000 mixed faults (each one consumed by a real request or connection) and reads good values when they stop", async () => {
+    const unhandled = trapUnhandled(t);
+    const other = await SimDevice.start(t);
+    const storm: SimDevice[] = [];
+    for (let i = 0; i < STORM_DEVICES; i++) storm.push(await SimDevice.start(t));
+    other.bank.setRegister("ir", 0, 9);
+    // Storm devices: inputs, a coil and a register bit driven from other.level, which
+    // the test toggles, so writes (FC15 and read-modify-write) run into faults too.
+    const yaml = `
+version: 1
+cell: { id: itest-storm }
+cycle: { period_ms: 10, input_budget_ms: 4, output_budget_ms: 4, overrun: { fault_after: 1000 } }
+devices:
+  other:
+    protocol: modbus-tcp
+    host: 127.0.0.1
+    port: ${other.port}
+    timeout_ms: 500
+    points:
+      level: { address: "ir:0" }
+${storm
+  .map(
+    (d, i) => `  s${i}:
+    protocol: modbus-tcp
+    host: 127.0.0.1
+    port: ${d.port}
+    timeout_ms: ${STORM_TIMEOUT}
+    reconnect: { min_ms: 10, max_ms: 100 }
+    points:
+      count: { address: "hr:0" }
+      temp:  { address: "hr:1:float32" }
+      out:   { address: "coil:0", direction: output, safe: false }
+      bit:   { address: "hr:10.1", direction: output, safe: false }`,
+  )
+  .join("\n")}
+logic:
+${storm.map((_, i) => `  s${i}.out: "other.level > 5"\n  s${i}.bit: "other.level > 5"`).join("\n")}
+`;
+    const cell = await startCell(yaml, t);
+    const allGood = (c: { image: readonly { quality: string }[] }) => c.image.every((s) => s.quality === "good");
+    const running = await cell.waitCycle((c) => c.mode === "running", 3000, "the first complete good scan");
+
+    let seed = 12345;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const kinds = new Map<string, number>();
+    let consumed = 0;
+    let toggling = true;
+    const toggler = (async () => {
+      while (toggling) {
+        other.bank.setRegister("ir", 0, other.bank.getRegister("ir", 0) === 9 ? 1 : 9);
+        await sleep(50);
+      }
+    })();
+    const worker = async (d: SimDevice, n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        const f = pickFault(rnd);
+        const kind = typeof f === "string" ? f : f.fault.kind;
+        kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+
+        const s = d.server.stats;
+        if (f === "disconnect") {
+          const connections = s.connections;
+          d.server.faults.disconnect();
+          if (await settles(() => s.connections > connections)) consumed++;
+          continue;
+        }
+        if (f === "refuse") {
+          const refused = s.refused;
+          d.server.faults.set({ kind: "refuseConnections" }, { count: 1 });
+          d.server.faults.disconnect();
+          if (await settles(() => s.refused > refused)) consumed++;
+          continue;
+        }
+        d.server.faults.set(f.fault, { count: f.count });
+        if (await settles(() => d.server.faults.active().length === 0)) consumed++;
+        d.server.faults.clear();
+      }
+    };
+    await Promise.all(storm.map((d) => worker(d, STORM_FAULTS / STORM_DEVICES)));
+    toggling = false;
+    await toggler;
+
+    const total = [...kinds.values()].reduce((a, b) => a + b, 0);
+    expect(total).toBe(STORM_FAULTS);
+    expect(kinds.size).toBe(9);
+    // Nearly every fault met a request or a connection attempt (a few may find the driver backing off).
+    expect(consumed, `consumed ${consumed} of ${total}: ${JSON.stringify([...kinds])}`).toBeGreaterThanOrEqual(0.95 * total);
+    // The driver saw them.
+    const failures = cell.app.runners.filter((r) => r.name.startsWith("s")).reduce((a, r) => a + r.counters.readFailures + r.counters.writeFailures, 0);
+    expect(failures).toBeGreaterThan(STORM_FAULTS / 4);
+    // The healthy device never noticed.
+    const during = cell.cycles.filter((c) => c.cycle > running.cycle);
+    expect(during.length).toBeGreaterThan(100);
+    expect(during.every((c) => c.image[cell.idx("other.level")]!.quality === "good")).toBe(true);
+
+    // Faults stop: every device good again, fresh values flow, outputs follow.
+    other.bank.setRegister("ir", 0, 9);
+    storm.forEach((d, i) => {
+      d.server.faults.clear();
+      d.bank.setRegister("hr", 0, 4000 + i);
+      d.bank.setFloat32("hr", 1, 0.5 + i);
+    });
+    const c = await cell.waitCycle(
+      (x) => allGood(x) && storm.every((_, i) => x.image[cell.idx(`s${i}.count`)]!.value === 4000 + i),
+      3000,
+      "every storm device good with fresh values",
+    );
+    storm.forEach((_, i) => expect(cell.sample(c, `s${i}.temp`).value).toBe(0.5 + i));
+    storm.forEach((d) => d.bank.setRegister("hr", 0, 17));
+    await cell.waitCycle((x) => storm.every((_, i) => x.image[cell.idx(`s${i}.count`)]!.value === 17), 1000, "a later change too");
+    await waitFor(() => storm.every((d) => d.bank.getBit("coil", 0) && (d.bank.getRegister("hr", 10) & 2) === 2), 1000, "outputs on");
+    // No leaked connections, and nothing went unhandled.
+    for (const d of storm) expect(d.server.stats.activeConnections).toBeLessThanOrEqual(1);
+    expect(unhandled).toEqual([]);
+  });
+});
+
+/** Wait until `cond` holds, at most 500 ms; whether it did. */
+async function settles(cond: () => boolean): Promise<boolean> {
+  try {
+    await waitFor(cond, 500, "");
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -136,6 +136,15 @@ export class ModbusTcpDriver implements DeviceDriver {
     }, delay);
   }
 
+  /**
+   * Not connected: make sure a reconnect is pending. A transport may lose a
+   * close notification (modbus-serial does not emit "close" when the socket
+   * errored first, e.g. ECONNRESET), and nothing else would ever reconnect.
+   */
+  private ensureReconnecting(): void {
+    if (!this.stopped && !this.connecting && !this.reconnectTimer) this.scheduleReconnect();
+  }
+
   /** The device answered on this connection: the next loss starts the backoff afresh. */
   private connectionProven(): void {
     this.backoffMs = this.cfg.reconnect.min_ms;
@@ -170,6 +179,7 @@ export class ModbusTcpDriver implements DeviceDriver {
   private async readAll(sink: SampleSink): Promise<ReadOutcome> {
     if (this.stopped) return { ok: false, status: "bad_no_communication", error: "driver stopped" };
     if (!this.transport.isOpen) {
+      this.ensureReconnecting();
       return { ok: false, status: "bad_no_communication", error: this.lastConnectError };
     }
     try {
@@ -225,6 +235,7 @@ export class ModbusTcpDriver implements DeviceDriver {
   private async writeAll(changes: readonly OutputChange[]): Promise<WriteOutcome> {
     const all = changes.map((c) => c.index);
     if (this.stopped || !this.transport.isOpen) {
+      this.ensureReconnecting();
       return { ok: false, status: "bad_no_communication", error: this.stopped ? "driver stopped" : this.lastConnectError, failed: all };
     }
     const { wire, indices, errors } = this.toWireChanges(changes);
