@@ -37,6 +37,10 @@ export const pointBase = {
   description: z.string().optional(),
   scale: scalingSchema.optional(),
   deadband: z.number().nonnegative().optional().describe("Change smaller than this is not reported northbound"),
+  operator_writable: z
+    .boolean()
+    .optional()
+    .describe("Operators (not only engineers) may set this output by command (OPC UA, MQTT); still subject to interlocks"),
 };
 
 export const durationMs = (what: string) => z.number().int().positive().describe(what);

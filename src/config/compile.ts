@@ -8,7 +8,12 @@ import type { ConfigIssue, PathKey, SourceMap } from "./issues.js";
 import { defaultSafe, valueFits, type PointDef } from "../core/points.js";
 import type { Value } from "../core/sample.js";
 import { compileModbusPoints } from "../drivers/modbus/points.js";
+import type { ModbusTcpDeviceConfig } from "../drivers/modbus/config.js";
+import { checkRtuBuses } from "../drivers/modbus/rtu-config.js";
 import { compileExpression, type CompiledExpr, type ExprEnv } from "../core/expr/index.js";
+import type { InterlockDef } from "../core/interlocks.js";
+import type { LatchDef, SequenceDef } from "../core/sequences.js";
+import { checkSingleDriver, compileInterlocks, compileLatches, compileSequences } from "./logic-schema.js";
 import { closest } from "../core/expr/check.js";
 
 export interface CycleModel {
@@ -39,6 +44,9 @@ export interface CellModel {
   readonly pointIndex: ReadonlyMap<string, number>;
   readonly devices: readonly DeviceModel[];
   readonly logic: readonly LogicRule[];
+  readonly latches: readonly LatchDef[];
+  readonly sequences: readonly SequenceDef[];
+  readonly interlocks: readonly InterlockDef[];
 }
 
 /** What a driver's point compiler returns for one point (after profile expansion). */
@@ -57,6 +65,7 @@ export interface PointConfigBase {
   readonly description?: string | undefined;
   readonly scale?: { gain: number; offset: number; clamp?: { min: number; max: number } | undefined } | undefined;
   readonly deadband?: number | undefined;
+  readonly operator_writable?: boolean | undefined;
 }
 
 export type CompileResult = { ok: true; model: CellModel } | { ok: false; issues: ConfigIssue[] };
@@ -65,6 +74,9 @@ function compileDevicePoints(name: string, dev: DeviceConfig, map: SourceMap, is
   switch (dev.protocol) {
     case "modbus-tcp":
       return compileModbusPoints(name, dev, map, issues);
+    case "modbus-rtu":
+      // compileModbusPoints reads only what both Modbus device kinds share (points, profile, address_base).
+      return compileModbusPoints(name, dev as unknown as ModbusTcpDeviceConfig, map, issues);
   }
 }
 
@@ -118,6 +130,7 @@ export function compileCell(config: CellConfig, map: SourceMap): CompileResult {
           scale: pc.scale,
           deadband: pc.deadband ?? 0,
           address: d.address,
+          operatorWritable: pc.operator_writable === true,
         }),
       );
       pointIndex.set(id, index);
@@ -126,6 +139,7 @@ export function compileCell(config: CellConfig, map: SourceMap): CompileResult {
     const staleAfterMs = dev.stale_after_ms ?? Math.max(3 * dev.poll_every * period, 3 * dev.timeout_ms);
     devices.push(Object.freeze({ name: devName, config: dev, points: Object.freeze(indices), staleAfterMs }));
   }
+  checkRtuBuses(config.devices, map, issues);
 
   const env: ExprEnv = {
     resolve(name) {
@@ -164,6 +178,11 @@ export function compileCell(config: CellConfig, map: SourceMap): CompileResult {
     logic.push(Object.freeze({ target: p.index, expr: res.expr }));
   }
 
+  const latches = compileLatches(config.latches, env, points, map, issues);
+  const sequences = compileSequences(config.sequences, env, points, map, issues);
+  const interlocks = compileInterlocks(config.interlocks, env, points, map, issues);
+  checkSingleDriver(Object.keys(config.logic), config.sequences, config.latches, map, issues);
+
   if (issues.length > 0) return { ok: false, issues };
   return {
     ok: true,
@@ -180,6 +199,9 @@ export function compileCell(config: CellConfig, map: SourceMap): CompileResult {
       pointIndex,
       devices: Object.freeze(devices),
       logic: Object.freeze(logic),
+      latches: Object.freeze(latches),
+      sequences: Object.freeze(sequences),
+      interlocks: Object.freeze(interlocks),
     }),
   };
 }

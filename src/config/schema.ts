@@ -6,8 +6,10 @@
 import { z } from "zod";
 import { name } from "./common.js";
 import { modbusTcpDeviceSchema } from "../drivers/modbus/config.js";
+import { modbusRtuDeviceSchema } from "../drivers/modbus/rtu-config.js";
+import { interlocksSectionSchema, latchesSectionSchema, sequencesSectionSchema } from "./logic-schema.js";
 
-export const deviceSchema = z.discriminatedUnion("protocol", [modbusTcpDeviceSchema]);
+export const deviceSchema = z.discriminatedUnion("protocol", [modbusTcpDeviceSchema, modbusRtuDeviceSchema]);
 
 export const cycleSchema = z
   .object({
@@ -51,6 +53,9 @@ export const cellConfigSchema = z
       .record(z.string(), z.string())
       .default({})
       .describe('Output mappings: "<device>.<output point>": "<expression>"'),
+    latches: latchesSectionSchema,
+    sequences: sequencesSectionSchema,
+    interlocks: interlocksSectionSchema,
     log: z
       .object({
         level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),

@@ -30,6 +30,8 @@ export interface PointDef {
   readonly deadband: number;
   /** Protocol address as written in the config. */
   readonly address: string;
+  /** Operators may set it by command (engineers may set any output). */
+  readonly operatorWritable: boolean;
 }
 
 export function defaultSafe(kind: PointKind): Value {

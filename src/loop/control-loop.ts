@@ -32,7 +32,10 @@ import type { Clock } from "../infra/clock.js";
 import type { Logger } from "../infra/logger.js";
 import type { InputTable } from "../core/input-table.js";
 import type { Sample, Value } from "../core/sample.js";
-import { evaluateLogic } from "../core/logic.js";
+import { CellLogic, type CellLogicResult } from "../core/cell-logic.js";
+import type { SequenceEvent } from "../core/sequences.js";
+import type { InterlockEvent } from "../core/interlocks.js";
+import type { AppliedCommand } from "../core/commands.js";
 import type { DeviceRunner } from "./device-runner.js";
 import type { WriteOutcome } from "./device-port.js";
 import { LoopStats } from "./stats.js";
@@ -54,6 +57,10 @@ export interface CycleResult {
   readonly commanded: readonly (Value | null)[];
   readonly mode: LoopMode;
   readonly overrun: boolean;
+  /** Commands applied at the start of this cycle's logic. */
+  readonly commands: readonly AppliedCommand[];
+  readonly sequenceEvents: readonly SequenceEvent[];
+  readonly interlockEvents: readonly InterlockEvent[];
 }
 
 export interface ControlLoopDeps {
@@ -79,14 +86,15 @@ export class ControlLoop {
   private tickSub: Subscription | undefined;
   private phaseSub: Subscription | undefined;
   private outputsEnabled = false;
-  private readonly base: (Value | null)[];
   private readonly inputIdx: readonly number[];
+  /** Commands, logic, latches, sequences and interlocks: the pure middle of the cycle. */
+  readonly logic: CellLogic;
 
   constructor(private readonly deps: ControlLoopDeps) {
     const c = deps.model.cycle;
     this.T = c.periodMs;
     this.overrun = new OverrunPolicy(c.periodMs, c.warnPct, c.faultAfter);
-    this.base = deps.model.points.map((p) => (p.direction === "input" ? null : p.safe));
+    this.logic = new CellLogic(deps.model, { resetFault: () => this.resetFault() });
     this.inputIdx = deps.model.points.filter((p) => p.direction === "input").map((p) => p.index);
   }
 
@@ -188,16 +196,16 @@ export class ControlLoop {
       this.outputsEnabled = true;
       this.deps.log.info({ cycle: this.k }, "first complete good scan: outputs follow the logic");
     }
-    const desired = this.base.slice();
+    const desired = new Array<Value | null>(model.points.length);
     const wallMs = clock.wall();
-    this.stats.degradedRules += evaluateLogic(model.logic, model.points, { image, nowMs: tIn, wallMs }, desired, (i, v) =>
-      table.put(i, v, wallMs),
-    );
+    const result = this.logic.run(this.k, image, tIn, wallMs, desired, (i, v) => table.put(i, v, wallMs));
+    this.stats.degradedRules += result.degradedRules;
     if (!this.outputsEnabled || this.overrun.faulted) {
-      for (let i = 0; i < desired.length; i++) if (this.base[i] !== null) desired[i] = this.base[i]!;
+      const safe = this.logic.safe;
+      for (let i = 0; i < desired.length; i++) if (safe[i] !== null) desired[i] = safe[i]!;
     }
     const tLogic = clock.now();
-    this.runOutputs(desired, () => this.afterOutput(start, due, tIn, tLogic, image, desired, wallMs));
+    this.runOutputs(desired, () => this.afterOutput(start, due, tIn, tLogic, image, desired, wallMs, result));
   }
 
   private runOutputs(commanded: readonly (Value | null)[], after: () => void): void {
@@ -232,6 +240,7 @@ export class ControlLoop {
     image: Sample[],
     commanded: (Value | null)[],
     wallMs: number,
+    logic: CellLogicResult,
   ): void {
     if (!this.running) return;
     const end = this.deps.clock.now();
@@ -278,6 +287,9 @@ export class ControlLoop {
       commanded,
       mode: this.mode,
       overrun: verdict === "overrun" || verdict === "fault",
+      commands: logic.commands,
+      sequenceEvents: logic.sequenceEvents,
+      interlockEvents: logic.interlockEvents,
     });
     this.k++;
     this.scheduleTick();
@@ -297,7 +309,7 @@ export class ControlLoop {
       .filter((r) => r.opts.outputs.length > 0)
       .map((r) => {
         r.forgetWritten();
-        return r.port.write(r.changes(this.base, true)).pipe(
+        return r.port.write(r.changes(this.logic.safe, true)).pipe(
           timeout({ first: timeoutMs, with: () => of(failure(`no answer within ${timeoutMs} ms`)), scheduler: this.deps.scheduler }),
           catchError((e: unknown) => of(failure(String(e)))),
           defaultIfEmpty(failure("driver completed without an outcome")),
