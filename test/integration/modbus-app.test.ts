@@ -163,6 +163,32 @@ describe("values end to end over Modbus TCP", () => {
   });
 });
 
+describe("an output that cannot be written", () => {
+  it("does not hold back the other outputs of its device", async () => {
+    const a = await SimDevice.start(t);
+    const b = await SimDevice.start(t);
+    a.bank.setBit("di", 3, true);
+    a.bank.setFloat32("ir", 20, 0, "ABCD"); // valve = temp * 2 = 0 -> raw (0 - 10) / 0.5 = -20: not a uint16
+    const yaml = twoDeviceCell(a, b).replace('b.valve: "a.temp * 2 + 10"', 'b.valve: "a.temp * 2"');
+    const cell = await startCell(yaml, t);
+    await cell.waitCycle((x) => x.mode === "running", 3000, "the first complete good scan");
+    // Everything else on b is written...
+    a.bank.setInt16("hr", 10, 77);
+    await waitFor(() => b.bank.getInt16("hr", 100) === 77, 1000, "b.speed = 77 written");
+    await waitFor(() => (b.bank.getRegister("hr", 50) & 0b100) === 0b100, 1000, "b.bit2 written");
+    expect(b.bank.getFloat32("hr", 102, "CDAB")).toBe(0);
+    // ...and only the valve is flagged, as a configuration problem.
+    const c = await cell.waitCycle((x) => x.image[cell.idx("b.speed")]!.value === 77, 1000, "b.speed in the image");
+    expect(cell.sample(c, "b.valve").status).toBe("bad_config_error");
+    expect(cell.sample(c, "b.speed").quality).toBe("good");
+    expect(b.bank.getRegister("hr", 101)).toBe(0);
+    // A value that fits is written.
+    a.bank.setFloat32("ir", 20, 21.5, "ABCD");
+    await waitFor(() => b.bank.getRegister("hr", 101) === (43 - 10) / 0.5, 1000, "b.valve raw 66 written");
+    await waitFor(() => b.bank.getBit("coil", 5), 1000, "b.run on");
+  });
+});
+
 describe("safe start", () => {
   it("writes the safe values while the first complete good scan has not happened, and follows the logic after it", async () => {
     const a = await SimDevice.start(t);

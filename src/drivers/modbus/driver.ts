@@ -238,18 +238,35 @@ export class ModbusTcpDriver implements DeviceDriver {
       this.ensureReconnecting();
       return { ok: false, status: "bad_no_communication", error: this.stopped ? "driver stopped" : this.lastConnectError, failed: all };
     }
-    const { wire, indices, errors } = this.toWireChanges(changes);
-    const plan = planWrites(wire, {
+    const converted = this.toWireChanges(changes);
+    const errors = [...converted.errors];
+    let { wire, indices } = converted;
+    const planOptions = {
       maxRegistersPerWrite: this.cfg.workarounds.max_registers_per_write,
       maxBitsPerWrite: this.cfg.workarounds.max_bits_per_write,
       onePerPoint: this.cfg.workarounds.one_request_per_point,
       preferSingle: this.cfg.workarounds.single_writes,
       addressBase: this.cfg.address_base,
-    });
-    if (!plan.ok || errors.length > 0) {
-      const msgs = [...errors, ...(plan.ok ? [] : plan.errors.map((e) => e.message))];
-      return { ok: false, status: "bad_config_error", error: `${this.name}: ${msgs.join("; ")}`, failed: all };
+    };
+    let plan = planWrites(wire, planOptions);
+    if (!plan.ok) {
+      // Leave out the changes the planner refused (a value that does not fit its
+      // register, ...) and write the others: one bad output must not hold back the
+      // rest of the device, its safe values included.
+      const bad = new Set(plan.errors.flatMap((e) => (e.index === null ? [] : [e.index])));
+      errors.push(...plan.errors.map((e) => e.message));
+      if (bad.size < plan.errors.length) {
+        return { ok: false, status: "bad_config_error", error: `${this.name}: ${errors.join("; ")}`, failed: all };
+      }
+      wire = wire.filter((_, i) => !bad.has(i));
+      indices = indices.filter((_, i) => !bad.has(i));
+      plan = planWrites(wire, planOptions);
+      if (!plan.ok) {
+        const msgs = [...errors, ...plan.errors.map((e) => e.message)];
+        return { ok: false, status: "bad_config_error", error: `${this.name}: ${msgs.join("; ")}`, failed: all };
+      }
     }
+    const refused = all.filter((i) => !indices.includes(i));
     const unit = this.cfg.unit_id;
     const timeout = this.cfg.timeout_ms;
     try {
@@ -268,10 +285,11 @@ export class ModbusTcpDriver implements DeviceDriver {
         if (next !== word) await this.transport.write(unit, 6, offset, [next], timeout);
       }
       this.connectionProven();
+      if (refused.length > 0) return { ok: false, status: "bad_config_error", error: `${this.name}: ${errors.join("; ")}`, failed: refused };
       return { ok: true };
     } catch (e) {
       await this.handleError(e);
-      return { ok: false, status: statusOf(e), error: errorMessage(e), failed: indices };
+      return { ok: false, status: statusOf(e), error: errorMessage(e), failed: all };
     }
   }
 }
