@@ -37,6 +37,12 @@ export const pointBase = {
   description: z.string().optional(),
   scale: scalingSchema.optional(),
   deadband: z.number().nonnegative().optional().describe("Change smaller than this is not reported northbound"),
+  heartbeat: z
+    .enum(["toggle", "counter"])
+    .optional()
+    .describe(
+      "A heartbeat output for a device that watches cellio: toggle (bool, flips every cycle) or counter (int, +1 every cycle, wraps at 65536). It stops, at its safe value, when cellio faults or stops",
+    ),
   operator_writable: z
     .boolean()
     .optional()

@@ -66,6 +66,7 @@ export interface PointConfigBase {
   readonly scale?: { gain: number; offset: number; clamp?: { min: number; max: number } | undefined } | undefined;
   readonly deadband?: number | undefined;
   readonly operator_writable?: boolean | undefined;
+  readonly heartbeat?: "toggle" | "counter" | undefined;
 }
 
 export type CompileResult = { ok: true; model: CellModel } | { ok: false; issues: ConfigIssue[] };
@@ -110,6 +111,11 @@ export function compileCell(config: CellConfig, map: SourceMap): CompileResult {
       } else if (pc.safe !== undefined) {
         issues.push(map.issue([...path, "safe"], "only outputs and memory points have a safe value"));
       }
+      if (pc.heartbeat !== undefined) {
+        const want = pc.heartbeat === "toggle" ? "bool" : "int";
+        if (d.direction !== "output") issues.push(map.issue([...path, "heartbeat"], "only outputs can be heartbeats"));
+        else if (d.kind !== want) issues.push(map.issue([...path, "heartbeat"], `a ${pc.heartbeat} heartbeat needs a ${want} point, this one is ${d.kind}`));
+      }
       if (pc.scale?.gain === 0) issues.push(map.issue([...path, "scale", "gain"], "gain must not be 0"));
       if (pc.scale?.clamp && pc.scale.clamp.min > pc.scale.clamp.max) {
         issues.push(map.issue([...path, "scale", "clamp"], "clamp.min is larger than clamp.max"));
@@ -131,6 +137,7 @@ export function compileCell(config: CellConfig, map: SourceMap): CompileResult {
           deadband: pc.deadband ?? 0,
           address: d.address,
           operatorWritable: pc.operator_writable === true,
+          heartbeat: pc.heartbeat,
         }),
       );
       pointIndex.set(id, index);
@@ -166,6 +173,10 @@ export function compileCell(config: CellConfig, map: SourceMap): CompileResult {
         ...map.locateKey(["logic"], target),
         message: `"${target}" is an input; logic can only drive outputs and memory points`,
       });
+      continue;
+    }
+    if (p.heartbeat !== undefined) {
+      issues.push({ path: `logic.${target}`, ...map.locateKey(["logic"], target), message: `"${target}" is a heartbeat; cellio drives it` });
       continue;
     }
     const res = compileExpression(source, env, { expect: p.kind, allowStateful: true });

@@ -2,7 +2,8 @@
  * The pure middle of a cycle, in order: commands queued since the last cycle
  * are applied → outputs start from their safe values with the manual
  * (commanded) values on top → logic rules → latches → sequences →
- * interlocks. Nothing after the interlocks can change an output they force;
+ * interlocks. Heartbeat outputs are set first (they are never driven by logic).
+ * Nothing after the interlocks can change an output they force;
  * the loop's gate (safe until the first good scan, safe on fault) comes last.
  */
 import type { CellModel } from "../config/compile.js";
@@ -31,12 +32,16 @@ export class CellLogic {
   readonly latches: LatchBank;
   readonly commands: CommandRouter;
   private readonly base: readonly (Value | null)[];
+  private readonly toggles: readonly number[];
+  private readonly counters: readonly number[];
 
   constructor(
     private readonly model: CellModel,
     ports: CellLogicPorts,
   ) {
     this.base = model.points.map((p) => (p.direction === "input" ? null : p.safe));
+    this.toggles = model.points.filter((p) => p.heartbeat === "toggle").map((p) => p.index);
+    this.counters = model.points.filter((p) => p.heartbeat === "counter").map((p) => p.index);
     this.interlocks = new InterlockEngine(model.interlocks, model.points);
     this.sequences = new SequenceEngine(model.sequences);
     this.latches = new LatchBank(model.latches);
@@ -76,6 +81,8 @@ export class CellLogic {
     const commands = this.commands.drain(cycle);
     for (let i = 0; i < desired.length; i++) desired[i] = this.base[i]!;
     this.commands.manual.overlay(desired);
+    for (const i of this.toggles) desired[i] = cycle % 2 === 1;
+    for (const i of this.counters) desired[i] = (cycle + 1) % 65536;
     const ctx = { image, nowMs, wallMs };
     const degradedRules = evaluateLogic(this.model.logic, this.model.points, ctx, desired, onMemory);
     this.latches.apply(ctx, desired, (i, v) => onMemory(i, v));

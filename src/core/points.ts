@@ -30,6 +30,8 @@ export interface PointDef {
   readonly deadband: number;
   /** Protocol address as written in the config. */
   readonly address: string;
+  /** Set by cellio every cycle (toggle or counter) for devices that watch the controller. */
+  readonly heartbeat: "toggle" | "counter" | undefined;
   /** Operators may set it by command (engineers may set any output). */
   readonly operatorWritable: boolean;
 }

@@ -55,6 +55,7 @@ export interface CycleResult {
   readonly image: readonly Sample[];
   /** Value commanded for every output this cycle (null for inputs). */
   readonly commanded: readonly (Value | null)[];
+  /** The mode the outputs of this cycle were computed in (a fault judged at the end of this cycle shows from the next one). */
   readonly mode: LoopMode;
   readonly overrun: boolean;
   /** Commands applied at the start of this cycle's logic. */
@@ -200,12 +201,13 @@ export class ControlLoop {
     const wallMs = clock.wall();
     const result = this.logic.run(this.k, image, tIn, wallMs, desired, (i, v) => table.put(i, v, wallMs));
     this.stats.degradedRules += result.degradedRules;
-    if (!this.outputsEnabled || this.overrun.faulted) {
+    const mode = this.mode;
+    if (mode !== "running") {
       const safe = this.logic.safe;
       for (let i = 0; i < desired.length; i++) if (safe[i] !== null) desired[i] = safe[i]!;
     }
     const tLogic = clock.now();
-    this.runOutputs(desired, () => this.afterOutput(start, due, tIn, tLogic, image, desired, wallMs, result));
+    this.runOutputs(desired, () => this.afterOutput(start, due, tIn, tLogic, image, desired, wallMs, result, mode));
   }
 
   private runOutputs(commanded: readonly (Value | null)[], after: () => void): void {
@@ -241,6 +243,7 @@ export class ControlLoop {
     commanded: (Value | null)[],
     wallMs: number,
     logic: CellLogicResult,
+    mode: LoopMode,
   ): void {
     if (!this.running) return;
     const end = this.deps.clock.now();
@@ -285,7 +288,7 @@ export class ControlLoop {
       wallMs,
       image,
       commanded,
-      mode: this.mode,
+      mode,
       overrun: verdict === "overrun" || verdict === "fault",
       commands: logic.commands,
       sequenceEvents: logic.sequenceEvents,

@@ -81,8 +81,10 @@ describe("control loop in virtual time", () => {
     expect(before.commanded[conveyor]).toBe(true);
     const faultedAt = h.results.findIndex((r) => r.mode === "faulted");
     expect(faultedAt).toBeGreaterThan(0);
-    const overrunsBefore = h.results.slice(0, faultedAt + 1).filter((r) => r.overrun).length;
+    // the third overrun in a row trips the fault; the cycle after it is the first faulted one
+    const overrunsBefore = h.results.slice(0, faultedAt).filter((r) => r.overrun).length;
     expect(overrunsBefore).toBe(3); // fault_after: 3
+    expect(h.results[faultedAt - 1]!.overrun).toBe(true);
     const last = h.results.at(-1)!;
     expect(last.mode).toBe("faulted"); // latched after the overruns stop
     expect(last.commanded[conveyor]).toBe(false);

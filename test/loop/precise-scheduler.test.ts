@@ -31,9 +31,9 @@ describe("PreciseScheduler", () => {
   });
 
   it("lets I/O callbacks run while it waits for a deadline (never blocks longer than a slice)", async () => {
-    const s = new PreciseScheduler(systemClock, { coarseMarginMs: 5, sliceMs: 0.25 });
+    const s = new PreciseScheduler(systemClock, { coarseMarginMs: 20, sliceMs: 0.25 });
     let immediates = 0;
-    const done = new Promise<void>((resolve) => s.schedule(() => resolve(), 5));
+    const done = new Promise<void>((resolve) => s.schedule(() => resolve(), 20));
     // keep posting immediates: if the scheduler blocked the thread for the
     // whole fine phase, none of them would run before the work does
     let stop = false;
@@ -44,6 +44,7 @@ describe("PreciseScheduler", () => {
     setImmediate(spin);
     await done;
     stop = true;
-    expect(immediates).toBeGreaterThan(5);
+    // one blocking sleep would let exactly one through; 80 slices let many through (fewer on a loaded machine)
+    expect(immediates).toBeGreaterThan(3);
   });
 });
