@@ -15,6 +15,7 @@ import { DeviceRunner } from "./loop/device-runner.js";
 import type { DeviceDriver } from "./loop/device-port.js";
 import { PreciseScheduler } from "./loop/precise-scheduler.js";
 import { ModbusTcpDriver } from "./drivers/modbus/driver.js";
+import { RtuBusRegistry } from "./drivers/modbus/transport-rtu.js";
 
 export interface AppOptions {
   readonly log: Logger;
@@ -25,10 +26,13 @@ export interface AppOptions {
   readonly summaryEveryMs?: number;
 }
 
-function createDriver(name: string, cfg: DeviceConfig, points: PointDef[], clock: Clock, log: Logger): DeviceDriver {
+function createDriver(name: string, cfg: DeviceConfig, points: PointDef[], clock: Clock, log: Logger, buses: RtuBusRegistry): DeviceDriver {
   switch (cfg.protocol) {
     case "modbus-tcp":
       return new ModbusTcpDriver(name, cfg, points, clock, log);
+    case "modbus-rtu":
+      // One bus per serial path, shared by every device on it.
+      return new ModbusTcpDriver(name, cfg, points, clock, log, buses.transportFor(cfg));
   }
 }
 
@@ -51,10 +55,11 @@ export class CellApp {
     this.table = new InputTable(model.points.length);
     const drivers: DeviceDriver[] = [];
     const runners: DeviceRunner[] = [];
+    const buses = new RtuBusRegistry(this.log);
     for (const d of model.devices) {
       const points = d.points.map((i) => model.points[i]!);
       const log = this.log.child({ component: "driver", device: d.name });
-      const driver = createDriver(d.name, d.config, points, clock, log);
+      const driver = createDriver(d.name, d.config, points, clock, log, buses);
       drivers.push(driver);
       runners.push(
         new DeviceRunner(

@@ -4,6 +4,8 @@
  */
 import type { LoadedConfig } from "../config/load.js";
 import { ModbusTcpDriver } from "../drivers/modbus/driver.js";
+import { describeLine } from "../drivers/modbus/rtu-config.js";
+import { RtuBusRegistry } from "../drivers/modbus/transport-rtu.js";
 import { silentLogger } from "../infra/logger.js";
 import { systemClock } from "../infra/clock.js";
 
@@ -12,6 +14,9 @@ const FC_NAMES: Record<number, string> = { 1: "read coils", 2: "read discrete in
 export function explainCell(loaded: LoadedConfig): string {
   const m = loaded.model;
   const lines: string[] = [];
+  // Every RTU device first, so each bus shows the gap it will really use (the largest asked for).
+  const buses = new RtuBusRegistry();
+  const transports = new Map(m.devices.flatMap((d) => (d.config.protocol === "modbus-rtu" ? [[d.name, buses.transportFor(d.config)] as const] : [])));
   for (const d of m.devices) {
     lines.push(`\ndevice ${d.name} (${d.config.protocol}, stale after ${d.staleAfterMs} ms)`);
     for (const i of d.points) {
@@ -21,8 +26,14 @@ export function explainCell(loaded: LoadedConfig): string {
       lines.push(`  ${p.id.padEnd(28)} ${p.direction.padEnd(6)} ${p.kind.padEnd(6)} ${p.address}${unit}${safe}`);
     }
     switch (d.config.protocol) {
-      case "modbus-tcp": {
-        const driver = new ModbusTcpDriver(d.name, d.config, d.points.map((i) => m.points[i]!), systemClock, silentLogger());
+      case "modbus-tcp":
+      case "modbus-rtu": {
+        const transport = transports.get(d.name);
+        if (transport) {
+          const bus = transport.bus;
+          lines.push(`  unit ${transport.unit} on serial bus ${bus.path} (${describeLine(bus.settings)}, inter-frame gap ${bus.interFrameGapMs.toFixed(2)} ms)`);
+        }
+        const driver = new ModbusTcpDriver(d.name, d.config, d.points.map((i) => m.points[i]!), systemClock, silentLogger(), transport);
         lines.push(`  read plan: ${driver.plan.length} request(s) per poll`);
         for (const r of driver.plan) {
           const names = r.items.map((it) => m.points[it.index]!.name).join(", ");

@@ -1,0 +1,605 @@
+/**
+ * One Modbus RTU master on one serial port, shared by every unit (device)
+ * configured on that port (Modbus over Serial Line v1.02, 2.5).
+ *
+ * - Strictly one transaction on the line at a time. Waiting requests sit in a
+ *   bounded queue, FIFO per unit id and round-robin between unit ids, so one
+ *   unit's backlog never starves another.
+ * - Before each request the line must have been quiet for the inter-frame
+ *   gap since the end of the previous transaction (its last received byte,
+ *   or its timeout); after any doubt (a bad frame, bytes nobody asked for)
+ *   for the longer frame silence, so a frame's tail is never taken for the
+ *   start of the next answer.
+ * - A response is matched by unit id and function code and its CRC checked.
+ *   It ends as soon as its own length (function code, byte count) is in and
+ *   the CRC agrees; otherwise a silence on the line ends it (truncated,
+ *   over-long, bad CRC, byte count that lies) and it fails with
+ *   CELLIO_ERR_MODBUS_FRAME. The line is then in sync again.
+ * - Each request has its own timeout, counted from the moment it is sent
+ *   (queue time excluded, so a dead unit never makes the others time out),
+ *   plus the time the request and its expected answer take on the wire at
+ *   the baud rate. A frame that has started when the timeout strikes may
+ *   finish (it ends at the next silence).
+ * - The port opens when the first unit attaches and closes when the last
+ *   detaches; a port that fails (unplugged adapter) fails everything pending
+ *   and tells every attached unit, whose driver reconnects with backoff.
+ *
+ * Handlers and timers never throw; every request settles: with its answer,
+ * its timeout, its cancellation, or the close of the port.
+ */
+import { SerialPort } from "serialport";
+import { CellioError, errorMessage, type ErrorCode } from "../../infra/errors.js";
+import { silentLogger, type Logger } from "../../infra/logger.js";
+import {
+  type ModbusRequest,
+  type PduResult,
+  type ResponseOf,
+  NEED_MORE,
+  checkRequest,
+  crc16,
+  encodeRequestPdu,
+  exceptionName,
+  hex,
+  parseResponsePdu,
+  quantityOf,
+  requestPduLength,
+  responsePduLength,
+} from "./pdu-client.js";
+import { bitsPerChar, describeLine, type RtuBusSettings } from "./rtu-config.js";
+
+/** Largest RTU ADU: unit id, 253-byte PDU, CRC. */
+export const MAX_RTU_ADU = 256;
+
+// ---- the queue (pure) ------------------------------------------------------------
+
+/**
+ * A bounded queue, FIFO per key and round-robin between keys: `shift()`
+ * takes the oldest item of the key whose turn it is, and that key (if it
+ * still has items) goes to the back of the line.
+ */
+export class FairQueue<T> {
+  private readonly lanes = new Map<number, T[]>();
+  /** Keys with items, in the order they will be served. */
+  private readonly turn: number[] = [];
+  private count = 0;
+
+  constructor(readonly capacity: number) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** False (and nothing queued) when the queue is full. */
+  push(key: number, item: T): boolean {
+    if (this.count >= this.capacity) return false;
+    const lane = this.lanes.get(key);
+    if (lane) lane.push(item);
+    else {
+      this.lanes.set(key, [item]);
+      this.turn.push(key);
+    }
+    this.count++;
+    return true;
+  }
+
+  shift(): T | undefined {
+    const key = this.turn.shift();
+    if (key === undefined) return undefined;
+    const lane = this.lanes.get(key)!;
+    const item = lane.shift()!;
+    if (lane.length > 0) this.turn.push(key);
+    else this.lanes.delete(key);
+    this.count--;
+    return item;
+  }
+
+  remove(key: number, item: T): boolean {
+    const lane = this.lanes.get(key);
+    const i = lane ? lane.indexOf(item) : -1;
+    if (!lane || i < 0) return false;
+    lane.splice(i, 1);
+    if (lane.length === 0) {
+      this.lanes.delete(key);
+      this.turn.splice(this.turn.indexOf(key), 1);
+    }
+    this.count--;
+    return true;
+  }
+
+  /** Empties the queue; returns what it held, in the order it would have been served. */
+  drain(): T[] {
+    const out: T[] = [];
+    for (let t = this.shift(); t !== undefined; t = this.shift()) out.push(t);
+    return out;
+  }
+}
+
+// ---- response frames (pure) ------------------------------------------------------------
+
+/** Length of the ADU (unit id, PDU, CRC) that answers `req` without an exception. */
+export function expectedResponseLength(req: ModbusRequest): number {
+  switch (req.fc) {
+    case 1:
+    case 2:
+      return 5 + Math.ceil(req.count / 8);
+    case 3:
+    case 4:
+    case 23:
+      return 5 + 2 * req.count;
+    case 5:
+    case 6:
+    case 15:
+    case 16:
+      return 8;
+  }
+}
+
+export type Examined =
+  /** More bytes needed; `need` is the frame's length once its header tells. */
+  | { readonly kind: "partial"; readonly need?: number }
+  /** Not the answer to this request: another unit id or function code. */
+  | { readonly kind: "foreign"; readonly reason: string }
+  /** `need` bytes are in but their CRC does not match (the rest may still be coming). */
+  | { readonly kind: "bad_crc"; readonly need: number }
+  /** A whole frame of `need` bytes with a good CRC: the PDU is `buf[1, need-2)`. */
+  | { readonly kind: "frame"; readonly need: number };
+
+const crcAt = (buf: Uint8Array, at: number): number => buf[at]! | (buf[at + 1]! << 8);
+
+/** What the `len` bytes received so far are, as the answer of `unit` to function `fc`. */
+export function examineResponse(unit: number, fc: number, buf: Uint8Array, len: number): Examined {
+  if (len < 1) return { kind: "partial" };
+  if (buf[0] !== unit) return { kind: "foreign", reason: `answer from unit ${buf[0]!}, expected unit ${unit}` };
+  if (len < 2) return { kind: "partial" };
+  const f = buf[1]!;
+  if (f !== fc && f !== (fc | 0x80)) return { kind: "foreign", reason: `function code ${hex(f)}, expected ${hex(fc)} or ${hex(fc | 0x80)}` };
+  const pdu = responsePduLength(buf, 1, len - 1);
+  if (pdu === NEED_MORE) return { kind: "partial" };
+  if (pdu < 0) return { kind: "foreign", reason: `function code ${hex(f)} has no known response layout` };
+  const need = pdu + 3;
+  if (len < need) return { kind: "partial", need };
+  if (crc16(buf, 0, need - 2) !== crcAt(buf, need - 2)) return { kind: "bad_crc", need };
+  return { kind: "frame", need };
+}
+
+// ---- the bus ------------------------------------------------------------------------
+
+/** A user of the bus (one unit's transport): told when the port is lost under it. */
+export interface RtuBusMember {
+  onBusLost(why: string): void;
+}
+
+export interface RtuBusOptions {
+  /** Requests waiting for the line, all units together; beyond it request() rejects (default 64). */
+  readonly maxQueue?: number;
+  /** Line silence that ends a frame of doubtful length (default: the gap, at least 20 ms: Node timers and ptys are coarse). */
+  readonly frameSilenceMs?: number;
+  readonly log?: Logger;
+}
+
+export interface RtuUnitStats {
+  requests: number;
+  timeouts: number;
+  frameErrors: number;
+  exceptions: number;
+}
+
+export interface RtuBusStats extends RtuUnitStats {
+  responses: number;
+  /** Bursts of bytes nobody waited for (late answers, noise, the tail of an over-long frame). */
+  stale: number;
+  /** Refused by request(): invalid, not open, queue full. */
+  rejected: number;
+  bytesIn: number;
+  bytesOut: number;
+  opens: number;
+  /** Times the port failed under its users. */
+  losses: number;
+}
+
+class Txn {
+  settled = false;
+  sentAt = 0;
+  deadline = 0;
+  wireMs = 0;
+  unlisten: () => void = () => undefined;
+  constructor(
+    readonly unit: number,
+    readonly req: ModbusRequest,
+    readonly timeoutMs: number,
+    readonly frame: Buffer,
+    readonly resolve: (v: unknown) => void,
+    readonly reject: (e: Error) => void,
+  ) {}
+}
+
+export class RtuBus {
+  readonly stats: RtuBusStats = {
+    requests: 0, responses: 0, timeouts: 0, frameErrors: 0, exceptions: 0, stale: 0, rejected: 0, bytesIn: 0, bytesOut: 0, opens: 0, losses: 0,
+  };
+  private readonly perUnit = new Map<number, RtuUnitStats>();
+  private readonly members = new Set<RtuBusMember>();
+  private readonly queue: FairQueue<Txn>;
+  private readonly log: Logger;
+  private readonly charMs: number;
+  private gapMs: number;
+  private port: SerialPort | undefined;
+  private opening: Promise<void> | undefined;
+  private lastOpenError = "";
+  private current: Txn | undefined;
+  private readonly rx = Buffer.alloc(MAX_RTU_ADU);
+  private rxLen = 0;
+  private lastRxAt = Number.NEGATIVE_INFINITY;
+  /** End of the last thing on the line (request sent, byte received, timeout). */
+  private lastActivityAt = Number.NEGATIVE_INFINITY;
+  /** The line may still carry bytes of a frame nobody wants: wait for a full silence, not just the gap. */
+  private doubt = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onTimerBound = (): void => this.guard(() => this.onTimer());
+
+  constructor(
+    readonly settings: RtuBusSettings,
+    private readonly opts: RtuBusOptions = {},
+  ) {
+    this.queue = new FairQueue(opts.maxQueue ?? 64);
+    this.log = opts.log ?? silentLogger();
+    this.charMs = (bitsPerChar(settings) * 1000) / settings.baudRate;
+    this.gapMs = settings.interFrameGapMs;
+  }
+
+  get path(): string {
+    return this.settings.path;
+  }
+
+  get isOpen(): boolean {
+    return this.port !== undefined;
+  }
+
+  get interFrameGapMs(): number {
+    return this.gapMs;
+  }
+
+  /** Line silence that ends a frame of doubtful length. */
+  get frameSilenceMs(): number {
+    return this.opts.frameSilenceMs ?? Math.max(this.gapMs, 20);
+  }
+
+  /** Requests waiting for the line (not counting the one on it). */
+  get queued(): number {
+    return this.queue.size;
+  }
+
+  /** A unit that needs a longer gap than the bus has so far gets it (the bus keeps the largest). */
+  widenGap(ms: number): void {
+    if (ms > this.gapMs) this.gapMs = ms;
+  }
+
+  unitStats(unit: number): RtuUnitStats {
+    let s = this.perUnit.get(unit);
+    if (!s) {
+      s = { requests: 0, timeouts: 0, frameErrors: 0, exceptions: 0 };
+      this.perUnit.set(unit, s);
+    }
+    return s;
+  }
+
+  /** Opens the port unless it is open; the member stays attached until detach() or the port's loss. */
+  async attach(member: RtuBusMember): Promise<void> {
+    this.members.add(member);
+    try {
+      await this.open();
+    } catch (e) {
+      this.members.delete(member);
+      throw e;
+    }
+    if (!this.members.has(member)) {
+      if (this.members.size === 0) await this.closePort(`${this.path}: closed, no unit uses it`);
+      throw new CellioError("CELLIO_ERR_MODBUS_CLOSED", `${this.path}: detached while the port was opening`, { bus: this.path });
+    }
+  }
+
+  /** The last member to leave closes the port (everything still pending fails with CELLIO_ERR_MODBUS_CLOSED). */
+  async detach(member: RtuBusMember): Promise<void> {
+    if (!this.members.delete(member)) return;
+    if (this.members.size === 0) await this.closePort(`${this.path}: closed, no unit uses it`);
+  }
+
+  /**
+   * Queues `req` for `unit`. Settles within the request's timeout once sent;
+   * an aborted `signal` cancels it (a request already on the line keeps the
+   * line busy until its answer or timeout, but its caller is released at once).
+   */
+  request<R extends ModbusRequest>(unit: number, req: R, timeoutMs: number, signal?: AbortSignal): Promise<ResponseOf<R>> {
+    const bad =
+      checkRequest(req) ??
+      (!Number.isInteger(unit) || unit < 1 || unit > 247
+        ? `unit id ${unit} is outside 1..247`
+        : !(timeoutMs > 0 && Number.isFinite(timeoutMs))
+          ? `timeout ${timeoutMs} ms is not a positive number`
+          : undefined);
+    if (bad !== undefined) return this.refuse("CELLIO_ERR_MODBUS_REQUEST", unit, req, bad);
+    if (!this.port) return this.refuse("CELLIO_ERR_MODBUS_CLOSED", unit, req, "port not open");
+    if (signal?.aborted) return this.refuse("CELLIO_ERR_MODBUS_CLOSED", unit, req, "cancelled before it was queued");
+    if (this.queue.size >= this.queue.capacity) {
+      return this.refuse("CELLIO_ERR_MODBUS_QUEUE_FULL", unit, req, `${this.queue.size} requests already wait for the line`);
+    }
+    return new Promise<ResponseOf<R>>((resolve, reject) => {
+      const len = requestPduLength(req);
+      const frame = Buffer.allocUnsafe(len + 3);
+      frame[0] = unit;
+      encodeRequestPdu(req, frame, 1);
+      frame.writeUInt16LE(crc16(frame, 0, len + 1), len + 1);
+      const t = new Txn(unit, req, timeoutMs, frame, resolve as (v: unknown) => void, reject);
+      if (signal) {
+        const onAbort = (): void => this.guard(() => this.cancel(t));
+        signal.addEventListener("abort", onAbort, { once: true });
+        t.unlisten = () => signal.removeEventListener("abort", onAbort);
+      }
+      this.queue.push(unit, t);
+      this.pump();
+    });
+  }
+
+  // ---- port -------------------------------------------------------------------------
+
+  private open(): Promise<void> {
+    if (this.port) return Promise.resolve();
+    this.opening ??= this.openPort().finally(() => (this.opening = undefined));
+    return this.opening;
+  }
+
+  private async openPort(): Promise<void> {
+    const s = this.settings;
+    const port = new SerialPort({ path: s.path, baudRate: s.baudRate, parity: s.parity, dataBits: s.dataBits, stopBits: s.stopBits, autoOpen: false });
+    try {
+      await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+    } catch (e) {
+      const msg = `cannot open ${s.path}: ${errorMessage(e)}`;
+      if (msg !== this.lastOpenError) this.log.warn({ err: msg }, "serial port open failed");
+      this.lastOpenError = msg;
+      throw new CellioError("CELLIO_ERR_MODBUS_CONNECT", msg, { bus: s.path }, { cause: e });
+    }
+    port.on("data", (chunk: Buffer) => this.guard(() => port === this.port && this.onData(chunk)));
+    port.on("error", (e: unknown) => this.guard(() => port === this.port && this.lose(errorMessage(e))));
+    port.on("close", () => this.guard(() => port === this.port && this.lose("port closed")));
+    this.port = port;
+    this.lastOpenError = "";
+    this.lastActivityAt = performance.now();
+    this.doubt = false;
+    this.stats.opens++;
+    this.log.info({ line: describeLine(s), gapMs: round(this.gapMs) }, "serial bus open");
+  }
+
+  private async closePort(why: string): Promise<void> {
+    const port = this.port;
+    this.port = undefined;
+    this.failAll(why);
+    if (!port) return;
+    this.log.debug("serial bus closed");
+    await new Promise<void>((resolve) => {
+      // A port that failed may never call back: do not wait for it forever.
+      const bound = setTimeout(resolve, 1000);
+      bound.unref();
+      port.close(() => {
+        clearTimeout(bound);
+        resolve();
+      });
+    });
+  }
+
+  /** The port failed under its users: fail everything, tell every member (their drivers reconnect). */
+  private lose(why: string): void {
+    const port = this.port;
+    if (!port) return;
+    this.port = undefined;
+    this.stats.losses++;
+    this.log.warn({ err: why }, "serial bus lost");
+    this.failAll(`${this.path}: ${why}`);
+    if (port.isOpen) port.close(() => undefined);
+    const members = [...this.members];
+    this.members.clear();
+    for (const m of members) this.guard(() => m.onBusLost(`${this.path}: ${why}`));
+  }
+
+  private failAll(why: string): void {
+    this.clearTimer();
+    const t = this.current;
+    this.current = undefined;
+    this.rxLen = 0;
+    if (t) this.settle(t, this.error("CELLIO_ERR_MODBUS_CLOSED", t, why));
+    for (const q of this.queue.drain()) this.settle(q, this.error("CELLIO_ERR_MODBUS_CLOSED", q, `${why}; not sent`));
+  }
+
+  // ---- the line ---------------------------------------------------------------------
+
+  /** Sends the next request once the line has been quiet long enough. */
+  private pump(): void {
+    if (!this.port || this.current || this.queue.size === 0) return;
+    const readyAt = this.lastActivityAt + (this.doubt ? this.frameSilenceMs : this.gapMs);
+    const now = performance.now();
+    if (now < readyAt) {
+      this.arm(readyAt);
+      return;
+    }
+    this.send(this.queue.shift()!, now);
+  }
+
+  private send(t: Txn, now: number): void {
+    this.current = t;
+    this.rxLen = 0;
+    this.doubt = false;
+    t.sentAt = now;
+    t.wireMs = (t.frame.length + expectedResponseLength(t.req)) * this.charMs;
+    t.deadline = now + t.wireMs + t.timeoutMs;
+    this.lastActivityAt = now + t.frame.length * this.charMs;
+    this.stats.requests++;
+    this.unitStats(t.unit).requests++;
+    this.stats.bytesOut += t.frame.length;
+    this.arm(t.deadline);
+    const port = this.port!;
+    port.write(t.frame, (err: Error | null | undefined) => {
+      if (err) this.guard(() => port === this.port && this.lose(`write failed: ${err.message}`));
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    const now = performance.now();
+    this.stats.bytesIn += chunk.length;
+    this.lastRxAt = now;
+    this.lastActivityAt = Math.max(this.lastActivityAt, now);
+    const t = this.current;
+    if (!t) {
+      // Nobody waits for these bytes: a late answer, noise, the tail of a bad frame.
+      if (!this.doubt) this.stats.stale++;
+      this.doubt = true;
+      this.pump();
+      return;
+    }
+    const room = this.rx.length - this.rxLen;
+    this.rxLen += chunk.copy(this.rx, this.rxLen);
+    if (chunk.length > room) {
+      this.doubt = true;
+      this.finish(t, frameError(`more than ${MAX_RTU_ADU} bytes without a complete frame`));
+      return;
+    }
+    const e = examineResponse(t.unit, t.req.fc, this.rx, this.rxLen);
+    switch (e.kind) {
+      case "partial":
+      case "bad_crc":
+        // The rest may be on its way: the next silence decides.
+        this.arm(now + this.frameSilenceMs);
+        return;
+      case "foreign":
+        this.doubt = true; // its tail may still be coming
+        this.finish(t, frameError(e.reason));
+        return;
+      case "frame":
+        if (this.rxLen > e.need) {
+          this.stats.stale++;
+          this.doubt = true;
+        }
+        this.finish(t, parseResponsePdu(t.req, this.rx, 1, e.need - 3));
+        return;
+    }
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    const t = this.current;
+    if (!t) {
+      this.pump();
+      return;
+    }
+    const now = performance.now();
+    if (this.rxLen > 0) {
+      // A frame has started: only a silence ends it, timeout or not.
+      if (now - this.lastRxAt < this.frameSilenceMs) this.arm(this.lastRxAt + this.frameSilenceMs);
+      else this.finish(t, frameError(this.silenceReason(t)));
+      return;
+    }
+    if (now < t.deadline) {
+      this.arm(t.deadline); // the timer fired early
+      return;
+    }
+    this.current = undefined;
+    this.lastActivityAt = Math.max(this.lastActivityAt, now);
+    this.stats.timeouts++;
+    this.unitStats(t.unit).timeouts++;
+    const wire = t.wireMs >= 0.5 ? ` (+${round(t.wireMs)} ms on the wire at ${this.settings.baudRate} baud)` : "";
+    this.settle(t, this.error("CELLIO_ERR_MODBUS_TIMEOUT", t, `no answer within ${t.timeoutMs} ms${wire}`));
+    this.pump();
+  }
+
+  /** Why the frame that a silence ended is not a good answer. */
+  private silenceReason(t: Txn): string {
+    const rx = this.rx;
+    const len = this.rxLen;
+    const e = examineResponse(t.unit, t.req.fc, rx, len);
+    const crcOk = len >= 4 && crc16(rx, 0, len - 2) === crcAt(rx, len - 2);
+    const silence = `${round(this.frameSilenceMs)} ms of silence`;
+    switch (e.kind) {
+      case "bad_crc":
+        if (crcOk && len > e.need) return `over-long response: ${len} bytes with a valid CRC, ${e.need} expected`;
+        return `CRC mismatch: received ${hex(crcAt(rx, e.need - 2), 4)}, computed ${hex(crc16(rx, 0, e.need - 2), 4)}`;
+      case "partial":
+        if (crcOk && e.need !== undefined) return `frame of ${len} bytes has a valid CRC but its header announces ${e.need} (byte count wrong)`;
+        return `truncated response: ${len} of ${e.need ?? "?"} bytes, then ${silence}`;
+      case "foreign":
+      case "frame":
+        return `unexpected frame end after ${len} bytes and ${silence}`; // settled on arrival; not reached
+    }
+  }
+
+  private finish(t: Txn, r: PduResult<unknown>): void {
+    this.clearTimer();
+    this.current = undefined;
+    this.rxLen = 0;
+    this.stats.responses++;
+    if (r.ok) {
+      this.settle(t, undefined, r.value);
+    } else if (r.kind === "exception") {
+      this.stats.exceptions++;
+      this.unitStats(t.unit).exceptions++;
+      const name = exceptionName(r.code);
+      this.settle(t, this.error("CELLIO_ERR_MODBUS_EXCEPTION", t, `exception ${hex(r.code)} (${name})`, { exception: r.code, exceptionName: name }));
+    } else {
+      this.stats.frameErrors++;
+      this.unitStats(t.unit).frameErrors++;
+      this.settle(t, this.error("CELLIO_ERR_MODBUS_FRAME", t, r.reason));
+    }
+    this.pump();
+  }
+
+  /** The caller gave up: drop it from the queue, or release it while its request finishes on the line. */
+  private cancel(t: Txn): void {
+    if (t.settled) return;
+    const queued = this.queue.remove(t.unit, t);
+    this.settle(t, this.error("CELLIO_ERR_MODBUS_CLOSED", t, queued ? "cancelled; not sent" : "cancelled while on the line"));
+  }
+
+  private settle(t: Txn, err: Error | undefined, value?: unknown): void {
+    if (t.settled) return;
+    t.settled = true;
+    t.unlisten();
+    if (err) t.reject(err);
+    else t.resolve(value);
+  }
+
+  private arm(at: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = setTimeout(this.onTimerBound, Math.max(0, Math.ceil(at - performance.now())));
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private refuse<T>(code: ErrorCode, unit: number, req: ModbusRequest, msg: string): Promise<T> {
+    this.stats.rejected++;
+    return Promise.reject(this.error(code, { unit, req }, msg));
+  }
+
+  private error(code: ErrorCode, t: { unit: number; req: ModbusRequest }, msg: string, extra?: Record<string, unknown>): CellioError {
+    const r = t.req;
+    const where = `${this.path} unit ${t.unit} FC${r.fc} ${r.start}+${quantityOf(r)}`;
+    return new CellioError(code, `${where}: ${msg}`, { bus: this.path, unit: t.unit, fc: r.fc, start: r.start, ...extra });
+  }
+
+  /** Runs `fn`; an exception (a bug) closes the port instead of escaping an event handler. */
+  private guard(fn: () => unknown): void {
+    try {
+      fn();
+    } catch (e) {
+      this.lose(`internal error: ${errorMessage(e)}`);
+    }
+  }
+}
+
+function frameError(reason: string): PduResult<never> {
+  return { ok: false, kind: "frame", reason, inSync: true };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
