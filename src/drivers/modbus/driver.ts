@@ -14,7 +14,7 @@ import type { PointDef } from "../../core/points.js";
 import type { Value } from "../../core/sample.js";
 import { toEngineering, toRaw } from "../../core/scaling.js";
 import type { DeviceDriver, FailureStatus, OutputChange, ReadOutcome, SampleSink, WriteOutcome } from "../../loop/device-port.js";
-import type { ModbusTcpDeviceConfig } from "./config.js";
+import type { ModbusDeviceConfig } from "./rtu-config.js";
 import { parseAddress, type ModbusAddress } from "./address.js";
 import { decodeResponse, planReads, planWrites, type ReadRequest, type WriteChange } from "./plan.js";
 import { applyBit } from "./codec.js";
@@ -28,6 +28,10 @@ export function statusOf(e: unknown): FailureStatus {
   if (isCellioError(e, "CELLIO_ERR_MODBUS_TIMEOUT")) return "bad_timeout";
   if (isCellioError(e, "CELLIO_ERR_MODBUS_CLOSED") || isCellioError(e, "CELLIO_ERR_MODBUS_CONNECT")) return "bad_no_communication";
   return "bad_device_failure";
+}
+
+function noBusTransport(name: string): never {
+  throw new CellioError("CELLIO_ERR_CONFIG", `${name}: a modbus-rtu device needs the transport of its serial bus`);
 }
 
 interface CompiledPoint {
@@ -50,7 +54,7 @@ export class ModbusTcpDriver implements DeviceDriver {
 
   constructor(
     readonly name: string,
-    private readonly cfg: ModbusTcpDeviceConfig,
+    private readonly cfg: ModbusDeviceConfig,
     points: readonly PointDef[],
     private readonly clock: Clock,
     private readonly log: Logger,
@@ -76,7 +80,8 @@ export class ModbusTcpDriver implements DeviceDriver {
     if (!plan.ok) throw new CellioError("CELLIO_ERR_CONFIG", `${name}: ${plan.errors.map((e) => e.message).join("; ")}`);
     this.requests = plan.requests;
     this.backoffMs = cfg.reconnect.min_ms;
-    this.transport = transport ?? new ModbusSerialTcpTransport(cfg.host, cfg.port, Math.max(cfg.timeout_ms, 1000));
+    // A modbus-rtu device runs on its bus (transport-rtu.ts): the caller passes that transport.
+    this.transport = transport ?? (cfg.protocol === "modbus-tcp" ? new ModbusSerialTcpTransport(cfg.host, cfg.port, Math.max(cfg.timeout_ms, 1000)) : noBusTransport(name));
     this.transport.onClose(() => this.onDisconnected("connection closed"));
   }
 
@@ -112,7 +117,8 @@ export class ModbusTcpDriver implements DeviceDriver {
         this.consecutiveTimeouts = 0;
         if (this.connectedOnce) this.reconnects++;
         this.connectedOnce = true;
-        this.log.info({ device: this.name, host: this.cfg.host, port: this.cfg.port }, "modbus connected");
+        const where = this.cfg.protocol === "modbus-tcp" ? { host: this.cfg.host, port: this.cfg.port } : { bus: this.cfg.serial.path, unit: this.cfg.unit_id };
+        this.log.info({ device: this.name, ...where }, "modbus connected");
       } catch (e) {
         const msg = errorMessage(e);
         if (msg !== this.lastConnectError) this.log.warn({ device: this.name, err: msg }, "modbus connect failed; retrying with backoff");
