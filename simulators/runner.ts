@@ -52,6 +52,9 @@ export async function startSimulators(model: CellModel, opts: SimulatorOptions =
         byEndpoint.set(key, ep);
         break;
       }
+      case "modbus-rtu":
+        // Not simulated here: a test puts a ModbusRtuSimServer on the other end of a pty pair (test/helpers/pty.ts).
+        break;
     }
   }
   const servers: ModbusTcpSimServer[] = [];
