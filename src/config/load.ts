@@ -35,8 +35,9 @@ function knownKeys(data: unknown, path: readonly PathKey[]): string[] {
     const key = String(path[i]);
     if (schema instanceof z.ZodObject) schema = schema.shape[key];
     else if (schema instanceof z.ZodRecord) schema = schema.valueType;
+    else if (schema instanceof z.ZodArray) schema = schema.element;
     else return [];
-    value = isRecord(value) ? value[key] : undefined;
+    value = valueAt(value, [key]);
   }
 }
 
@@ -106,6 +107,17 @@ function zodIssues(map: SourceMap, data: unknown, issues: readonly z.core.$ZodIs
   return out;
 }
 
+/** zod's type names as a YAML author says them. */
+const TYPE_WORDS: Record<string, string> = {
+  array: "a list",
+  record: "a map",
+  object: "a map",
+  string: "a string",
+  number: "a number",
+  int: "an integer",
+  boolean: "a boolean",
+};
+
 /** What a plain union (e.g. 0 | 1, boolean | number | string) accepts, when every branch failed at its top. */
 function unionAlternatives(branches: readonly (readonly z.core.$ZodIssue[])[]): string[] | undefined {
   const out: string[] = [];
@@ -113,7 +125,7 @@ function unionAlternatives(branches: readonly (readonly z.core.$ZodIssue[])[]): 
     const [only, ...rest] = branch;
     if (only === undefined || rest.length > 0 || only.path.length > 0) return undefined;
     if (only.code === "invalid_value") out.push(...only.values.map((v) => JSON.stringify(v)));
-    else if (only.code === "invalid_type") out.push(only.expected);
+    else if (only.code === "invalid_type") out.push(TYPE_WORDS[only.expected] ?? only.expected);
     else return undefined;
   }
   return out;
