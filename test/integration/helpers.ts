@@ -4,7 +4,8 @@
  * what the loop publishes. Nothing here is mocked.
  */
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -245,46 +246,68 @@ export function trapUnhandled(t: Teardown): unknown[] {
 
 // ---- the built CLI ------------------------------------------------------------
 
-export const BUILT_MAIN = path.join(ROOT, "dist", "src", "main.js");
+/*
+ * The CLI is compiled with the project's tsconfig.build.json (restricted to
+ * src/main.ts and what it imports) into a private folder keyed by a hash of
+ * the sources, node_modules/.cache/cellio-cli-test/<hash>/, as
+ * test/cli/validate.test.ts does (same layout, so the two share builds). So a
+ * test never races a developer's `npm run build` or another test run over
+ * dist/, never runs a stale build, and compiles only when a source changed.
+ */
+const CLI_CACHE = path.join(ROOT, "node_modules", ".cache", "cellio-cli-test");
+const SOURCE_DIRS = ["src", "simulators"];
+const BUILD_CONFIGS = ["tsconfig.json", "tsconfig.build.json", "package.json"];
 
-/** .ts files under `dir` (recursively), skipping declaration files. */
-function tsFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...tsFiles(p));
-    else if (e.name.endsWith(".ts") && !e.name.endsWith(".d.ts")) out.push(p);
+function sourceHash(): string {
+  const h = createHash("sha256");
+  for (const dir of SOURCE_DIRS) {
+    if (!existsSync(path.join(ROOT, dir))) continue;
+    const files = readdirSync(path.join(ROOT, dir), { recursive: true, encoding: "utf8" })
+      .filter((f) => /\.(ts|mts|cts|json)$/.test(f))
+      .sort();
+    for (const f of files) h.update(`${dir}/${f}\0`).update(readFileSync(path.join(ROOT, dir, f))).update("\0");
   }
-  return out;
-}
-
-/** Is any compiled file of src/ or simulators/ missing from dist/ or older than its source? */
-export function builtCliIsStale(): boolean {
-  for (const src of [...tsFiles(path.join(ROOT, "src")), ...tsFiles(path.join(ROOT, "simulators"))]) {
-    const js = path.join(ROOT, "dist", path.relative(ROOT, src)).replace(/\.ts$/, ".js");
-    if (!existsSync(js) || statSync(js).mtimeMs < statSync(src).mtimeMs) return true;
-  }
-  return false;
+  for (const f of BUILD_CONFIGS) h.update(readFileSync(path.join(ROOT, f)));
+  return h.digest("hex").slice(0, 16);
 }
 
 /**
- * Build the CLI with `tsc -p tsconfig.build.json` when it is missing or
- * stale. Incremental (build info under node_modules/.cache) so a rebuild after
- * a small change is cheap. Type errors elsewhere in the tree do not stop tsc
- * from emitting; only a missing main.js is a failure.
+ * Path of the built src/main.js, compiling it first when the sources changed.
+ * `--noCheck`: emit only (type checking is `npm run typecheck`'s job and most
+ * of tsc's time); tsc emits despite type errors elsewhere, so only a missing
+ * main.js is a failure.
  */
-export async function ensureBuiltCli(): Promise<void> {
-  if (!builtCliIsStale()) return;
+export async function builtCli(): Promise<string> {
+  const hash = sourceHash();
+  const out = path.join(CLI_CACHE, hash);
+  const main = path.join(out, "src", "main.js");
+  if (existsSync(main)) return main;
+  mkdirSync(CLI_CACHE, { recursive: true });
+  const tmp = mkdtempSync(path.join(CLI_CACHE, `${hash}.tmp-`));
+  const tsconfig = {
+    extends: path.join(ROOT, "tsconfig.build.json"),
+    files: [path.join(ROOT, "src", "main.ts")],
+    include: [],
+    compilerOptions: { outDir: "." },
+  };
+  writeFileSync(path.join(tmp, "tsconfig.json"), JSON.stringify(tsconfig));
   const tsc = path.join(ROOT, "node_modules", "typescript", "bin", "tsc");
-  // --noCheck: emit only; type checking is `npm run typecheck`'s job, and it is most of tsc's time.
-  const build = (...extra: string[]): Promise<string> =>
-    new Promise<string>((resolve) => {
-      execFile(process.execPath, [tsc, "-p", "tsconfig.build.json", "--noCheck", ...extra], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 }, (_err, stdout, stderr) =>
-        resolve(`${stdout}${stderr}`),
-      );
-    });
-  let out = await build("--incremental", "--tsBuildInfoFile", "node_modules/.cache/cellio-integration.tsbuildinfo");
-  // The build info may say "up to date" for outputs someone deleted: then build everything.
-  if (!existsSync(BUILT_MAIN)) out = await build();
-  if (!existsSync(BUILT_MAIN)) throw new Error(`tsc did not produce ${BUILT_MAIN}:\n${out}`);
+  const log = await new Promise<string>((resolve) => {
+    execFile(
+      process.execPath,
+      [tsc, "-p", path.join(tmp, "tsconfig.json"), "--noCheck"],
+      { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
+      (_err, stdout, stderr) => resolve(`${stdout}${stderr}`),
+    );
+  });
+  if (!existsSync(path.join(tmp, "src", "main.js"))) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new Error(`tsc (tsconfig.build.json, src/main.ts) did not emit src/main.js:\n${log}`);
+  }
+  try {
+    renameSync(tmp, out);
+  } catch {
+    rmSync(tmp, { recursive: true, force: true }); // a parallel run got there first: use its build
+  }
+  return main;
 }

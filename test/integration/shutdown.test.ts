@@ -3,13 +3,15 @@
  * value in the devices, within its bound even when a device is dead, and the
  * loop publishes nothing after it. Then the built CLI as a process: SIGTERM
  * stops it cleanly (exit 0, outputs safe), a second signal exits at once (130).
+ * The CLI is built from the current sources into a private cache (helpers.ts,
+ * builtCli), never from or into dist/.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { BUILT_MAIN, ROOT, SimDevice, Teardown, ensureBuiltCli, sleep, startCell, waitFor } from "./helpers.js";
+import { ROOT, SimDevice, Teardown, builtCli, sleep, startCell, waitFor } from "./helpers.js";
 
 const t = new Teardown();
 afterEach(() => t.run());
@@ -144,8 +146,10 @@ interface Proc {
   output(): string;
 }
 
+let cli = "";
+
 function runCli(configFile: string): Proc {
-  const child = spawn(process.execPath, [BUILT_MAIN, "run", "--config", configFile, "--summary-every", "0"], {
+  const child = spawn(process.execPath, [cli, "run", "--config", configFile, "--summary-every", "0"], {
     cwd: ROOT,
     env: { ...process.env, CELLIO_LOG_PRETTY: "0" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -175,7 +179,7 @@ async function configFile(yaml: string): Promise<string> {
 
 describe("cellio run as a process", () => {
   beforeAll(async () => {
-    await ensureBuiltCli();
+    cli = await builtCli();
   }, 180_000);
 
   it("SIGTERM: outputs safe in the devices and exit 0 within 3 s", async () => {
