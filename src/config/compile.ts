@@ -207,7 +207,7 @@ export function compileCell(config: CellConfig, map: SourceMap): CompileResult {
         faultAfter: config.cycle.overrun.fault_after,
       }),
       points: Object.freeze(points),
-      pointIndex,
+      pointIndex: frozenMap(pointIndex),
       devices: Object.freeze(devices),
       logic: Object.freeze(logic),
       latches: Object.freeze(latches),
@@ -215,4 +215,12 @@ export function compileCell(config: CellConfig, map: SourceMap): CompileResult {
       interlocks: Object.freeze(interlocks),
     }),
   };
+}
+
+/** A Map that refuses changes at run time, not only in the type system. */
+function frozenMap<K, V>(m: Map<K, V>): ReadonlyMap<K, V> {
+  const refuse = (): never => {
+    throw new TypeError("the cell model is frozen");
+  };
+  return Object.freeze(Object.assign(m, { set: refuse, delete: refuse, clear: refuse }));
 }

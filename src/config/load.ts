@@ -195,6 +195,21 @@ export interface LoadedConfig {
 }
 
 /** Parse and validate YAML text. Throws ConfigError with every issue found. */
+/**
+ * A copy of `data` without the keys zod reported as unknown, or undefined
+ * when some other problem is among the issues.
+ */
+function withoutUnknownKeys(data: unknown, issues: readonly z.core.$ZodIssue[]): unknown {
+  if (!issues.every((i) => i.code === "unrecognized_keys")) return undefined;
+  const copy: unknown = structuredClone(data);
+  for (const issue of issues) {
+    if (issue.code !== "unrecognized_keys") continue;
+    const parent = valueAt(copy, issue.path.filter((p): p is PathKey => typeof p !== "symbol"));
+    if (isRecord(parent)) for (const key of issue.keys) delete parent[key];
+  }
+  return copy;
+}
+
 export function loadConfigText(text: string, file = "<config>"): LoadedConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
@@ -206,11 +221,22 @@ export function loadConfigText(text: string, file = "<config>"): LoadedConfig {
   }
   const data: unknown = doc.toJS();
   const parsed = cellConfigSchema.safeParse(data);
-  if (!parsed.success) fail(file, zodIssues(map, data, parsed.error.issues));
+  if (!parsed.success) {
+    const issues = zodIssues(map, data, parsed.error.issues);
+    // Unknown keys (the commonest mistake) do not stop the semantic checks:
+    // drop them, and if that is all that was wrong, report the rest too.
+    const stripped = withoutUnknownKeys(data, parsed.error.issues);
+    const retry = stripped === undefined ? undefined : cellConfigSchema.safeParse(stripped);
+    if (retry?.success) {
+      const compiled = compileCell(retry.data, map);
+      if (!compiled.ok) issues.push(...compiled.issues);
+    }
+    fail(file, issues);
+  }
   const config = deepFreeze(parsed.data);
   const compiled = compileCell(config, map);
   if (!compiled.ok) fail(file, compiled.issues);
-  return { file, config, model: compiled.model };
+  return Object.freeze({ file, config, model: compiled.model });
 }
 
 export async function loadConfigFile(file: string): Promise<LoadedConfig> {

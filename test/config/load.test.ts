@@ -292,3 +292,13 @@ describe("loadConfigFile", () => {
     expect((err as CellioError).details).toEqual({ file });
   });
 });
+
+describe("frozen model maps", () => {
+  it("refuses changes to the point index at run time", async () => {
+    const { loadConfigFile } = await import("../../src/config/load.js");
+    const { model } = await loadConfigFile("config/demo-cell.yaml");
+    expect(() => (model.pointIndex as Map<string, number>).set("x", 1)).toThrow(TypeError);
+    expect(() => (model.pointIndex as Map<string, number>).delete("io1.door_closed")).toThrow(TypeError);
+    expect(model.pointIndex.get("io1.door_closed")).toBe(0);
+  });
+});
