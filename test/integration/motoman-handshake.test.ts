@@ -13,10 +13,13 @@
  * leaves the robot in the state the next one starts from.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfigText } from "../../src/config/load.js";
 import type { CycleResult } from "../../src/loop/control-loop.js";
-import { HSES_REFUSAL } from "../../src/profiles/motoman-yrc1000.js";
+import { decodeStatusRegisters, HSES_REFUSAL, MOTOMAN_WINDOW_LENGTH } from "../../src/profiles/motoman-yrc1000.js";
 import { homePose, zoneJob } from "../../simulators/motoman/jobs.js";
 import { MotomanSim } from "../../simulators/motoman/sim.js";
+import { startSimulators } from "../../simulators/runner.js";
+import { closeClient, tcpClient } from "../simulators/modbus/client.js";
 import { SimDevice, Teardown, startCell, type RunningCell } from "./helpers.js";
 
 const t = new Teardown();
@@ -211,5 +214,48 @@ describe("Motoman remote start through cellio's Modbus driver and the profile", 
     expect(cell.sample(lost, "plc.servo_req").quality).toBe("good"); // one dead device does not stall the other
     robot.restoreComms();
     await robotState({ servo_on: true, estop_ok: true }, 5000);
+  });
+});
+
+describe("the simulator runner (what `cellio sim --config` starts)", () => {
+  it("puts a MotomanSim behind each motoman-yrc1000 device, on its endpoint and unit id, with the robot control interface", async () => {
+    const { model } = loadConfigText(`
+version: 1
+cell: { id: itest-motoman-runner }
+cycle: { period_ms: 20, input_budget_ms: 8, output_budget_ms: 8 }
+devices:
+  arm:
+    protocol: modbus-tcp
+    host: 127.0.0.1
+    port: 15020
+    unit_id: 3
+    profile: motoman-yrc1000
+    profile_options: { base: 300 }
+`);
+    const sims = await startSimulators(model, { portOverride: () => 0, robotControlPort: 0, robotOpcuaPort: undefined });
+    t.add(() => sims.stop());
+    const arm = sims.robots.get("arm")!;
+    expect(arm.base).toBe(300);
+    expect(arm.bank).toBe(sims.device("arm").bank);
+    expect(sims.robotFaces.size).toBe(process.env.CELLIO_SIM_OPCUA_PORT === undefined ? 0 : 1);
+
+    // Modbus face on the device's endpoint and unit id.
+    const mb = await tcpClient(arm.port, 3, 500);
+    t.add(() => closeClient(mb));
+    const status = async () => decodeStatusRegisters((await mb.readHoldingRegisters(300, MOTOMAN_WINDOW_LENGTH)).data);
+    expect(await status()).toMatchObject({ mode: "play", remote: true, estopOk: true });
+
+    // Robot control interface.
+    const r = await fetch(`http://127.0.0.1:${sims.robotControl!.port}/robot`, {
+      method: "POST",
+      body: JSON.stringify({ robot: "arm", action: "estop", pressed: true }),
+    });
+    expect(r.status).toBe(200);
+    expect((await status()).estopOk).toBe(false);
+
+    // A fault on the robot's unit only: comm drop is scoped to unit 3.
+    arm.dropComms("silent");
+    expect(sims.device("arm").server.faults.active()).toEqual([{ fault: { kind: "noAnswer" }, unit: 3, remaining: undefined }]);
+    arm.restoreComms();
   });
 });

@@ -3,7 +3,10 @@
  * (SecurityMode None, anonymous) on 127.0.0.1: the OPC 40010 model under
  * DeviceSet, the Motoman folder, writes of command variables, and one robot
  * behind both faces (the Modbus face is read over Modbus TCP in the same test).
- * One server for the whole file: node-opcua takes seconds to start.
+ *
+ * One server for the whole file (node-opcua takes seconds to start), started
+ * the way `cellio sim` starts it: the simulator runner on a cell config with
+ * a `profile: motoman-yrc1000` device and CELLIO_SIM_OPCUA_PORT set.
  */
 import {
   AttributeIds,
@@ -19,12 +22,18 @@ import {
   type NodeIdLike,
 } from "node-opcua";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfigText } from "../../../src/config/load.js";
+import { silentLogger } from "../../../src/infra/logger.js";
 import { MOTOMAN_YRC1000_MAP, decodeStatusRegisters, MOTOMAN_WINDOW_LENGTH } from "../../../src/profiles/motoman-yrc1000.js";
-import { DI_NAMESPACE, MOTOMAN_OPCUA_NAMESPACE, MotomanOpcuaFace, ROBOTICS_NAMESPACE } from "../../../simulators/motoman/opcua-face.js";
-import { MotomanSim } from "../../../simulators/motoman/sim.js";
+import { DI_NAMESPACE, MOTOMAN_OPCUA_NAMESPACE, type MotomanOpcuaFace, ROBOTICS_NAMESPACE } from "../../../simulators/motoman/opcua-face.js";
+import type { MotomanSim } from "../../../simulators/motoman/sim.js";
+import { startSimulators, type SimulatorSet } from "../../../simulators/runner.js";
 import { closeClient, tcpClient, type ModbusClient } from "../modbus/client.js";
 
 const BASE = 100; // not 0, so an offset mistake shows
+const AXES = 7; // a 7-axis arm: profile_options.axes must reach the model and the face
+const UNIT = 2;
+let sims: SimulatorSet;
 let sim: MotomanSim;
 let face: MotomanOpcuaFace;
 let client: OPCUAClient;
@@ -35,10 +44,30 @@ let rob: number;
 let di: number;
 
 beforeAll(async () => {
-  sim = new MotomanSim({ base: BASE, model: { echoDelayMs: 10 } });
-  const { port } = await sim.start();
-  face = new MotomanOpcuaFace(sim, { name: "YRC1000" });
-  await face.start();
+  const { model } = loadConfigText(`
+version: 1
+cell: { id: opcua-face-test }
+cycle: { period_ms: 20, input_budget_ms: 8, output_budget_ms: 8 }
+devices:
+  robot:
+    protocol: modbus-tcp
+    host: 127.0.0.1
+    port: 15020
+    unit_id: ${UNIT}
+    profile: motoman-yrc1000
+    profile_options: { base: ${BASE}, axes: ${AXES} }
+`);
+  const before = process.env.CELLIO_SIM_OPCUA_PORT;
+  process.env.CELLIO_SIM_OPCUA_PORT = "0"; // 0: a free port
+  try {
+    sims = await startSimulators(model, { portOverride: () => 0, log: silentLogger() });
+  } finally {
+    if (before === undefined) delete process.env.CELLIO_SIM_OPCUA_PORT;
+    else process.env.CELLIO_SIM_OPCUA_PORT = before;
+  }
+  sim = sims.robots.get("robot")!;
+  face = sims.robotFaces.get("robot")!;
+  expect(face, "the runner started an OPC UA face").toBeDefined();
   client = OPCUAClient.create({
     applicationName: "cellio-test",
     securityMode: MessageSecurityMode.None,
@@ -52,15 +81,14 @@ beforeAll(async () => {
   own = nsArray.indexOf(MOTOMAN_OPCUA_NAMESPACE);
   rob = nsArray.indexOf(ROBOTICS_NAMESPACE);
   di = nsArray.indexOf(DI_NAMESPACE);
-  modbus = await tcpClient(port);
+  modbus = await tcpClient(sim.port, UNIT);
 }, 60_000);
 
 afterAll(async () => {
-  await closeClient(modbus);
+  if (modbus) await closeClient(modbus);
   await session?.close();
   await client?.disconnect();
-  await face?.stop();
-  await sim?.stop();
+  await sims?.stop();
 }, 30_000);
 
 /** BrowseResultMask: every field of a ReferenceDescription. */
@@ -118,7 +146,7 @@ describe("OPC 40010 model", () => {
     });
     const mds = refs.references?.find((r) => r.typeDefinition.toString() === `ns=${rob};i=1002`); // MotionDeviceSystemType
     expect(mds, "a MotionDeviceSystem in DeviceSet").toBeDefined();
-    expect(mds!.browseName.toString()).toBe(`${own}:YRC1000`);
+    expect(mds!.browseName.toString()).toBe(`${own}:robot`); // the device's name
     system = mds!.nodeId.toString();
   });
 
@@ -128,7 +156,7 @@ describe("OPC 40010 model", () => {
       expect(r.references?.length, folder).toBe(1);
     }
     const axes = await session.browse({ nodeId: await resolve(system, `/${rob}:MotionDevices/${own}:Manipulator/${rob}:Axes`), nodeClassMask: NodeClass.Object, resultMask: ALL_FIELDS });
-    expect(axes.references?.map((r) => r.browseName.name).sort()).toEqual(["Axis1", "Axis2", "Axis3", "Axis4", "Axis5", "Axis6"]);
+    expect(axes.references?.map((r) => r.browseName.name).sort()).toEqual(["Axis1", "Axis2", "Axis3", "Axis4", "Axis5", "Axis6", "Axis7"]);
   });
 
   it("maps mode and remote to OperationalMode: 4 in play + remote, 3 without remote, 1 in teach", async () => {
@@ -188,11 +216,11 @@ describe("Motoman folder", () => {
     const r = await session.browse({ nodeId: `ns=${own};s=Motoman`, nodeClassMask: NodeClass.Variable, resultMask: ALL_FIELDS });
     const names = new Set(r.references?.map((x) => x.browseName.name));
     const pascal = (n: string): string => n.replace(/(^|_)([a-z0-9])/g, (_m, _u, c: string) => c.toUpperCase());
-    const expected = MOTOMAN_YRC1000_MAP.filter((f) => !/^joint_[78]$/.test(f.name)).map((f) => pascal(f.name));
+    const expected = MOTOMAN_YRC1000_MAP.filter((f) => f.name !== "joint_8").map((f) => pascal(f.name));
     expect(expected).toContain("ExtServoOn");
-    expect(expected).toContain("Joint6");
+    expect(expected).toContain("Joint7");
     for (const n of expected) expect(names, n).toContain(n);
-    expect(names).not.toContain("Joint7"); // six axes
+    expect(names).not.toContain("Joint8"); // seven axes
   });
 
   it("reads status with source timestamps that only move when the value changes", async () => {
@@ -231,7 +259,7 @@ describe("Motoman folder", () => {
     const cmd = await modbus.readHoldingRegisters(BASE, 1);
     expect(cmd.data[0]! & 1).toBe(1);
     const words = (await modbus.readHoldingRegisters(BASE, MOTOMAN_WINDOW_LENGTH)).data;
-    expect(decodeStatusRegisters(words).servoOn).toBe(true);
+    expect(decodeStatusRegisters(words, AXES).servoOn).toBe(true);
 
     // And the other way: a Modbus write shows up in the OPC UA command variable.
     await modbus.writeRegister(BASE, 0); // all command bits low
@@ -266,3 +294,4 @@ describe("Motoman folder", () => {
     expect(await value(motoman("ErrorText"))).toBe("hold by external");
   });
 });
+
