@@ -1,0 +1,137 @@
+/**
+ * The narrow seams between MQTT and the rest of cellio: what MQTT reads of
+ * the cell (CellView) and where it sends commands (CommandPort). Tests drive
+ * them with fakes; app.ts builds them from the CellApp with cellViewOf().
+ *
+ * Field names follow the core types (CycleResult, InterlockState,
+ * SequenceState, InterlockEvent, SequenceEvent) so those are assignable
+ * without copying.
+ */
+import type { Observable } from "rxjs";
+import type { Caller, Command, CommandResult } from "../../core/commands.js";
+import type { PointDef } from "../../core/points.js";
+import type { Sample } from "../../core/sample.js";
+
+export interface InterlockView {
+  readonly id: string;
+  readonly permitted: boolean;
+  readonly tripped: boolean;
+  readonly latched: boolean;
+  readonly tripCount: number;
+  readonly lastCause: string;
+  readonly lastTripWallMs: number;
+}
+
+export interface SequenceView {
+  readonly id: string;
+  readonly step: string;
+  readonly lastFault: string;
+  readonly faulted: boolean;
+}
+
+export interface InterlockEventView {
+  readonly kind: "trip" | "clear" | "reset";
+  readonly id: string;
+  readonly cycle: number;
+  readonly wallMs: number;
+  readonly cause: string;
+}
+
+export interface SequenceEventView {
+  readonly kind: "step" | "fault" | "reset";
+  readonly id: string;
+  readonly from: string;
+  readonly to: string;
+  readonly cycle: number;
+  readonly wallMs: number;
+  readonly cause: string;
+}
+
+/** What MQTT reads of one cycle. CycleResult (src/loop/control-loop.ts) is one. */
+export interface CycleView {
+  readonly cycle: number;
+  readonly wallMs: number;
+  readonly mode: string;
+  /** Indexed like CellView.points. */
+  readonly image: readonly Sample[];
+  /** Live interlock states (may be updated in place between cycles). */
+  readonly interlocks?: readonly InterlockView[];
+  readonly sequences?: readonly SequenceView[];
+  /** Transitions in this cycle only. */
+  readonly interlockEvents?: readonly InterlockEventView[];
+  readonly sequenceEvents?: readonly SequenceEventView[];
+}
+
+export interface DeviceView {
+  readonly name: string;
+  /** waiting | good | stale | bad (DeviceRunner.state). */
+  readonly state: string;
+  readonly lastError: string;
+}
+
+export interface LoopView {
+  readonly cycles: number;
+  readonly skipped: number;
+  readonly overruns: number;
+  readonly inputMisses: number;
+  readonly latenessP99Ms: number;
+  readonly latenessMaxMs: number;
+  readonly cycleP99Ms: number;
+}
+
+export interface CellView {
+  readonly cellId: string;
+  readonly periodMs: number;
+  readonly points: readonly PointDef[];
+  /** Every cycle. MQTT keeps only the latest image (and accumulates events) and publishes at its own pace. */
+  readonly cycles$: Observable<CycleView>;
+  devices(): readonly DeviceView[];
+  loop(): LoopView | undefined;
+}
+
+/** Where commands go: the command router (src/core/commands.ts CommandRouter.submit). Answers synchronously. */
+export interface CommandPort {
+  submit(command: Command, from: Caller): CommandResult;
+}
+
+/** The parts of a CellApp that cellViewOf() reads (structural, so this file does not import app.ts). */
+export interface CellAppLike {
+  readonly loaded: { readonly model: { readonly cellId: string; readonly points: readonly PointDef[]; readonly cycle: { readonly periodMs: number } } };
+  readonly loop: {
+    readonly cycles$: Observable<CycleView>;
+    readonly stats: {
+      summary(): {
+        readonly cycles: number;
+        readonly skipped: number;
+        readonly overruns: number;
+        readonly inputMisses: number;
+        readonly lateness: { readonly p99: number; readonly max: number };
+        readonly duration: { readonly p99: number };
+      };
+    };
+  };
+  readonly runners: readonly DeviceView[];
+}
+
+export function cellViewOf(app: CellAppLike): CellView {
+  const { model } = app.loaded;
+  return {
+    cellId: model.cellId,
+    periodMs: model.cycle.periodMs,
+    points: model.points,
+    cycles$: app.loop.cycles$,
+    devices: () => app.runners,
+    loop: () => {
+      const s = app.loop.stats.summary();
+      return {
+        cycles: s.cycles,
+        skipped: s.skipped,
+        overruns: s.overruns,
+        inputMisses: s.inputMisses,
+        latenessP99Ms: s.lateness.p99,
+        latenessMaxMs: s.lateness.max,
+        cycleP99Ms: s.duration.p99,
+      };
+    },
+  };
+}
