@@ -220,11 +220,44 @@ export async function waitFor(cond: () => boolean, ms: number, what: string | ((
   return performance.now() - t0;
 }
 
-/** Requests a simulator receives during `ms` of wall time. */
-export async function requestsDuring(server: () => ModbusTcpSimServer, ms: number): Promise<number> {
-  const before = server().stats.requests;
-  await sleep(ms);
-  return server().stats.requests - before;
+/**
+ * Timestamps (performance.now()) of the requests a simulator receives, taken
+ * as they arrive. The simulator has no request hook, so this wraps the
+ * `requests` counter of its stats in an accessor: every `requests += 1`
+ * records the time. `stop()` puts a plain counter back.
+ */
+export function recordRequestTimes(server: ModbusTcpSimServer): { readonly times: number[]; stop(): void } {
+  const stats = server.stats;
+  let count = stats.requests;
+  const times: number[] = [];
+  Object.defineProperty(stats, "requests", {
+    configurable: true,
+    enumerable: true,
+    get: () => count,
+    set: (v: number) => {
+      if (v > count) times.push(performance.now());
+      count = v;
+    },
+  });
+  return {
+    times,
+    stop() {
+      Object.defineProperty(stats, "requests", { configurable: true, enumerable: true, writable: true, value: count });
+    },
+  };
+}
+
+/** The median of `xs` (NaN when empty). */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Gaps between consecutive times. */
+export function intervals(times: readonly number[]): number[] {
+  return times.slice(1).map((t, i) => t - times[i]!);
 }
 
 /**

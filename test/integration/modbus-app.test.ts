@@ -104,8 +104,8 @@ describe("values end to end over Modbus TCP", () => {
     expect(b.bank.getRegister("hr", 102)).toBe(0x0000); // CDAB: low word first
     expect(b.bank.getRegister("hr", 103)).toBe(0xc0d0); // -6.5 = 0xC0D00000
     // Written outputs appear in the image as good with the written value.
-    const after = await cell.waitCycle((x) => x.image[cell.idx("b.valve")]!.quality === "good", 1000, "b.valve written");
-    expect(cell.sample(after, "b.valve").value).toBe(53);
+    const after = await cell.waitCycle((x) => x.image[cell.idx("b.valve")]!.value === 53, 1000, "b.valve = 53 written");
+    expect(cell.sample(after, "b.valve").quality).toBe("good");
   });
 
   it("follows changes in the simulator, cycle after cycle", async () => {
@@ -119,8 +119,13 @@ describe("values end to end over Modbus TCP", () => {
     a.bank.setBit("di", 3, true);
     a.bank.setFloat32("ir", 20, 25.25, "ABCD");
     a.bank.setInt16("hr", 10, 32767);
-    const c = await cell.waitCycle((x) => x.image[cell.idx("a.temp")]!.value === 25.25, 1000, "a.temp = 25.25");
-    expect(cell.sample(c, "a.sensor").value).toBe(true);
+    // One read is several requests (di, hr, ir here): a change may land between them,
+    // so wait for the cycle that has all three.
+    const c = await cell.waitCycle(
+      (x) => x.image[cell.idx("a.temp")]!.value === 25.25 && x.image[cell.idx("a.sensor")]!.value === true,
+      1000,
+      "a.temp = 25.25 and a.sensor on",
+    );
     expect(cell.sample(c, "a.count").value).toBe(32767);
     await waitFor(() => b.bank.getBit("coil", 5), 1000, "coil 5 on");
     await waitFor(() => b.bank.getInt16("hr", 100) === 32767, 1000, "hr 100 = 32767");
