@@ -153,6 +153,7 @@ export class MotomanOpcuaFace {
   private readonly log: Logger;
   private boundPort = 0;
   private nsIndex = -1;
+  private readonly updateFailures = new Set<string>();
 
   constructor(
     private readonly sim: MotomanSim,
@@ -325,7 +326,7 @@ export class MotomanOpcuaFace {
     this.bind(variable(safety, "ProtectiveStop", rob), DataType.Boolean, (s) => s.hold);
 
     this.buildMotomanFolder(own, as.rootFolder.objects);
-    this.unsubscribe = this.sim.onStatus((s, c) => this.update(s, c));
+    this.unsubscribe = this.sim.onStatus((s, c) => this.safeUpdate(s, c));
     this.update(this.sim.status, this.sim.commands);
   }
 
@@ -384,6 +385,18 @@ export class MotomanOpcuaFace {
 
   private bind(node: UAVariable, type: DataType, read: (s: RobotStatus, c: MotomanCommands) => Scalar): void {
     this.bindings.push({ node, type, read, last: undefined });
+  }
+
+  /** Runs on the robot's timer: a failure is logged (once per kind), never thrown into the tick. */
+  private safeUpdate(s: RobotStatus, c: MotomanCommands): void {
+    try {
+      this.update(s, c);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      if (this.updateFailures.has(msg)) return;
+      this.updateFailures.add(msg);
+      this.log.error({ err: e }, "OPC UA face could not update its variables");
+    }
   }
 
   private update(s: RobotStatus, c: MotomanCommands): void {
