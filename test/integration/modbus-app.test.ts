@@ -258,8 +258,8 @@ logic:
   it("never puts a non-safe value on an output before the first cycle in which every input is good", async () => {
     const a = await SimDevice.start(t);
     const b = await SimDevice.start(t);
-    // a answers late at first: the first scans are incomplete.
-    a.server.faults.set({ kind: "latency", ms: 300 }, { count: 1 });
+    // a does not answer until b has been written once: the first scans are incomplete.
+    a.server.faults.set({ kind: "noAnswer" });
     const log: { coil6: boolean; coil5: boolean }[] = [];
     b.bank.onWrite((area) => {
       if (area === "coil") log.push({ coil6: b.bank.getBit("coil", 6), coil5: b.bank.getBit("coil", 5) });
@@ -273,14 +273,14 @@ devices:
     protocol: modbus-tcp
     host: 127.0.0.1
     port: ${a.port}
-    timeout_ms: 200
+    timeout_ms: 100
     points:
       sensor: { address: "di:3" }
   b:
     protocol: modbus-tcp
     host: 127.0.0.1
     port: ${b.port}
-    timeout_ms: 200
+    timeout_ms: 100
     points:
       stopped: { address: "coil:6", direction: output, safe: true }
       run:     { address: "coil:5", direction: output, safe: false }
@@ -289,6 +289,8 @@ logic:
   b.run: "true"
 `;
     const cell = await startCell(yaml, t);
+    await waitFor(() => log.length > 0, 2000, "b's first write");
+    a.server.faults.clear();
     const first = await cell.waitCycle((x) => x.mode === "running", 3000, "the first complete good scan");
     await waitFor(() => b.bank.getBit("coil", 5) && !b.bank.getBit("coil", 6), 1000, "logic values on coils 5 and 6");
     // Every cycle before the first good scan commanded the safe values...

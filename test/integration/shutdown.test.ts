@@ -186,7 +186,7 @@ describe("cellio run as a process", () => {
     const a = await SimDevice.start(t);
     const b = await SimDevice.start(t);
     const p = runCli(await configFile(cellYaml(a, b)));
-    await waitFor(() => logicValuesIn(a, b), 10_000, () => `the process to drive the logic values; output:\n${p.output()}`);
+    await waitFor(() => logicValuesIn(a, b), 15_000, () => `the process to drive the logic values; output:\n${p.output()}`);
     expect(p.output()).toContain("first complete good scan");
 
     const t0 = performance.now();
@@ -207,7 +207,7 @@ describe("cellio run as a process", () => {
     // Running: b has its safe values written (no complete good scan while a is dead).
     await waitFor(
       () => a.server.stats.dropped > 0 && b.bank.getBit("coil", 6) && b.bank.getInt16("hr", 100) === -5,
-      10_000,
+      15_000,
       () => `the process to run; output:\n${p.output()}`,
     );
     p.child.kill("SIGTERM");
