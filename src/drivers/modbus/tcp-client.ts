@@ -7,16 +7,24 @@
  *   the wire; a response is matched by tid, and one whose tid matches nothing
  *   in flight (a late answer) is dropped and counted as stale. A frame that
  *   leaves the byte stream in doubt (bad protocol id, a length field out of
- *   range or disagreeing with the PDU, a frame still incomplete when its
- *   request times out) closes the socket: the caller reconnects.
+ *   range or disagreeing with the PDU, bytes after a frame that cannot start
+ *   a header, a frame still incomplete when its request times out) closes
+ *   the socket: the caller reconnects.
  * - RTU over TCP: one request in flight, matched by unit id and function
  *   code, CRC-checked; after any doubt (bad frame, timeout, unexpected bytes)
  *   the next request waits until the line has been silent for `rtuSilenceMs`.
  *
+ *   RTU has no transaction id: a late answer that arrives after that silence,
+ *   while the next request to the same unit and function is in flight, is
+ *   indistinguishable from its answer (the byte count catches a different
+ *   quantity). Keep the timeout above the device's worst answer time.
+ *
  * Socket handlers and timers never throw, every request settles: by its
- * answer, its timeout, or the close that rejects everything in flight.
- * The receive buffer is one preallocated ADU (260 bytes): complete frames are
- * parsed in place in the chunk, only a frame split across chunks is copied.
+ * answer, its timeout, or the close that rejects everything in flight. One
+ * timer serves all deadlines. The socket reads into one preallocated 64 KiB
+ * buffer (`onread`: no Buffer, no 'data' event per read); complete frames are
+ * parsed in place there, only a frame split across reads is copied, into a
+ * 260-byte (largest ADU) buffer that never grows.
  */
 import net from "node:net";
 import { CellioError, errorMessage, type ErrorCode } from "../../infra/errors.js";
@@ -110,6 +118,9 @@ export class ModbusTcpClient {
   private inFlightCount = 0;
   private readonly queue: Txn[] = [];
   private nextTid = 0;
+  /** Where the socket reads into (onread). */
+  private readonly inbuf = Buffer.allocUnsafe(64 * 1024);
+  /** One frame split across reads is completed here. */
   private readonly rx = Buffer.allocUnsafe(MAX_ADU);
   private rxLen = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -156,7 +167,15 @@ export class ModbusTcpClient {
     const ms = this.opts.connectTimeoutMs ?? 3000;
     const keepAlive = this.opts.keepAliveMs ?? 10_000;
     return new Promise<void>((resolve, reject) => {
-      const sock = net.connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: keepAlive });
+      // onread: the kernel's bytes land in one preallocated buffer, no Buffer and no 'data' event per chunk.
+      const onread = {
+        buffer: this.inbuf,
+        callback: (n: number): boolean => {
+          this.guard(() => sock === this.sock && this.onData(sock, this.inbuf, n));
+          return true;
+        },
+      };
+      const sock = net.connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: keepAlive, onread });
       this.sock = sock;
       let settled = false;
       let lastError = "";
@@ -182,7 +201,6 @@ export class ModbusTcpClient {
         sock.setKeepAlive(true, keepAlive);
         resolve();
       });
-      sock.on("data", (chunk: Buffer) => this.guard(() => sock === this.sock && this.onData(sock, chunk)));
       sock.on("error", (e: Error) => {
         lastError = e.message;
         fail(e.message);
@@ -352,10 +370,11 @@ export class ModbusTcpClient {
     t.slot = -1;
   }
 
-  private onData(sock: net.Socket, chunk: Buffer): void {
-    this.stats.bytesIn += chunk.length;
+  /** Bytes `chunk[0, end)` from the socket. */
+  private onData(sock: net.Socket, chunk: Buffer, end: number): void {
+    this.stats.bytesIn += end;
     if (this.rtu) {
-      this.rtu.onData(chunk);
+      this.rtu.onData(chunk.subarray(0, end));
       return;
     }
     let off = 0;
@@ -365,28 +384,28 @@ export class ModbusTcpClient {
       if (need < 0) return;
       if (this.rxLen === need) {
         this.rxLen = 0;
-        if (!this.headerFollows(this.rx, 0, chunk, off)) return;
+        if (!this.headerFollows(this.rx, 0, chunk, off, end)) return;
         this.onFrame(this.rx, 0, need);
         if (sock !== this.sock) return;
         break;
       }
-      if (off === chunk.length) return;
-      const take = Math.min(need - this.rxLen, chunk.length - off);
+      if (off === end) return;
+      const take = Math.min(need - this.rxLen, end - off);
       chunk.copy(this.rx, this.rxLen, off, off + take);
       this.rxLen += take;
       off += take;
     }
     // Whole frames in place, without copying.
-    while (chunk.length - off >= MBAP_HEADER) {
+    while (end - off >= MBAP_HEADER) {
       const need = this.frameLength(chunk, off);
       if (need < 0) return;
-      if (chunk.length - off < need) break;
-      if (!this.headerFollows(chunk, off, chunk, off + need)) return;
+      if (end - off < need) break;
+      if (!this.headerFollows(chunk, off, chunk, off + need, end)) return;
       this.onFrame(chunk, off, need);
       if (sock !== this.sock) return;
       off += need;
     }
-    if (off < chunk.length) this.rxLen = chunk.copy(this.rx, 0, off);
+    if (off < end) this.rxLen = chunk.copy(this.rx, 0, off, end);
   }
 
   /** ADU length announced by the MBAP header at `off`; -1 after dropping the connection for a bad header. */
@@ -409,8 +428,8 @@ export class ModbusTcpClient {
    * the misaligned rest gives it away, so check before delivering the frame at
    * `buf[off]`. False after dropping the connection.
    */
-  private headerFollows(buf: Buffer, off: number, chunk: Buffer, next: number): boolean {
-    const avail = chunk.length - next;
+  private headerFollows(buf: Buffer, off: number, chunk: Buffer, next: number, end: number): boolean {
+    const avail = end - next;
     if (avail < 3) return true;
     const pid = avail >= 4 ? chunk.readUInt16BE(next + 2) : chunk[next + 2]! << 8;
     const len = avail >= 6 ? chunk.readUInt16BE(next + 4) : 2;
