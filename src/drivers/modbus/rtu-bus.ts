@@ -14,7 +14,9 @@
  *   It ends as soon as its own length (function code, byte count) is in and
  *   the CRC agrees; otherwise a silence on the line ends it (truncated,
  *   over-long, bad CRC, byte count that lies) and it fails with
- *   CELLIO_ERR_MODBUS_FRAME. The line is then in sync again.
+ *   CELLIO_ERR_MODBUS_FRAME. The line is then in sync again. A whole valid
+ *   frame from another unit or function (a late answer to a request that
+ *   timed out) is skipped, and the request keeps waiting for its own answer.
  * - Each request has its own timeout, counted from the moment it is sent
  *   (queue time excluded, so a dead unit never makes the others time out),
  *   plus the time the request and its expected answer take on the wire at
@@ -162,6 +164,21 @@ export function examineResponse(unit: number, fc: number, buf: Uint8Array, len: 
   return { kind: "frame", need };
 }
 
+/**
+ * Length of the whole, CRC-valid response frame at the start of `buf[0, len)`,
+ * whatever unit or function it is from: 0 while more bytes are needed to
+ * tell, -1 when it is not a frame (unknown function code, too long, bad CRC).
+ */
+export function frameLength(buf: Uint8Array, len: number): number {
+  if (len < 2) return 0;
+  const pdu = responsePduLength(buf, 1, len - 1);
+  if (pdu === NEED_MORE) return 0;
+  const need = pdu + 3;
+  if (pdu < 0 || need > MAX_RTU_ADU) return -1;
+  if (len < need) return 0;
+  return crc16(buf, 0, need - 2) === crcAt(buf, need - 2) ? need : -1;
+}
+
 // ---- the bus ------------------------------------------------------------------------
 
 /** A user of the bus (one unit's transport): told when the port is lost under it. */
@@ -199,6 +216,9 @@ export interface RtuBusStats extends RtuUnitStats {
 
 class Txn {
   settled = false;
+  /** Valid frames of other units or functions that arrived while this one waited (late answers), and the last one's origin. */
+  skipped = 0;
+  skippedFrom = "";
   sentAt = 0;
   deadline = 0;
   wireMs = 0;
@@ -225,6 +245,8 @@ export class RtuBus {
   private gapMs: number;
   private port: SerialPort | undefined;
   private opening: Promise<void> | undefined;
+  /** The previous port's close, still under way: a new open waits for it (the old port holds the lock). */
+  private closing: Promise<void> | undefined;
   private lastOpenError = "";
   private current: Txn | undefined;
   private readonly rx = Buffer.alloc(MAX_RTU_ADU);
@@ -349,6 +371,7 @@ export class RtuBus {
   }
 
   private async openPort(): Promise<void> {
+    await this.closing;
     const s = this.settings;
     const port = new SerialPort({ path: s.path, baudRate: s.baudRate, parity: s.parity, dataBits: s.dataBits, stopBits: s.stopBits, autoOpen: false });
     try {
@@ -376,8 +399,13 @@ export class RtuBus {
     this.failAll(why);
     if (!port) return;
     this.log.debug("serial bus closed");
-    await new Promise<void>((resolve) => {
-      // A port that failed may never call back: do not wait for it forever.
+    await this.release(port);
+  }
+
+  /** Closes `port`; a port that failed may never call back, so this waits at most a second. */
+  private release(port: SerialPort): Promise<void> {
+    const done = new Promise<void>((resolve) => {
+      if (!port.isOpen) return resolve();
       const bound = setTimeout(resolve, 1000);
       bound.unref();
       port.close(() => {
@@ -385,6 +413,11 @@ export class RtuBus {
         resolve();
       });
     });
+    const closing = done.finally(() => {
+      if (this.closing === closing) this.closing = undefined;
+    });
+    this.closing = closing;
+    return closing;
   }
 
   /** The port failed under its users: fail everything, tell every member (their drivers reconnect). */
@@ -395,7 +428,7 @@ export class RtuBus {
     this.stats.losses++;
     this.log.warn({ err: why }, "serial bus lost");
     this.failAll(`${this.path}: ${why}`);
-    if (port.isOpen) port.close(() => undefined);
+    void this.release(port);
     const members = [...this.members];
     this.members.clear();
     for (const m of members) this.guard(() => m.onBusLost(`${this.path}: ${why}`));
@@ -462,24 +495,50 @@ export class RtuBus {
       this.finish(t, frameError(`more than ${MAX_RTU_ADU} bytes without a complete frame`));
       return;
     }
-    const e = examineResponse(t.unit, t.req.fc, this.rx, this.rxLen);
-    switch (e.kind) {
-      case "partial":
-      case "bad_crc":
-        // The rest may be on its way: the next silence decides.
-        this.arm(now + this.frameSilenceMs);
-        return;
-      case "foreign":
-        this.doubt = true; // its tail may still be coming
-        this.finish(t, frameError(e.reason));
-        return;
-      case "frame":
-        if (this.rxLen > e.need) {
+    this.examine(t, now);
+  }
+
+  /** Settles `t` when its answer is complete; skips whole valid frames that are not its answer. */
+  private examine(t: Txn, now: number): void {
+    for (;;) {
+      const e = examineResponse(t.unit, t.req.fc, this.rx, this.rxLen);
+      switch (e.kind) {
+        case "partial":
+        case "bad_crc":
+          // The rest may be on its way: the next silence decides.
+          this.arm(now + this.frameSilenceMs);
+          return;
+        case "frame":
+          if (this.rxLen > e.need) {
+            this.stats.stale++;
+            this.doubt = true;
+          }
+          this.finish(t, parseResponsePdu(t.req, this.rx, 1, e.need - 3));
+          return;
+        case "foreign": {
+          const n = frameLength(this.rx, this.rxLen);
+          if (n === 0) {
+            this.arm(now + this.frameSilenceMs); // a frame from someone else, not all in yet
+            return;
+          }
+          if (n < 0) {
+            this.doubt = true; // garbage: its tail may still be coming
+            this.finish(t, frameError(e.reason));
+            return;
+          }
+          // A whole, valid frame that does not answer this request: a late answer to an
+          // earlier one (or a unit answering with the wrong id). Not ours: skip it, keep waiting.
           this.stats.stale++;
-          this.doubt = true;
+          t.skipped++;
+          t.skippedFrom = `unit ${this.rx[0]!} FC${this.rx[1]! & 0x7f}`;
+          this.rx.copyWithin(0, n, this.rxLen);
+          this.rxLen -= n;
+          if (this.rxLen === 0) {
+            this.arm(t.deadline);
+            return;
+          }
         }
-        this.finish(t, parseResponsePdu(t.req, this.rx, 1, e.need - 3));
-        return;
+      }
     }
   }
 
@@ -506,7 +565,9 @@ export class RtuBus {
     this.stats.timeouts++;
     this.unitStats(t.unit).timeouts++;
     const wire = t.wireMs >= 0.5 ? ` (+${round(t.wireMs)} ms on the wire at ${this.settings.baudRate} baud)` : "";
-    this.settle(t, this.error("CELLIO_ERR_MODBUS_TIMEOUT", t, `no answer within ${t.timeoutMs} ms${wire}`));
+    const skipped =
+      t.skipped > 0 ? `; discarded meanwhile ${t.skipped} valid frame(s), the last from ${t.skippedFrom} (a late answer, or a unit answering with the wrong id)` : "";
+    this.settle(t, this.error("CELLIO_ERR_MODBUS_TIMEOUT", t, `no answer within ${t.timeoutMs} ms${wire}${skipped}`));
     this.pump();
   }
 
@@ -525,6 +586,7 @@ export class RtuBus {
         if (crcOk && e.need !== undefined) return `frame of ${len} bytes has a valid CRC but its header announces ${e.need} (byte count wrong)`;
         return `truncated response: ${len} of ${e.need ?? "?"} bytes, then ${silence}`;
       case "foreign":
+        return `${e.reason}: ${len} bytes, then ${silence}`;
       case "frame":
         return `unexpected frame end after ${len} bytes and ${silence}`; // settled on arrival; not reached
     }
