@@ -10,7 +10,7 @@ import { InputTable } from "./core/input-table.js";
 import { systemClock, type Clock } from "./infra/clock.js";
 import type { Logger } from "./infra/logger.js";
 import { errorMessage } from "./infra/errors.js";
-import { ControlLoop } from "./loop/control-loop.js";
+import { ControlLoop, type CycleResult } from "./loop/control-loop.js";
 import { DeviceRunner } from "./loop/device-runner.js";
 import type { DeviceDriver } from "./loop/device-port.js";
 import { PreciseScheduler } from "./loop/precise-scheduler.js";
@@ -43,6 +43,7 @@ export class CellApp {
   readonly runners: readonly DeviceRunner[];
   private readonly log: Logger;
   private summarySub: Subscription | undefined;
+  private eventSub: Subscription | undefined;
   private started = false;
 
   constructor(
@@ -100,12 +101,32 @@ export class CellApp {
       "starting cell",
     );
     for (const d of this.drivers) await d.start();
+    this.eventSub = this.loop.cycles$.subscribe((r) => this.logEvents(r));
     this.loop.start();
     const every = this.opts.summaryEveryMs ?? 0;
     if (every > 0) {
       const timer = setInterval(() => this.logSummary(), every);
       timer.unref();
       this.summarySub = { unsubscribe: () => clearInterval(timer) } as Subscription;
+    }
+  }
+
+  /** Interlock trips and resets, sequence steps and applied commands: transitions only. */
+  private logEvents(r: CycleResult): void {
+    for (const e of r.interlockEvents) {
+      const fields = { interlock: e.id, cycle: e.cycle, cause: e.cause };
+      if (e.kind === "trip") this.log.warn(fields, `interlock ${e.id} tripped: ${e.cause}`);
+      else this.log.info(fields, `interlock ${e.id} ${e.kind === "reset" ? "reset" : "cleared"}`);
+    }
+    for (const e of r.sequenceEvents) {
+      const fields = { sequence: e.id, from: e.from, to: e.to, cycle: e.cycle, cause: e.cause };
+      if (e.kind === "fault") this.log.warn(fields, `sequence ${e.id} fault: ${e.cause}`);
+      else this.log.info(fields, `sequence ${e.id}: ${e.from} → ${e.to}`);
+    }
+    for (const c of r.commands) {
+      const fields = { command: c.command, role: c.role, caller: c.caller, result: c.result };
+      if (c.result.accepted) this.log.info(fields, `command ${c.command.kind} applied`);
+      else this.log.warn(fields, `command ${c.command.kind} refused: ${c.result.reason}`);
     }
   }
 
@@ -139,6 +160,7 @@ export class CellApp {
     if (!this.started) return { safeWritten: true };
     this.started = false;
     this.summarySub?.unsubscribe();
+    this.eventSub?.unsubscribe();
     this.loop.stop();
     const res = await this.loop.writeSafeOutputs(timeoutMs);
     if (res.ok) this.log.info("outputs written to their safe values");

@@ -13,6 +13,8 @@ import { LatchBank, SequenceEngine, type SequenceEvent } from "./sequences.js";
 import { InterlockEngine, type InterlockEvent } from "./interlocks.js";
 import { CommandRouter, RateLimiter, type AppliedCommand } from "./commands.js";
 
+const NONE: readonly never[] = Object.freeze([]);
+
 export interface CellLogicResult {
   readonly commands: readonly AppliedCommand[];
   readonly sequenceEvents: readonly SequenceEvent[];
@@ -77,6 +79,12 @@ export class CellLogic {
     wallMs: number,
     desired: (Value | null)[],
     onMemory: (index: number, value: Value) => void,
+    /**
+     * False until the first complete good scan: every output is held safe by
+     * the loop's gate then, so sequences and interlocks wait for good data
+     * instead of starting (or tripping latched) on values never read.
+     */
+    started = true,
   ): CellLogicResult {
     const commands = this.commands.drain(cycle);
     for (let i = 0; i < desired.length; i++) desired[i] = this.base[i]!;
@@ -86,6 +94,7 @@ export class CellLogic {
     const ctx = { image, nowMs, wallMs };
     const degradedRules = evaluateLogic(this.model.logic, this.model.points, ctx, desired, onMemory);
     this.latches.apply(ctx, desired, (i, v) => onMemory(i, v));
+    if (!started) return { commands, sequenceEvents: NONE, interlockEvents: NONE, degradedRules };
     const sequenceEvents = this.sequences.apply(ctx, desired, cycle);
     const interlockEvents = this.interlocks.apply(ctx, desired, cycle);
     if (interlockEvents.length > 0) this.commands.afterInterlocks(interlockEvents);

@@ -193,18 +193,21 @@ export class ControlLoop {
     const tIn = clock.now();
     for (const r of runners) r.checkStale(tIn);
     const image = table.snapshot();
-    if (!this.outputsEnabled && this.allInputsGood(image)) {
-      this.outputsEnabled = true;
-      this.deps.log.info({ cycle: this.k }, "first complete good scan: outputs follow the logic");
-    }
+    // The cycle of the first complete good scan still writes the safe values,
+    // so every output has been written safe before the logic drives it.
+    const firstGoodScan = !this.outputsEnabled && this.allInputsGood(image);
     const desired = new Array<Value | null>(model.points.length);
     const wallMs = clock.wall();
-    const result = this.logic.run(this.k, image, tIn, wallMs, desired, (i, v) => table.put(i, v, wallMs));
+    const result = this.logic.run(this.k, image, tIn, wallMs, desired, (i, v) => table.put(i, v, wallMs), this.outputsEnabled);
     this.stats.degradedRules += result.degradedRules;
     const mode = this.mode;
     if (mode !== "running") {
       const safe = this.logic.safe;
       for (let i = 0; i < desired.length; i++) if (safe[i] !== null) desired[i] = safe[i]!;
+    }
+    if (firstGoodScan) {
+      this.outputsEnabled = true;
+      this.deps.log.info({ cycle: this.k }, "first complete good scan: outputs follow the logic from the next cycle");
     }
     const tLogic = clock.now();
     this.runOutputs(desired, () => this.afterOutput(start, due, tIn, tLogic, image, desired, wallMs, result, mode));

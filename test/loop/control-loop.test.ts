@@ -146,3 +146,21 @@ describe("control loop in virtual time", () => {
     expect(h.results.at(-1)!.commanded[h.idx("io1.conveyor_run")]).toBe(false);
   });
 });
+
+describe("safe start", () => {
+  it("writes every output's safe value before the logic drives it, even when the very first scan is good", () => {
+    const h = makeHarness();
+    const conveyor = h.idx("io1.conveyor_run");
+    runFor(h, 100);
+    expect(h.results[0]!.image[h.idx("io1.door_closed")]!.quality).toBe("good"); // cycle 0 is a complete good scan
+    expect(h.results[0]!.mode).toBe("starting");
+    expect(h.results[0]!.commanded[conveyor]).toBe(false);
+    expect(h.results[1]!.mode).toBe("running");
+    expect(h.results[1]!.commanded[conveyor]).toBe(true);
+    const first = h.dev.writes[0]!.changes;
+    expect(first.map((c) => [c.index, c.value])).toEqual([
+      [conveyor, false],
+      [h.idx("io1.lamp"), true],
+    ]);
+  });
+});

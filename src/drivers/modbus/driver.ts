@@ -19,7 +19,7 @@ import { parseAddress, type ModbusAddress } from "./address.js";
 import { decodeResponse, planReads, planWrites, type ReadRequest, type WriteChange } from "./plan.js";
 import { applyBit } from "./codec.js";
 import type { ModbusTransport } from "./transport.js";
-import { ModbusSerialTcpTransport } from "./transport-modbus-serial.js";
+import { ModbusTcpTransport } from "./transport-tcp.js";
 
 /** Consecutive timeouts after which the connection is dropped and re-made. */
 const TIMEOUTS_BEFORE_RECONNECT = 3;
@@ -81,7 +81,7 @@ export class ModbusTcpDriver implements DeviceDriver {
     this.requests = plan.requests;
     this.backoffMs = cfg.reconnect.min_ms;
     // A modbus-rtu device runs on its bus (transport-rtu.ts): the caller passes that transport.
-    this.transport = transport ?? (cfg.protocol === "modbus-tcp" ? new ModbusSerialTcpTransport(cfg.host, cfg.port, Math.max(cfg.timeout_ms, 1000)) : noBusTransport(name));
+    this.transport = transport ?? (cfg.protocol === "modbus-tcp" ? new ModbusTcpTransport(cfg.host, cfg.port, Math.max(cfg.timeout_ms, 1000)) : noBusTransport(name));
     this.transport.onClose(() => this.onDisconnected("connection closed"));
   }
 
@@ -118,10 +118,10 @@ export class ModbusTcpDriver implements DeviceDriver {
         if (this.connectedOnce) this.reconnects++;
         this.connectedOnce = true;
         const where = this.cfg.protocol === "modbus-tcp" ? { host: this.cfg.host, port: this.cfg.port } : { bus: this.cfg.serial.path, unit: this.cfg.unit_id };
-        this.log.info({ device: this.name, ...where }, "modbus connected");
+        this.log.info(where, "modbus connected");
       } catch (e) {
         const msg = errorMessage(e);
-        if (msg !== this.lastConnectError) this.log.warn({ device: this.name, err: msg }, "modbus connect failed; retrying with backoff");
+        if (msg !== this.lastConnectError) this.log.warn({ err: msg }, "modbus connect failed; retrying with backoff");
         this.lastConnectError = msg;
         this.scheduleReconnect();
       } finally {
