@@ -103,7 +103,7 @@ describe.concurrent("cellio validate", { timeout: SPAWN_TIMEOUT }, () => {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(
-      "config/demo-cell.yaml: ok — cell demo-cell, 1 device(s), 7 point(s), 4 logic rule(s), period 10 ms\n",
+      "config/demo-cell.yaml: ok — cell demo-cell, 3 device(s), 52 point(s), 4 logic rule(s), period 10 ms\n",
     );
   });
 
@@ -142,9 +142,11 @@ describe.concurrent("cellio validate", { timeout: SPAWN_TIMEOUT }, () => {
     expect(out).toContain("io1.pressure input float ir:2:float32:abcd [bar]");
     expect(out).toContain("io1.light_red output bool coil:3 safe=true");
     expect(out).toContain("read plan: 2 request(s) per poll");
+    expect(out).toContain("robot.ext_hold output bool hr:0.2 safe=true");
+    expect(out).toContain("FC3 read holding registers start 16 count 26: servo_on, operating, hold, alarm, error, remote, play, teach, estop_ok, in_zone, cycle_complete, job_received, energy_saving, start_permit, watchdog_tripped, major_alarm, minor_alarm, estop_external_ok, estop_pendant_ok, estop_controller_ok, continuous_cycle, alarm_code, error_code, job_echo, current_job, job_phase, speed_override, watchdog_ms_readback, cycle_count, job_elapsed_ms, joint_1, joint_2, joint_3, joint_4, joint_5, joint_6");
     expect(out).toContain("FC2 read discrete inputs start 0 count 2: door_closed, part_present");
     expect(out).toContain("FC4 read input registers start 2 count 2: pressure");
-    expect(out).toContain("io1.light_amber := io1.part_present");
+    expect(out).toContain("io1.light_amber := io1.part_present and not robot.operating");
   });
 
   it("--explain shows a one-based device's wire addresses", async () => {

@@ -39,6 +39,8 @@ const KNOWN = new Set([
   "pattern",
   "minimum",
   "maximum",
+  "items",
+  "minItems",
   "exclusiveMinimum",
   "exclusiveMaximum",
 ]);
@@ -83,6 +85,11 @@ function validate(schema: Schema, value: unknown, path = "$"): string[] {
     if (value > bound("maximum")) errors.push(`${path}: above maximum`);
     if (value <= bound("exclusiveMinimum")) errors.push(`${path}: not above exclusiveMinimum`);
     if (value >= bound("exclusiveMaximum")) errors.push(`${path}: not below exclusiveMaximum`);
+  }
+  if (t === "array") {
+    const arr = value as unknown[];
+    if (typeof schema["minItems"] === "number" && arr.length < schema["minItems"]) errors.push(`${path}: too few items`);
+    if (schema["items"]) arr.forEach((v, i) => errors.push(...validate(schema["items"] as Schema, v, `${path}[${i}]`)));
   }
   if (t === "object") {
     const obj = value as Record<string, unknown>;
