@@ -251,7 +251,10 @@ export class ControlLoop {
     if (!this.running) return;
     const end = this.deps.clock.now();
     const duration = end - start;
-    const verdict = this.overrun.judge(duration);
+    // While starting (outputs held safe, connections and JIT warming up) an
+    // overrun is counted but cannot fault the cell, as a PLC suspends its task
+    // watchdog during initialisation.
+    const verdict = this.overrun.judge(duration, mode !== "starting");
     const s = this.stats;
     s.cycles++;
     s.lateness.recordMs(start - due);

@@ -23,10 +23,11 @@ export class OverrunPolicy {
   }
 
   /** Judge one cycle's execution time. Returns "fault" only on the cycle that trips it. */
-  judge(durationMs: number): OverrunVerdict {
+  /** With `armed` false (start-up) overruns are counted but never fault. */
+  judge(durationMs: number, armed = true): OverrunVerdict {
     if (durationMs > this.periodMs) {
       this.consecutive++;
-      if (!this.faultedFlag && this.consecutive >= this.faultAfter) {
+      if (armed && !this.faultedFlag && this.consecutive >= this.faultAfter) {
         this.faultedFlag = true;
         return "fault";
       }

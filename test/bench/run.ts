@@ -8,10 +8,14 @@ import { writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { runLoopBench } from "./loop.bench.js";
+import { modbusClientFigures } from "./modbus-client.bench.js";
+import { runFleetBench } from "./fleet.bench.js";
 import { ROOT, benchSeconds, fmt, type Figure } from "./util.js";
 
 const BENCHES: Record<string, (seconds: number) => Promise<Figure[]>> = {
   loop: runLoopBench,
+  "modbus-client": modbusClientFigures,
+  fleet: (s) => runFleetBench(s),
 };
 
 function table(figures: readonly Figure[]): string {

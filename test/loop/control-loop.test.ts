@@ -164,3 +164,17 @@ describe("safe start", () => {
     ]);
   });
 });
+
+describe("overruns while starting", () => {
+  it("are counted but do not fault the cell before the first good scan", () => {
+    const h = makeHarness();
+    h.dev.fail = { ok: false, status: "bad_no_communication", error: "down" };
+    h.dev.readLatency = 0;
+    h.dev.blockMs = 12;
+    h.dev.blockCount = 8;
+    runFor(h, 300, { 150: () => (h.dev.fail = undefined) });
+    expect(h.loop.stats.overruns).toBeGreaterThanOrEqual(8);
+    expect(h.results.some((r) => r.mode === "faulted")).toBe(false);
+    expect(h.results.at(-1)!.mode).toBe("running");
+  });
+});

@@ -1,0 +1,208 @@
+/**
+ * Fleet benchmark (issue "Modbus done right" targets): N Modbus TCP devices
+ * polled every 10 ms cycle, measured FROM THE DEVICE SIDE. The simulators run
+ * in a child process (this file with --fleet-sim) that timestamps every
+ * request and every output write; this process runs either cellio (CellApp)
+ * or the baseline — a bare setInterval + modbus-serial poller — in the same
+ * run, one after the other.
+ *
+ * Figures: polls per device per second vs nominal, poll interval p50/p99/max
+ * (requests closer than 3 ms apart count as one poll: a write that follows a
+ * read in the same cycle), input-change → output-write latency (the child
+ * flips device 0's input and timestamps the coil write that mirrors it), and
+ * the controller's CPU and RSS.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import ModbusSerial from "modbus-serial";
+import { loadConfigText } from "../../src/config/load.js";
+import { CellApp } from "../../src/app.js";
+import { silentLogger } from "../../src/infra/logger.js";
+import { Histogram } from "../../src/loop/histogram.js";
+import { ModbusTcpSimServer } from "../../simulators/modbus/tcp-server.js";
+import { RegisterBank } from "../../simulators/modbus/bank.js";
+import { cpuMeter, sleep, type Figure } from "./util.js";
+
+const PERIOD = 10;
+const ModbusRTU = ModbusSerial as unknown as typeof ModbusSerial.default;
+
+interface SimReport {
+  pollsPerSecond: number[];
+  interval: ReturnType<Histogram["summary"]>;
+  mirror: ReturnType<Histogram["summary"]>;
+  mirrorSamples: number;
+}
+
+/** Child: N servers, request timestamps, input flips on device 0. */
+async function simMain(n: number): Promise<void> {
+  const servers: ModbusTcpSimServer[] = [];
+  const ports: number[] = [];
+  const times: number[][] = [];
+  let flipAt = 0;
+  let flipValue = false;
+  const mirror = new Histogram();
+  for (let i = 0; i < n; i++) {
+    const bank = new RegisterBank({ coils: 16, discreteInputs: 16, holdingRegisters: 16, inputRegisters: 16 });
+    const server = new ModbusTcpSimServer({ port: 0, units: bank });
+    const log: number[] = [];
+    times.push(log);
+    let count = 0;
+    Object.defineProperty(server.stats, "requests", {
+      get: () => count,
+      set: (v: number) => {
+        count = v;
+        log.push(performance.now());
+      },
+    });
+    if (i === 0) {
+      bank.onWrite((area, addr) => {
+        if (area === "coil" && addr === 0 && bank.getBit("coil", 0) === flipValue && flipAt > 0) {
+          mirror.recordMs(performance.now() - flipAt);
+          flipAt = 0;
+        }
+      });
+    }
+    ports.push((await server.start()).port);
+    servers.push(server);
+  }
+  const flipper = setInterval(() => {
+    flipValue = !flipValue;
+    servers[0]!.bank().setBit("di", 0, flipValue);
+    flipAt = performance.now();
+  }, 57);
+  process.send?.({ ports });
+  process.on("message", (m: { cmd: string }) => {
+    if (m.cmd === "reset") {
+      for (const t of times) t.length = 0;
+      mirror.reset();
+    } else if (m.cmd === "report") {
+      const h = new Histogram();
+      const pollsPerSecond: number[] = [];
+      for (const t of times) {
+        const polls: number[] = [];
+        for (const x of t) if (polls.length === 0 || x - polls[polls.length - 1]! > 3) polls.push(x);
+        for (let i = 1; i < polls.length; i++) h.recordMs(polls[i]! - polls[i - 1]!);
+        const span = (t[t.length - 1]! - t[0]!) / 1000;
+        pollsPerSecond.push(span > 0 ? (polls.length - 1) / span : 0);
+      }
+      const report: SimReport = { pollsPerSecond, interval: h.summary(), mirror: mirror.summary(), mirrorSamples: mirror.count };
+      process.send?.(report);
+    } else if (m.cmd === "stop") {
+      clearInterval(flipper);
+      void Promise.all(servers.map((s) => s.stop())).then(() => process.exit(0));
+    }
+  });
+}
+
+function fleetYaml(ports: readonly number[]): string {
+  const devs = ports
+    .map(
+      (p, i) => `  d${i}:
+    protocol: modbus-tcp
+    host: 127.0.0.1
+    port: ${p}
+    timeout_ms: 50
+    points:
+      in0: { address: "di:0" }
+      in1: { address: "di:1" }
+      level: { address: "ir:0:float32" }
+      out0: { address: "coil:0", direction: output }`,
+    )
+    .join("\n");
+  const logic = ports.map((_, i) => `  d${i}.out0: "d${i}.in0"`).join("\n");
+  return `version: 1\ncell: { id: fleet }\ncycle: { period_ms: ${PERIOD}, input_budget_ms: 4, output_budget_ms: 4 }\ndevices:\n${devs}\nlogic:\n${logic}\n`;
+}
+
+function ask<T>(child: ChildProcess, cmd: string): Promise<T> {
+  return new Promise((resolve) => {
+    child.once("message", (m) => resolve(m as T));
+    child.send({ cmd });
+  });
+}
+
+/** The baseline: what people write by hand. setInterval, one modbus-serial client per device, read + mirror. */
+async function runBaseline(ports: readonly number[], seconds: number, child: ChildProcess): Promise<{ cpu: number; rss: number; report: SimReport }> {
+  const clients = await Promise.all(
+    ports.map(async (port) => {
+      const c = new ModbusRTU();
+      await c.connectTCP("127.0.0.1", { port });
+      c.setID(1);
+      c.setTimeout(50);
+      return c;
+    }),
+  );
+  const last: (boolean | undefined)[] = clients.map(() => undefined);
+  const timer = setInterval(() => {
+    clients.forEach((c, i) => {
+      c.readDiscreteInputs(0, 2)
+        .then(async (r) => {
+          await c.readInputRegisters(0, 2);
+          const v = r.data[0] === true;
+          if (v !== last[i]) {
+            last[i] = v;
+            await c.writeCoil(0, v);
+          }
+        })
+        .catch(() => undefined);
+    });
+  }, PERIOD);
+  await sleep(1000);
+  child.send({ cmd: "reset" });
+  const cpu = cpuMeter();
+  await sleep(seconds * 1000);
+  const cpuPct = cpu();
+  const rss = process.memoryUsage().rss / 2 ** 20;
+  const report = await ask<SimReport>(child, "report");
+  clearInterval(timer);
+  await Promise.all(clients.map((c) => new Promise<void>((r) => c.close(() => r()))));
+  return { cpu: cpuPct, rss, report };
+}
+
+async function runCellio(ports: readonly number[], seconds: number, child: ChildProcess): Promise<{ cpu: number; rss: number; report: SimReport; lateP99: number; running: boolean }> {
+  const app = new CellApp(loadConfigText(fleetYaml(ports), "fleet"), { log: silentLogger() });
+  await app.start();
+  await sleep(1000);
+  child.send({ cmd: "reset" });
+  app.loop.stats.resetWindow();
+  const cpu = cpuMeter();
+  await sleep(seconds * 1000);
+  const cpuPct = cpu();
+  const rss = process.memoryUsage().rss / 2 ** 20;
+  const report = await ask<SimReport>(child, "report");
+  const lateP99 = app.loop.stats.lateness.quantileMs(0.99);
+  const running = app.loop.mode === "running";
+  await app.stop(2000);
+  return { cpu: cpuPct, rss, report, lateP99, running };
+}
+
+export async function runFleetBench(seconds: number, devices = 32): Promise<Figure[]> {
+  const child = fork(fileURLToPath(import.meta.url), ["--fleet-sim", String(devices)], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  const { ports } = await new Promise<{ ports: number[] }>((resolve) => child.once("message", (m) => resolve(m as { ports: number[] })));
+  const figures: Figure[] = [];
+  try {
+    const base = await runBaseline(ports, seconds, child);
+    const cell = await runCellio(ports, seconds, child);
+    const k = `${devices} devices, 10 ms`;
+    const rate = (r: SimReport): number => (Math.min(...r.pollsPerSecond) / (1000 / PERIOD)) * 100;
+    const add = (metric: string, v: number, b: number, unit: string): void => {
+      figures.push({ bench: "modbus fleet", case: k, metric, value: v, unit, baseline: b, baselineName: "setInterval + modbus-serial" });
+    };
+    add("polls on time (worst device)", rate(cell.report), rate(base.report), "% of nominal");
+    add("poll interval p50", cell.report.interval.p50, base.report.interval.p50, "ms");
+    add("poll interval p99", cell.report.interval.p99, base.report.interval.p99, "ms");
+    add("poll interval max", cell.report.interval.max, base.report.interval.max, "ms");
+    add("input→output mirror p50", cell.report.mirror.p50, base.report.mirror.p50, "ms");
+    add("input→output mirror p99", cell.report.mirror.p99, base.report.mirror.p99, "ms");
+    add("controller cpu", cell.cpu, base.cpu, "% core");
+    add("controller rss", cell.rss, base.rss, "MiB");
+    figures.push({ bench: "modbus fleet", case: k, metric: "loop lateness p99", value: cell.lateP99, unit: "ms" });
+    figures.push({ bench: "modbus fleet", case: k, metric: "cellio mode at end (1 = running)", value: cell.running ? 1 : 0, unit: "" });
+  } finally {
+    child.send({ cmd: "stop" });
+  }
+  return figures;
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (isMain && process.argv[2] === "--fleet-sim") void simMain(Number(process.argv[3] ?? 32));
