@@ -341,7 +341,8 @@ describe.skipIf(!SOCAT)("RtuBus on a pty pair", () => {
     slave.banks.get(1)!.setRegisters("hr", 0, [1, 1]);
     slave.faults.set({ kind: "latency", ms: 80 }, { unit: 1, count: 1 });
     expect((await failure(read(bus, 1, 0, 2, 20))).code).toBe("CELLIO_ERR_MODBUS_TIMEOUT");
-    await sleep(150); // the late answer arrives while the line is idle
+    // The late answer arrives while the line is idle.
+    for (const t0 = performance.now(); bus.stats.stale === 0 && performance.now() - t0 < 3000; ) await sleep(5);
     expect(bus.stats.stale).toBe(1);
     slave.banks.get(1)!.setRegisters("hr", 0, [2, 2]);
     await expect(read(bus, 1)).resolves.toEqual([2, 2]);
