@@ -15,12 +15,13 @@ import os from "node:os";
 import { OPCUAServer, type OPCUAServerOptions, type StatusCode, type UserManagerOptions } from "node-opcua";
 import type { Observable } from "rxjs";
 import { systemClock, type Clock } from "../../infra/clock.js";
-import { errorMessage } from "../../infra/errors.js";
+import { CellioError, errorMessage } from "../../infra/errors.js";
+import { pathString } from "../../config/issues.js";
 import type { Logger } from "../../infra/logger.js";
 import { buildAddressSpace, namespaceUri, type CellNodes, type WriteAccess } from "./address-space.js";
 import { CellAlarms } from "./alarms.js";
 import { addCommandMethods, installPointWrite, type CommandDeps } from "./commands.js";
-import type { OpcuaConfig } from "./config.js";
+import { opcuaConfigIssues, type OpcuaConfig } from "./config.js";
 import type { CellView, CommandPort, CycleView, DeviceView, InterlockView, PointView, SequenceView, StatsView } from "./ports.js";
 import {
   UserDirectory,
@@ -91,6 +92,10 @@ export class CellOpcuaServer {
   async prepare(): Promise<void> {
     if (this.prepared) return;
     const { config: cfg, view } = this.opts;
+    const issues = opcuaConfigIssues(cfg, view.points, { issue: (p, message) => ({ path: pathString(p), line: 0, col: 0, message }) });
+    if (issues.length > 0) {
+      throw new CellioError("CELLIO_ERR_CONFIG", `opcua: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, { issues });
+    }
     const pkiDir = resolvePkiDir(cfg, this.opts.cwd);
     await mkdir(pkiDir, { recursive: true, mode: 0o700 });
     warnInsecure(cfg, this.log);
