@@ -71,6 +71,8 @@ export function clientOptions(o: ConnectionOptions): IClientOptions {
 
 export class MqttConnection {
   reconnects = 0;
+  /** MQTT 5: the broker's Receive Maximum from the last CONNACK (QoS 1 publishes it accepts in flight); 65535 otherwise. */
+  receiveMaximum = 65_535;
   private client: MqttClient | undefined;
   private online = false;
   private connects = 0;
@@ -109,6 +111,7 @@ export class MqttConnection {
     // From now on ask to resume the session (short blips keep queued commands).
     c.options.clean = false;
     const sessionPresent = connack.sessionPresent;
+    this.receiveMaximum = connack.properties?.receiveMaximum ?? 65_535;
     this.log.info({ sessionPresent, reconnect, url: this.o.url }, reconnect ? "MQTT reconnected" : "MQTT connected");
     this.lastError = "";
     const online = (): void => {

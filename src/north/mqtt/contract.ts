@@ -8,7 +8,7 @@
  * <prefix>/interlocks/<id>             retained  {tripped, permitted, latched, trip_count, last_cause, last_trip}
  * <prefix>/sequences/<id>              retained  {step, faulted, last_fault, since}
  * <prefix>/diagnostics                 retained  every diagnostics_interval_s
- * <prefix>/events                      not retained, QoS 1
+ * <prefix>/events                      not retained, QoS 1 (interlock, sequence, device, cell, command)
  * <prefix>/cmd/<kind>/<username>       technicians publish commands here (the broker ACL pins <username>)
  * <prefix>/reply/<username>[/...]      cellio publishes replies here
  */
@@ -156,7 +156,7 @@ export const statusPayloadSchema = z.discriminatedUnion("state", [birthPayloadSc
 
 // ---- events and diagnostics ------------------------------------------------------
 
-export const EVENT_TYPES = ["interlock", "sequence", "device", "cell"] as const;
+export const EVENT_TYPES = ["interlock", "sequence", "device", "cell", "command"] as const;
 
 export const eventPayloadSchema = z
   .object({
@@ -164,9 +164,11 @@ export const eventPayloadSchema = z
     type: z.enum(EVENT_TYPES),
     /** interlock/sequence id, device name, or the cell id. */
     id: z.string(),
-    /** interlock: trip|clear|reset; sequence: step|fault|reset; device: lost|stale|recovered; cell: running|faulted|starting. */
+    /** interlock: trip|clear|reset; sequence: step|fault|reset; device: lost|stale|recovered; cell: running|faulted|starting; command: applied|refused. */
     event: z.string(),
     cause: z.string(),
+    /** command: who sent it ("mqtt:<user>", an OPC UA session). */
+    caller: z.string().optional(),
     from: z.string().optional(),
     to: z.string().optional(),
     cycle: z.number().int().optional(),

@@ -47,6 +47,14 @@ export interface SequenceEventView {
   readonly cause: string;
 }
 
+export interface AppliedCommandView {
+  readonly cycle: number;
+  readonly command: { readonly kind: string };
+  readonly role: string;
+  readonly caller: string;
+  readonly result: { readonly accepted: true } | { readonly accepted: false; readonly code: string; readonly reason: string };
+}
+
 /** What MQTT reads of one cycle. CycleResult (src/loop/control-loop.ts) is one. */
 export interface CycleView {
   readonly cycle: number;
@@ -60,6 +68,8 @@ export interface CycleView {
   /** Transitions in this cycle only. */
   readonly interlockEvents?: readonly InterlockEventView[];
   readonly sequenceEvents?: readonly SequenceEventView[];
+  /** Commands applied (or refused) at the start of this cycle. */
+  readonly commands?: readonly AppliedCommandView[];
 }
 
 export interface DeviceView {
@@ -87,6 +97,10 @@ export interface CellView {
   readonly cycles$: Observable<CycleView>;
   devices(): readonly DeviceView[];
   loop(): LoopView | undefined;
+  /** Live interlock states (else CycleView.interlocks is used). */
+  interlocks?(): readonly InterlockView[];
+  /** Live sequence states (else CycleView.sequences is used). */
+  sequences?(): readonly SequenceView[];
 }
 
 /** Where commands go: the command router (src/core/commands.ts CommandRouter.submit). Answers synchronously. */
@@ -99,6 +113,11 @@ export interface CellAppLike {
   readonly loaded: { readonly model: { readonly cellId: string; readonly points: readonly PointDef[]; readonly cycle: { readonly periodMs: number } } };
   readonly loop: {
     readonly cycles$: Observable<CycleView>;
+    readonly logic: {
+      readonly interlocks: { states(): readonly InterlockView[] };
+      readonly sequences: { states(): readonly SequenceView[] };
+      readonly commands: CommandPort;
+    };
     readonly stats: {
       summary(): {
         readonly cycles: number;
@@ -121,6 +140,8 @@ export function cellViewOf(app: CellAppLike): CellView {
     points: model.points,
     cycles$: app.loop.cycles$,
     devices: () => app.runners,
+    interlocks: () => app.loop.logic.interlocks.states(),
+    sequences: () => app.loop.logic.sequences.states(),
     loop: () => {
       const s = app.loop.stats.summary();
       return {
@@ -134,4 +155,9 @@ export function cellViewOf(app: CellAppLike): CellView {
       };
     },
   };
+}
+
+/** The CellApp's command path (the command router: role, target, value, interlocks). */
+export function commandPortOf(app: CellAppLike): CommandPort {
+  return app.loop.logic.commands;
 }

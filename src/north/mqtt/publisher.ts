@@ -19,7 +19,15 @@ import {
   type SequencePayload,
   type Topics,
 } from "./contract.js";
-import type { CycleView, DeviceView, InterlockEventView, InterlockView, SequenceEventView, SequenceView } from "./ports.js";
+import type {
+  AppliedCommandView,
+  CycleView,
+  DeviceView,
+  InterlockEventView,
+  InterlockView,
+  SequenceEventView,
+  SequenceView,
+} from "./ports.js";
 
 export type QoS = 0 | 1;
 
@@ -53,6 +61,10 @@ export class Outbox {
       this.droppedEvents++;
     }
     this.events.push(m);
+  }
+
+  has(topic: string): boolean {
+    return this.state.has(topic);
   }
 
   get size(): number {
@@ -114,20 +126,39 @@ export class StatePublisher {
    * (all of them when `all`: after a (re)connect). Returns how many were queued.
    */
   collect(c: CycleView, out: Outbox, all = false): number {
-    let n = 0;
+    const q = this.queued;
+    this.collectPoints(c, out, all, 0, () => true);
+    this.collectOthers(c.interlocks ?? [], c.sequences ?? [], c.wallMs, out, all);
+    return this.queued - q;
+  }
+
+  /** Messages queued so far (a counter). */
+  queued = 0;
+
+  /**
+   * Points from index `from` on, while `more()` (asked every 32 points) says
+   * there is time left. Returns the index to continue from (points.length: done).
+   */
+  collectPoints(c: CycleView, out: Outbox, all: boolean, from: number, more: () => boolean): number {
     const { points } = this.o;
-    for (let i = 0; i < points.length; i++) {
+    let i = from;
+    for (; i < points.length; i++) {
+      if ((i - from) % 32 === 31 && !more()) return i;
       const s = c.image[i];
       if (s === undefined) continue;
       if (!all && !this.pointChanged(points[i]!, s.value, s.status)) continue;
       this.lastValue[i] = s.value;
       this.lastStatus[i] = s.status;
       out.putState(this.msg(this.pointTopics[i]!, JSON.stringify(pointPayload(s))));
-      n++;
+      this.queued++;
     }
-    for (const il of c.interlocks ?? []) n += this.putIfChanged(this.o.topics.interlock(il.id), interlockPayload(il), out, all);
-    for (const sq of c.sequences ?? []) n += this.putIfChanged(this.o.topics.sequence(sq.id), this.sequencePayload(sq, c.wallMs), out, all);
-    return n;
+    return i;
+  }
+
+  /** Interlocks and sequences (few); `wallMs` dates a new sequence step. */
+  collectOthers(interlocks: readonly InterlockView[], sequences: readonly SequenceView[], wallMs: number, out: Outbox, all: boolean): void {
+    for (const il of interlocks) this.queued += this.putIfChanged(this.o.topics.interlock(il.id), interlockPayload(il), out, all);
+    for (const sq of sequences) this.queued += this.putIfChanged(this.o.topics.sequence(sq.id), this.sequencePayload(sq, wallMs), out, all);
   }
 
   private pointChanged(p: PointDef, v: Value | null, status: Status): boolean {
@@ -158,13 +189,31 @@ export class StatePublisher {
     return { step: s.step, faulted: s.faulted, last_fault: s.lastFault, since: since.since };
   }
 
-  /** Queue the events of one cycle (interlock and sequence transitions). */
-  collectEvents(interlocks: readonly InterlockEventView[], sequences: readonly SequenceEventView[], out: Outbox): void {
+  /** Queue the events of cycles (interlock and sequence transitions, applied or refused commands). */
+  collectEvents(
+    interlocks: readonly InterlockEventView[],
+    sequences: readonly SequenceEventView[],
+    out: Outbox,
+    commands: readonly AppliedCommandView[] = [],
+    wallMs = 0,
+  ): void {
     for (const e of interlocks) {
       this.event(out, { ts: iso(e.wallMs) ?? "", type: "interlock", id: e.id, event: e.kind, cause: e.cause, cycle: e.cycle });
     }
     for (const e of sequences) {
       this.event(out, { ts: iso(e.wallMs) ?? "", type: "sequence", id: e.id, event: e.kind, cause: e.cause, from: e.from, to: e.to, cycle: e.cycle });
+    }
+    for (const c of commands) {
+      const r = c.result;
+      this.event(out, {
+        ts: iso(wallMs) ?? "",
+        type: "command",
+        id: c.command.kind,
+        event: r.accepted ? "applied" : "refused",
+        cause: r.accepted ? "" : `${r.code}: ${r.reason}`,
+        caller: c.caller,
+        cycle: c.cycle,
+      });
     }
   }
 

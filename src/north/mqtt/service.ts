@@ -4,13 +4,20 @@
  *
  * Never touches the loop: the cycle subscription only keeps a reference to
  * the latest cycle and copies its (rare) events; a timer every
- * `publish_interval_ms` compares that image with what was last queued and
- * publishes the differences, at most `max_inflight` QoS 1 messages awaiting
- * PUBACK. While the broker is away the Outbox keeps the latest message per
- * topic; on every (re)connect: command subscription (when the session is
- * gone), birth, then ALL retained state again.
+ * `publish_interval_ms` starts comparing that image with what was last
+ * queued, and the differences are published with at most `max_inflight` QoS 1
+ * messages awaiting PUBACK. All of that work runs in slices of at most
+ * SLICE_MS, one setImmediate apart, so the loop's timers always get their
+ * turn: publishing 10,000 messages a second in one synchronous burst would
+ * hold the thread for tens of milliseconds. While the broker is away the
+ * Outbox keeps the latest message per topic; on every (re)connect: command
+ * subscription (when the session is gone), birth, then ALL retained state
+ * again.
  */
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Subscription } from "rxjs";
 import type { IPublishPacket } from "mqtt";
 import { systemClock, type Clock } from "../../infra/clock.js";
@@ -30,7 +37,7 @@ import {
   type OfflinePayload,
   type Topics,
 } from "./contract.js";
-import type { CellView, CommandPort, CycleView, InterlockEventView, SequenceEventView } from "./ports.js";
+import type { CellView, CommandPort, CycleView } from "./ports.js";
 import { Outbox, StatePublisher, type OutMessage } from "./publisher.js";
 
 export interface MqttServiceOptions {
@@ -46,10 +53,28 @@ export interface MqttServiceOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
+/** cellio's version from its package.json (found upward from this file, in src/ or dist/src/). */
+export function cellioVersion(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { name?: unknown; version?: unknown };
+      if (pkg.name === "cellio" && typeof pkg.version === "string") return pkg.version;
+    } catch {
+      // not here: one level up
+    }
+    dir = path.dirname(dir);
+  }
+  return "unknown";
+}
+
 /** Short stable hash of a config object (sha256 of its JSON, 12 hex digits). */
 export function configHash(config: unknown): string {
   return createHash("sha256").update(JSON.stringify(config)).digest("hex").slice(0, 12);
 }
+
+/** Longest stretch of MQTT work (collecting, publishing) before yielding to the event loop. */
+const SLICE_MS = 1;
 
 export interface MqttCounters {
   published: number;
@@ -68,12 +93,12 @@ export class MqttService {
   private conn: MqttConnection | undefined;
   private cycleSub: Subscription | undefined;
   private latest: CycleView | undefined;
-  private pendingIl: InterlockEventView[] = [];
-  private pendingSeq: SequenceEventView[] = [];
-  private droppedCycleEvents = 0;
   private pace: NodeJS.Timeout | undefined;
   private diag: NodeJS.Timeout | undefined;
   private inflight = 0;
+  /** Points being compared, resumable across slices. */
+  private job: { c: CycleView; next: number; all: boolean } | undefined;
+  private pumpQueued = false;
   /** Bumped on every disconnect: PUBACKs of an older connection are not counted against the new one. */
   private generation = 0;
   private startedWall = 0;
@@ -141,7 +166,13 @@ export class MqttService {
         { host: c.embedded.host, port: c.embedded.port, allowAnonymous: c.embedded.allow_anonymous, users, topics: this.topics },
         this.log.child({ component: "mqtt-broker" }),
       );
-      await this.broker.start();
+      try {
+        await this.broker.start();
+      } catch (e) {
+        this.broker = undefined;
+        this.running = false;
+        throw e;
+      }
       url = this.broker.url;
       username = this.broker.internal.username;
       password = this.broker.internal.password;
@@ -183,7 +214,7 @@ export class MqttService {
   }
 
   /**
-   * Clean stop: publish the latest state and an explicit retained `offline`,
+   * Clean stop: publish an explicit retained `offline` (what is still queued is dropped),
    * then DISCONNECT (no Will), then stop the embedded broker. Bounded by `timeoutMs`.
    */
   async stop(timeoutMs = 1000): Promise<void> {
@@ -221,29 +252,21 @@ export class MqttService {
     this.latest = c;
     const il = c.interlockEvents;
     const sq = c.sequenceEvents;
-    if ((il && il.length > 0) || (sq && sq.length > 0)) {
-      // Rare (transitions only); bounded so a flapping interlock cannot grow memory between ticks.
-      if (this.pendingIl.length + this.pendingSeq.length < this.config.event_buffer) {
-        if (il) this.pendingIl.push(...il);
-        if (sq) this.pendingSeq.push(...sq);
-      } else {
-        this.droppedCycleEvents += (il?.length ?? 0) + (sq?.length ?? 0);
-      }
+    const cmd = c.commands;
+    // Transitions only (rare): formatted here so none is missed between ticks; the Outbox bounds them.
+    if ((il && il.length > 0) || (sq && sq.length > 0) || (cmd && cmd.length > 0)) {
+      this.publisher.collectEvents(il ?? [], sq ?? [], this.outbox, cmd ?? [], c.wallMs);
     }
   }
 
-  /** One pacing step: queue what changed since the last step, then send what the in-flight window allows. */
+  /** One pacing step: note device and mode transitions (cheap), start comparing the latest image. */
   private tick(): void {
     const c = this.latest;
     if (c === undefined) return;
-    if (this.pendingIl.length > 0 || this.pendingSeq.length > 0) {
-      this.publisher.collectEvents(this.pendingIl, this.pendingSeq, this.outbox);
-      this.pendingIl = [];
-      this.pendingSeq = [];
-    }
     this.publisher.collectTransitions(this.view.devices(), c.mode, c.wallMs, this.outbox);
-    this.publisher.collect(c, this.outbox);
-    this.flush();
+    // A comparison still running (a slow machine) finishes first; the next tick takes the latest image.
+    this.job ??= { c, next: 0, all: false };
+    this.schedulePump();
   }
 
   private onOnline(): void {
@@ -253,10 +276,14 @@ export class MqttService {
     this.outbox.clearState();
     if (this.latest) {
       this.publisher.collectTransitions(this.view.devices(), this.latest.mode, this.latest.wallMs, this.outbox);
-      this.publisher.collect(this.latest, this.outbox, true);
+      this.job = { c: this.latest, next: 0, all: true };
     }
     this.queueDiagnostics();
-    this.flush();
+  }
+
+  /** QoS 1 publishes allowed in flight: ours, and never more than the broker's Receive Maximum (MQTT 5 3.3.4-7). */
+  private get window(): number {
+    return Math.min(this.config.max_inflight, this.conn?.receiveMaximum ?? 65_535);
   }
 
   private onOffline(): void {
@@ -264,12 +291,47 @@ export class MqttService {
     this.inflight = 0;
   }
 
-  private flush(): void {
+  private schedulePump(): void {
+    if (this.pumpQueued || !this.running) return;
+    this.pumpQueued = true;
+    setImmediate(() => this.pump());
+  }
+
+  /** Work for at most SLICE_MS: finish comparing, then publish; come back later for the rest. */
+  private pump(): void {
+    this.pumpQueued = false;
+    if (!this.running) return;
+    const until = this.clock.now() + SLICE_MS;
+    const more = (): boolean => this.clock.now() < until;
+    const job = this.job;
+    if (job) {
+      job.next = this.publisher.collectPoints(job.c, this.outbox, job.all, job.next, more);
+      if (job.next >= this.view.points.length) {
+        this.publisher.collectOthers(this.view.interlocks?.() ?? job.c.interlocks ?? [], this.view.sequences?.() ?? job.c.sequences ?? [], job.c.wallMs, this.outbox, job.all);
+        this.job = undefined;
+      }
+    }
     const conn = this.conn;
-    if (!conn?.connected) return;
-    const room = this.config.max_inflight - this.inflight;
-    if (room <= 0 || this.outbox.size === 0) return;
-    for (const m of this.outbox.take(room)) if (!this.send(m)) break;
+    if (conn?.connected) {
+      const window = this.window;
+      while (this.inflight < window && this.outbox.size > 0 && more()) {
+        const batch = this.outbox.take(Math.min(16, window - this.inflight));
+        for (let i = 0; i < batch.length; i++) {
+          if (!this.send(batch[i]!)) {
+            // Lost the connection mid-batch: put the rest back (newer values queued since win).
+            for (let j = i; j < batch.length; j++) this.requeue(batch[j]!);
+            return;
+          }
+        }
+      }
+    }
+    if (this.job !== undefined || (conn?.connected && this.outbox.size > 0 && this.inflight < this.window)) this.schedulePump();
+  }
+
+  private requeue(m: OutMessage): void {
+    if (m.retain) {
+      if (!this.outbox.has(m.topic)) this.outbox.putState(m);
+    } else this.outbox.putEvent(m);
   }
 
   private send(m: OutMessage, properties?: IPublishPacket["properties"]): boolean {
@@ -285,7 +347,7 @@ export class MqttService {
         else this.counters.published++;
         if (counted && gen === this.generation) {
           this.inflight--;
-          if (this.outbox.size > 0) this.flush();
+          if (this.outbox.size > 0) this.schedulePump();
         }
       },
       properties,
@@ -358,12 +420,12 @@ export class MqttService {
         published: this.counters.published,
         reconnects: this.reconnects,
         queued: this.outbox.size,
-        dropped_events: this.outbox.droppedEvents + this.droppedCycleEvents,
+        dropped_events: this.outbox.droppedEvents,
         commands_accepted: this.commands.accepted,
         commands_rejected: this.commands.rejected,
       },
     };
     this.outbox.putState({ topic: this.topics.diagnostics, payload: JSON.stringify(d), retain: true, qos: this.config.qos.state });
-    this.flush();
+    this.schedulePump();
   }
 }

@@ -134,6 +134,38 @@ describe("embedded broker", () => {
     expect(spy.messages.some((m) => m.topic === `${P}/points/robot/speed`)).toBe(true);
   });
 
+  it("publishes interlock and sequence state (retained, on change) and trip, step, device and command events", async () => {
+    const { url, cell } = await startCellio();
+    cell.interlockStates = [{ id: "door", permitted: true, tripped: false, latched: true, tripCount: 0, lastCause: "", lastTripWallMs: 0 }];
+    cell.sequenceStates = [{ id: "main", step: "idle", lastFault: "", faulted: false }];
+    const t = await tech(url);
+    await t.sub([`${P}/interlocks/#`, `${P}/sequences/#`, `${P}/events`]);
+    await t.wait(`${P}/interlocks/door`, (j) => (j as { tripped?: boolean }).tripped === false, 2000);
+    await t.wait(`${P}/sequences/main`, (j) => (j as { step?: string }).step === "idle", 2000);
+    const from = t.messages.length;
+    const now = Date.now();
+    cell.interlockStates = [{ ...cell.interlockStates[0]!, permitted: false, tripped: true, tripCount: 1, lastCause: "permit false: io1.door_closed", lastTripWallMs: now }];
+    cell.sequenceStates = [{ id: "main", step: "pick", lastFault: "", faulted: false }];
+    cell.emit({
+      interlockEvents: [{ kind: "trip", id: "door", cycle: 5, wallMs: now, cause: "permit false: io1.door_closed" }],
+      sequenceEvents: [{ kind: "step", id: "main", from: "idle", to: "pick", cycle: 5, wallMs: now, cause: "io1.part_present" }],
+      commands: [{ cycle: 5, command: { kind: "reset_interlock" }, role: "operator", caller: "mqtt:alice", result: { accepted: false, code: "interlocked", reason: "permit false" } }],
+    });
+    const il = await t.wait(`${P}/interlocks/door`, (j) => (j as { tripped?: boolean }).tripped === true, 2000, "door tripped", from);
+    expect(parse(il)).toMatchObject({ permitted: false, trip_count: 1, last_cause: "permit false: io1.door_closed", last_trip: new Date(now).toISOString() });
+    expect(il.packet.retain).toBe(false); // live delivery; a later subscriber gets it retained:
+    expect(await retained(url, {}, `${P}/interlocks/door`)).toMatchObject({ tripped: true });
+    await t.wait(`${P}/sequences/main`, (j) => (j as { step?: string }).step === "pick", 2000, "step pick", from);
+    const events = () => t.on(`${P}/events`, from).map(parse);
+    await t.wait(`${P}/events`, (j) => (j as { type?: string }).type === "command", 2000, "command event", from);
+    expect(events()).toEqual([
+      { ts: new Date(now).toISOString(), type: "interlock", id: "door", event: "trip", cause: "permit false: io1.door_closed", cycle: 5 },
+      { ts: new Date(now).toISOString(), type: "sequence", id: "main", event: "step", cause: "io1.part_present", from: "idle", to: "pick", cycle: 5 },
+      expect.objectContaining({ type: "command", id: "reset_interlock", event: "refused", cause: "interlocked: permit false", caller: "mqtt:alice", cycle: 5 }),
+    ]);
+    expect(t.on(`${P}/events`, from).every((r) => !r.packet.retain)).toBe(true);
+  });
+
   it("a clean stop publishes offline (reason shutdown) before the broker goes", async () => {
     const { url, service } = await startCellio();
     const t = await tech(url);

@@ -25,7 +25,6 @@ import type {
   CommandPort,
   CycleView,
   DeviceView,
-  InterlockEventView,
   InterlockView,
   SequenceView,
 } from "../../../src/north/mqtt/ports.js";
@@ -74,8 +73,8 @@ export class FakeCell implements CellView {
   readonly subject = new Subject<CycleView>();
   readonly cycles$ = this.subject.asObservable();
   image: Sample[] = POINTS.map(() => INITIAL_SAMPLE);
-  interlocks: InterlockView[] = [];
-  sequences: SequenceView[] = [];
+  interlockStates: InterlockView[] = [];
+  sequenceStates: SequenceView[] = [];
   deviceList: DeviceView[] = [
     { name: "io1", state: "good", lastError: "" },
     { name: "robot", state: "good", lastError: "" },
@@ -96,6 +95,14 @@ export class FakeCell implements CellView {
     return undefined;
   }
 
+  interlocks(): readonly InterlockView[] {
+    return this.interlockStates;
+  }
+
+  sequences(): readonly SequenceView[] {
+    return this.sequenceStates;
+  }
+
   set(i: number, v: Value, ts = Date.now()): void {
     this.image[i] = goodSample(v, ts);
   }
@@ -106,14 +113,12 @@ export class FakeCell implements CellView {
     this.deviceList = this.deviceList.map((d) => (d.name === device ? { ...d, state: "bad", lastError: "no answer" } : d));
   }
 
-  emit(extra: { interlockEvents?: InterlockEventView[] } = {}): void {
+  emit(extra: Partial<CycleView> = {}): void {
     this.subject.next({
       cycle: this.k++,
       wallMs: Date.now(),
       mode: this.mode,
       image: this.image.slice(),
-      interlocks: this.interlocks.map((x) => ({ ...x })),
-      sequences: this.sequences.map((x) => ({ ...x })),
       ...extra,
     });
   }
