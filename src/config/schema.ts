@@ -8,6 +8,7 @@ import { name } from "./common.js";
 import { modbusTcpDeviceSchema } from "../drivers/modbus/config.js";
 import { modbusRtuDeviceSchema } from "../drivers/modbus/rtu-config.js";
 import { interlocksSectionSchema, latchesSectionSchema, sequencesSectionSchema } from "./logic-schema.js";
+import { mqttConfigSchema } from "../north/mqtt/config.js";
 
 export const deviceSchema = z.discriminatedUnion("protocol", [modbusTcpDeviceSchema, modbusRtuDeviceSchema]);
 
@@ -56,6 +57,7 @@ export const cellConfigSchema = z
     latches: latchesSectionSchema,
     sequences: sequencesSectionSchema,
     interlocks: interlocksSectionSchema,
+    mqtt: mqttConfigSchema.optional().describe("MQTT for technicians: broker, topics, roles (src/north/mqtt/README.md)"),
     log: z
       .object({
         level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
