@@ -2,6 +2,7 @@
  * Composition root: build everything from the loaded config, start in order,
  * stop in reverse with a time bound. Nothing else in cellio wires components.
  */
+import path from "node:path";
 import { asyncScheduler, type SchedulerLike, type Subscription } from "rxjs";
 import type { LoadedConfig } from "./config/load.js";
 import type { DeviceConfig } from "./config/schema.js";
@@ -16,6 +17,8 @@ import type { DeviceDriver } from "./loop/device-port.js";
 import { PreciseScheduler } from "./loop/precise-scheduler.js";
 import { ModbusTcpDriver } from "./drivers/modbus/driver.js";
 import { RtuBusRegistry } from "./drivers/modbus/transport-rtu.js";
+import { MqttService, cellioVersion, configHash } from "./north/mqtt/service.js";
+import { cellViewOf, commandPortOf } from "./north/mqtt/ports.js";
 
 export interface AppOptions {
   readonly log: Logger;
@@ -41,6 +44,8 @@ export class CellApp {
   readonly loop: ControlLoop;
   readonly drivers: readonly DeviceDriver[];
   readonly runners: readonly DeviceRunner[];
+  /** MQTT for technicians, when the config has an `mqtt:` block. */
+  readonly mqtt: MqttService | undefined;
   private readonly log: Logger;
   private summarySub: Subscription | undefined;
   private eventSub: Subscription | undefined;
@@ -90,6 +95,16 @@ export class CellApp {
       scheduler: opts.scheduler ?? asyncScheduler,
       log: this.log.child({ component: "loop" }),
     });
+    const mqtt = loaded.config.mqtt;
+    this.mqtt = mqtt
+      ? new MqttService(mqtt, cellViewOf(this), commandPortOf(this), {
+          log: this.log,
+          clock,
+          version: cellioVersion(),
+          configHash: configHash(loaded.config),
+          baseDir: path.dirname(path.resolve(loaded.file)),
+        })
+      : undefined;
   }
 
   async start(): Promise<void> {
@@ -103,6 +118,15 @@ export class CellApp {
     for (const d of this.drivers) await d.start();
     this.eventSub = this.loop.cycles$.subscribe((r) => this.logEvents(r));
     this.loop.start();
+    // After the loop: MQTT only observes it. An absent broker never blocks start (it reconnects);
+    // an embedded broker that cannot listen leaves the cell running without MQTT, said loudly.
+    if (this.mqtt) {
+      try {
+        await this.mqtt.start();
+      } catch (e) {
+        this.log.error({ err: errorMessage(e) }, "MQTT could not start: the cell runs without MQTT");
+      }
+    }
     const every = this.opts.summaryEveryMs ?? 0;
     if (every > 0) {
       const timer = setInterval(() => this.logSummary(), every);
@@ -159,6 +183,11 @@ export class CellApp {
   async stop(timeoutMs = 2000): Promise<{ safeWritten: boolean }> {
     if (!this.started) return { safeWritten: true };
     this.started = false;
+    // MQTT first (a retained explicit `offline`, then DISCONNECT), but not awaited here:
+    // the outputs go safe without waiting for a broker.
+    const mqttStopped = this.mqtt?.stop(Math.min(1000, timeoutMs)).catch((e: unknown) => {
+      this.log.warn({ err: errorMessage(e) }, "MQTT stop failed");
+    });
     this.summarySub?.unsubscribe();
     this.eventSub?.unsubscribe();
     this.loop.stop();
@@ -172,6 +201,7 @@ export class CellApp {
         this.log.warn({ device: d.name, err: errorMessage(e) }, "driver stop failed");
       }
     }
+    await mqttStopped;
     this.log.info("cell stopped");
     return { safeWritten: res.ok };
   }
