@@ -40,7 +40,7 @@ export function mergedPoints(dev: ModbusTcpDeviceConfig): Map<string, ModbusPoin
     const defined = Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as Partial<ModbusPointConfig>;
     // `direction` has a schema default: keep the profile's unless the config set it explicitly.
     const direction = base && p.direction === "input" && base.direction !== "input" ? base.direction : p.direction;
-    merged.set(n, { ...(base ?? {}), ...defined, direction, fromProfile: base !== undefined } as ModbusPointConfig & { fromProfile: boolean });
+    merged.set(n, { ...(base ?? {}), ...defined, direction, fromProfile: base !== undefined });
   }
   return merged;
 }
