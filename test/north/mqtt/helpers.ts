@@ -1,15 +1,11 @@
 /**
  * Helpers for the MQTT tests: a fake cell (CellView) whose image the test
- * sets, a CommandPort that records and answers as told, technician clients
- * and waits on what they receive, a TCP proxy that can be taken down, and a
- * way to run a TypeScript child process that uses src/north/mqtt.
+ * sets, a CommandPort that records and answers as told (or the real command
+ * router), technician clients and waits on what they receive, and a TCP
+ * proxy that can be taken down.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
 import { Subject } from "rxjs";
@@ -287,97 +283,6 @@ export class Gate {
     this.down();
     await new Promise<void>((r) => this.server.close(() => r()));
   }
-}
-
-// ---- a TypeScript child process ----------------------------------------------------
-
-let hooks: string | undefined;
-
-/**
- * `node --import <register>` arguments that let a plain node process run the
- * repo's TypeScript: each .ts file is transpiled with the project's own
- * typescript (no type check; cached by content under node_modules/.cache),
- * and "./x.js" imports resolve to x.ts.
- */
-function tsImportArgs(): string[] {
-  if (hooks === undefined) {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "cellio-ts-hooks-"));
-    const ts = path.join(ROOT, "node_modules", "typescript", "lib", "typescript.js");
-    writeFileSync(
-      path.join(dir, "hooks.mjs"),
-      `import { readFile, writeFile, mkdir } from "node:fs/promises";
-import { existsSync } from "node:fs";
-import { createHash } from "node:crypto";
-import { fileURLToPath } from "node:url";
-import { createRequire } from "node:module";
-import path from "node:path";
-const CACHE = ${JSON.stringify(path.join(ROOT, "node_modules", ".cache", "cellio-ts-hooks"))};
-let ts;
-export async function resolve(spec, ctx, next) {
-  if (ctx.parentURL && ctx.parentURL.endsWith(".ts") && (spec.startsWith("./") || spec.startsWith("../")) && spec.endsWith(".js")) {
-    const url = new URL(spec.slice(0, -3) + ".ts", ctx.parentURL);
-    if (existsSync(fileURLToPath(url))) return { url: url.href, shortCircuit: true };
-  }
-  return next(spec, ctx);
-}
-export async function load(url, ctx, next) {
-  if (!url.endsWith(".ts")) return next(url, ctx);
-  const file = fileURLToPath(url);
-  const src = await readFile(file, "utf8");
-  const cached = path.join(CACHE, createHash("sha256").update(file).update("\\0").update(src).digest("hex") + ".js");
-  try {
-    return { format: "module", source: await readFile(cached, "utf8"), shortCircuit: true };
-  } catch {}
-  ts ??= createRequire(import.meta.url)(${JSON.stringify(ts)});
-  const out = ts.transpileModule(src, { fileName: file, compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, sourceMap: false } });
-  await mkdir(CACHE, { recursive: true });
-  await writeFile(cached + "." + process.pid, out.outputText);
-  await import("node:fs/promises").then((f) => f.rename(cached + "." + process.pid, cached));
-  return { format: "module", source: out.outputText, shortCircuit: true };
-}
-`,
-    );
-    writeFileSync(
-      path.join(dir, "register.mjs"),
-      `import { register } from "node:module";\nregister(${JSON.stringify(`file://${path.join(dir, "hooks.mjs")}`)});\n`,
-    );
-    hooks = path.join(dir, "register.mjs");
-  }
-  return ["--import", hooks];
-}
-
-export interface Child {
-  readonly proc: ChildProcess;
-  readonly lines: string[];
-  waitLine(pred: (line: string) => boolean, ms: number): Promise<string>;
-  exited(): Promise<number | null>;
-}
-
-/** Run `script` (a .ts file) with `args` in its own node process. */
-export function runTs(script: string, args: string[], env: Record<string, string> = {}): Child {
-  const proc = spawn(process.execPath, [...tsImportArgs(), script, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const lines: string[] = [];
-  createInterface({ input: proc.stdout }).on("line", (l) => lines.push(l));
-  createInterface({ input: proc.stderr }).on("line", (l) => lines.push(`stderr: ${l}`));
-  const exit = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
-  return {
-    proc,
-    lines,
-    exited: () => exit,
-    async waitLine(pred, ms) {
-      const t0 = Date.now();
-      for (;;) {
-        const l = lines.find(pred);
-        if (l !== undefined) return l;
-        if (proc.exitCode !== null || Date.now() - t0 > ms) throw new Error(`child did not print the expected line within ${ms} ms; output:\n${lines.join("\n")}`);
-        await sleep(20);
-      }
-    },
-  };
 }
 
 // ---- the real command router, on fake interlocks ----------------------------------
