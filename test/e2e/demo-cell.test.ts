@@ -69,7 +69,7 @@ beforeAll(async () => {
   // The demo's 10 ms cycle with 4 ms budgets and 50 ms timeouts overruns
   // into an overrun fault on a loaded two-core CI machine (seen: load 9.5);
   // this test is about behaviour, so its copy gets 50 ms and wide margins.
-  const yaml = editText(demo, [
+  const timed = editText(demo, [
     ["period_ms: 10 ", "period_ms: 50 "],
     ["input_budget_ms: 4 ", "input_budget_ms: 20 "],
     ["output_budget_ms: 4 ", "output_budget_ms: 20 "],
@@ -77,6 +77,8 @@ beforeAll(async () => {
     [/timeout_ms: 50\b/g, "timeout_ms: 250"],
     [/stale_after_ms: 100\b/, "stale_after_ms: 1000"],
   ]);
+  // The demo's embedded MQTT broker listens on 1883; the test's on any free port.
+  const yaml = /^mqtt:\n {2}broker: embedded$/m.test(timed) ? timed.replace(/^mqtt:\n {2}broker: embedded$/m, "mqtt:\n  broker: embedded\n  embedded: { port: 0 }") : timed;
   const file = tempConfig(yaml, t, "demo-cell.yaml");
   await startSimCli(file, control!, t, { scenario: "demo" });
   ctl = new SimControl(control!);
