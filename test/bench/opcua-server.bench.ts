@@ -1,0 +1,288 @@
+/**
+ * OPC UA server benchmark: does serving the PLC/HMI cost the control loop?
+ *
+ * A cell of 999 int16 points plus one probe on one Modbus TCP simulator,
+ * scanned every 10 ms; the OPC UA server in the same process (as in
+ * production), SignAndEncrypt with a user name.
+ *  - loop lateness (cycle start vs its due time) with 0 OPC UA clients, then
+ *    with 10 clients × 1,000 monitored items (one subscription each, sampling
+ *    0, publishing 100 ms as an HMI would) while 1,000 register changes per
+ *    second flow;
+ *  - change-to-client latency: the simulator writes a sequence number into the
+ *    probe register every 100 ms; each client notes when the notification with
+ *    that number arrives (read → cycle → publish timer → subscription → client).
+ *
+ * The simulator and the clients run in worker threads (their own event loops),
+ * so the loop's thread only carries what cellio carries; on a small machine
+ * they still compete for the same cores ("cpu" counts every thread, "main
+ * event loop utilization" only cellio's).
+ * Prints figures; never asserts.
+ */
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
+import { X509Certificate } from "node:crypto";
+
+import {
+  AttributeIds,
+  MessageSecurityMode,
+  OPCUACertificateManager,
+  OPCUAClient,
+  SecurityPolicy,
+  TimestampsToReturn,
+  UserTokenType,
+  type ClientMonitoredItemBase,
+  type ClientSession,
+  type ClientSubscription,
+  type DataValue,
+} from "node-opcua";
+import { loadConfigText } from "../../src/config/load.js";
+import { CellApp } from "../../src/app.js";
+import { silentLogger } from "../../src/infra/logger.js";
+import { Histogram } from "../../src/loop/histogram.js";
+import { opcuaConfigSchema } from "../../src/north/opcua-server/config.js";
+import { hashPassword } from "../../src/north/opcua-server/password.js";
+import { CellOpcuaServer, cellViewOf } from "../../src/north/opcua-server/server.js";
+import { cpuMeter, sleep, type Figure } from "./util.js";
+
+const PERIOD = 10;
+const POINTS = 999; // + the probe: 1,000 monitored items per client
+const CLIENTS = 10;
+const CHANGES_PER_TICK = 100; // every 100 ms: 1,000 changes/s
+const PROBE_EVERY_MS = 100;
+const PASSWORD = "bench-password";
+
+type SimMsg = { kind: "ready"; port: number } | { kind: "probe"; seq: number; wallMs: number };
+type ClientMsg = { kind: "subscribed"; items: number } | { kind: "seen"; seq: number; wallMs: number } | { kind: "error"; error: string } | { kind: "done"; notifications: number };
+
+const wall = (): number => performance.timeOrigin + performance.now();
+
+function cellYaml(port: number): string {
+  const points = Array.from({ length: POINTS }, (_, i) => `      r${i}: { address: "hr:${i}:int16" }`).join("\n");
+  return `
+version: 1
+cell: { id: bench-opcua }
+cycle: { period_ms: ${PERIOD}, input_budget_ms: 4, output_budget_ms: 4 }
+devices:
+  io:
+    protocol: modbus-tcp
+    host: 127.0.0.1
+    port: ${port}
+    timeout_ms: 100
+    stale_after_ms: 2000
+    points:
+${points}
+      probe: { address: "hr:${POINTS}:int16" }
+`;
+}
+
+// ---- worker: the Modbus simulator, changing registers on its own timer ----------------
+
+async function simWorker(): Promise<void> {
+  const { ModbusTcpSimServer, RegisterBank } = await import("../../simulators/modbus/index.js");
+  const bank = new RegisterBank();
+  const server = new ModbusTcpSimServer({ port: 0, units: bank });
+  const { port } = await server.start();
+  parentPort!.postMessage({ kind: "ready", port } satisfies SimMsg);
+  let next = 0;
+  let seq = 0;
+  let value = 0;
+  const timer = setInterval(() => {
+    value = (value + 1) & 0x7fff;
+    for (let k = 0; k < CHANGES_PER_TICK; k++) {
+      bank.setInt16("hr", next, value);
+      next = (next + 1) % POINTS;
+    }
+    seq = (seq + 1) & 0x7fff;
+    bank.setInt16("hr", POINTS, seq);
+    parentPort!.postMessage({ kind: "probe", seq, wallMs: wall() } satisfies SimMsg);
+  }, PROBE_EVERY_MS);
+  parentPort!.once("message", () => {
+    clearInterval(timer);
+    void server.stop().then(() => process.exit(0));
+  });
+}
+
+// ---- worker: the OPC UA clients -------------------------------------------------------
+
+async function clientsWorker(data: { url: string; ns: string; pkiDir: string; clients: number }): Promise<void> {
+  const post = (m: ClientMsg): void => parentPort!.postMessage(m);
+  const cm = new OPCUACertificateManager({ rootFolder: data.pkiDir, automaticallyAcceptUnknownCertificate: true, disableFileWatchers: true });
+  await cm.initialize();
+  let notifications = 0;
+  const open: Array<{ client: OPCUAClient; session: ClientSession; sub: ClientSubscription }> = [];
+  try {
+    for (let c = 0; c < data.clients; c++) {
+      const client = OPCUAClient.create({
+        applicationName: "cellio-bench",
+        securityMode: MessageSecurityMode.SignAndEncrypt,
+        securityPolicy: SecurityPolicy.Basic256Sha256,
+        clientCertificateManager: cm,
+        endpointMustExist: false,
+        connectionStrategy: { maxRetry: 1 },
+      });
+      await client.connect(data.url);
+      const session = await client.createSession({ type: UserTokenType.UserName, userName: "bench", password: PASSWORD });
+      const nsArray = await session.readNamespaceArray();
+      const ns = nsArray.indexOf(data.ns);
+      const sub = await session.createSubscription2({
+        requestedPublishingInterval: 100,
+        requestedMaxKeepAliveCount: 20,
+        requestedLifetimeCount: 200,
+        maxNotificationsPerPublish: 0,
+        publishingEnabled: true,
+      });
+      const ids = [...Array.from({ length: POINTS }, (_, i) => `r${i}`), "probe"];
+      const group = await sub.monitorItems(
+        ids.map((id) => ({ nodeId: `ns=${ns};s=Cell.Devices.io.${id}`, attributeId: AttributeIds.Value })),
+        { samplingInterval: 0, queueSize: 1, discardOldest: true },
+        TimestampsToReturn.Both,
+      );
+      const probeIndex = ids.length - 1;
+      group.on("changed", (item: ClientMonitoredItemBase, dv: DataValue) => {
+        notifications++;
+        if (item === group.monitoredItems[probeIndex] && typeof dv.value.value === "number") post({ kind: "seen", seq: dv.value.value, wallMs: wall() });
+      });
+      open.push({ client, session, sub });
+      post({ kind: "subscribed", items: ids.length });
+    }
+  } catch (e) {
+    post({ kind: "error", error: e instanceof Error ? e.message : String(e) });
+  }
+  parentPort!.once("message", () => {
+    void (async () => {
+      for (const o of open) {
+        await o.sub.terminate().catch(() => undefined);
+        await o.session.close().catch(() => undefined);
+        await o.client.disconnect().catch(() => undefined);
+      }
+      post({ kind: "done", notifications });
+      process.exit(0);
+    })();
+  });
+}
+
+// ---- the benchmark --------------------------------------------------------------------
+
+function startWorker<T>(data: Record<string, unknown>, onMessage: (m: T) => void): Worker {
+  const w = new Worker(fileURLToPath(import.meta.url), { workerData: data });
+  w.on("message", onMessage);
+  return w;
+}
+
+async function lateness(app: CellApp, seconds: number): Promise<{ h: ReturnType<Histogram["summary"]>; cpuPct: number; elu: number; skipped: number; misses: number }> {
+  app.loop.stats.resetWindow();
+  const s0 = app.loop.stats.summary();
+  const cpu = cpuMeter();
+  const elu0 = performance.eventLoopUtilization();
+  await sleep(seconds * 1000);
+  const s = app.loop.stats.summary();
+  const elu = performance.eventLoopUtilization(elu0).utilization * 100;
+  return { h: s.lateness, cpuPct: cpu(), elu, skipped: s.skipped - s0.skipped, misses: s.inputMisses - s0.inputMisses };
+}
+
+export async function runOpcuaServerBench(seconds: number): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  const add = (kase: string, metric: string, value: number, unit: string): void => void figures.push({ bench: "opcua-server", case: kase, metric, value, unit });
+  const dir = await mkdtemp(path.join(os.tmpdir(), "cellio-opcua-bench-"));
+  const probes = new Map<number, number>();
+  let simPort = 0;
+  const sim = startWorker<SimMsg>({ role: "opcua-bench-sim" }, (m) => {
+    if (m.kind === "ready") simPort = m.port;
+    else {
+      probes.set(m.seq, m.wallMs);
+      probes.delete((m.seq - 200) & 0x7fff);
+    }
+  });
+  let app: CellApp | undefined;
+  let server: CellOpcuaServer | undefined;
+  let clients: Worker | undefined;
+  try {
+    while (simPort === 0) await sleep(10);
+    app = new CellApp(loadConfigText(cellYaml(simPort), "bench-opcua"), { log: silentLogger() });
+    const config = opcuaConfigSchema.parse({
+      port: 0,
+      host: "127.0.0.1",
+      hostname: "127.0.0.1",
+      state_dir: path.join(dir, "state"),
+      users: { bench: { password_hash: await hashPassword(PASSWORD), role: "viewer" } },
+    });
+    server = new CellOpcuaServer({ config, view: cellViewOf(app), commands: app.loop.logic.commands, log: silentLogger() });
+    await server.prepare();
+    await app.start();
+    const started = await server.start();
+    await sleep(2000);
+
+    const idle = await lateness(app, seconds);
+    for (const [m, v] of [["p50", idle.h.p50], ["p99", idle.h.p99], ["max", idle.h.max]] as const) add("0 clients", `loop lateness ${m}`, v, "ms");
+    add("0 clients", "cpu (process, all threads)", idle.cpuPct, "% core");
+    add("0 clients", "main event loop utilization", idle.elu, "%");
+    add("0 clients", "skipped cycles", idle.skipped, "cycles");
+
+    // The clients' certificate: made here, trusted by the server, used by the worker.
+    const pkiDir = path.join(dir, "clients-pki");
+    const cm = new OPCUACertificateManager({ rootFolder: pkiDir, automaticallyAcceptUnknownCertificate: true, disableFileWatchers: true });
+    await cm.initialize();
+    const maker = OPCUAClient.create({ applicationName: "cellio-bench", clientCertificateManager: cm, endpointMustExist: false });
+    await maker.createDefaultCertificate();
+    // ICertificateStore in the typings; it is the OPCUACertificateManager that security.ts made.
+    await (server.raw!.serverCertificateManager as OPCUACertificateManager).trustCertificate(
+      new X509Certificate(await readFile(maker.certificateFile)).raw,
+    );
+
+    const latency = new Histogram();
+    let subscribed = 0;
+    let notifications = 0;
+    let clientError = "";
+    let measuring = false;
+    clients = startWorker<ClientMsg>({ role: "opcua-bench-clients", url: `opc.tcp://127.0.0.1:${started.port}`, ns: started.namespaceUri, pkiDir, clients: CLIENTS }, (m) => {
+      if (m.kind === "subscribed") subscribed++;
+      else if (m.kind === "error") clientError = m.error;
+      else if (m.kind === "done") notifications = m.notifications;
+      else if (m.kind === "seen" && measuring) {
+        const t0 = probes.get(m.seq);
+        if (t0 !== undefined) latency.recordMs(m.wallMs - t0);
+      }
+    });
+    const t0 = performance.now();
+    while (subscribed < CLIENTS && clientError === "" && performance.now() - t0 < 120_000) await sleep(50);
+    if (clientError !== "") throw new Error(`OPC UA bench clients: ${clientError}`);
+    await sleep(2000);
+    measuring = true;
+    const busy = await lateness(app, seconds);
+    measuring = false;
+    const kase = `${CLIENTS} clients x ${POINTS + 1} items`;
+    for (const [m, v] of [["p50", busy.h.p50], ["p99", busy.h.p99], ["max", busy.h.max]] as const) add(kase, `loop lateness ${m}`, v, "ms");
+    add(kase, "cpu (process, all threads)", busy.cpuPct, "% core");
+    add(kase, "main event loop utilization", busy.elu, "%");
+    add(kase, "skipped cycles", busy.skipped, "cycles");
+    add(kase, "input deadline misses", busy.misses, "reads");
+    const l = latency.summary();
+    add(kase, "change-to-client latency p50", l.p50, "ms");
+    add(kase, "change-to-client latency p99", l.p99, "ms");
+    add(kase, "change-to-client latency max", l.max, "ms");
+    add(kase, "latency samples", l.count, "probes");
+    const done = new Promise<void>((resolve) => clients!.once("exit", () => resolve()));
+    clients.postMessage("stop");
+    await Promise.race([done, sleep(10_000)]);
+    add(kase, "notifications received", notifications, "values");
+    clients = undefined;
+  } finally {
+    await clients?.terminate();
+    await server?.stop();
+    await app?.stop(2000);
+    sim.postMessage("stop");
+    await Promise.race([new Promise((r) => sim.once("exit", r)), sleep(3000)]);
+    await rm(dir, { recursive: true, force: true });
+  }
+  return figures;
+}
+
+if (!isMainThread) {
+  const data = workerData as { role?: string; url: string; ns: string; pkiDir: string; clients: number };
+  if (data.role === "opcua-bench-sim") void simWorker();
+  else if (data.role === "opcua-bench-clients") void clientsWorker(data);
+}
