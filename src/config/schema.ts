@@ -9,6 +9,7 @@ import { modbusTcpDeviceSchema } from "../drivers/modbus/config.js";
 import { modbusRtuDeviceSchema } from "../drivers/modbus/rtu-config.js";
 import { interlocksSectionSchema, latchesSectionSchema, sequencesSectionSchema } from "./logic-schema.js";
 import { mqttConfigSchema } from "../north/mqtt/config.js";
+import { opcuaConfigSchema } from "../north/opcua-server/config.js";
 
 export const deviceSchema = z.discriminatedUnion("protocol", [modbusTcpDeviceSchema, modbusRtuDeviceSchema]);
 
@@ -58,6 +59,7 @@ export const cellConfigSchema = z
     sequences: sequencesSectionSchema,
     interlocks: interlocksSectionSchema,
     mqtt: mqttConfigSchema.optional().describe("MQTT for technicians: broker, topics, roles (src/north/mqtt/README.md)"),
+    opcua: opcuaConfigSchema.optional().describe("OPC UA server for the PLC/HMI: endpoints, users, PKI, limits (src/north/opcua-server/README.md)"),
     log: z
       .object({
         level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
