@@ -240,7 +240,7 @@ export class MqttService {
     }
     await this.broker?.stop();
     this.broker = undefined;
-    this.log.info("MQTT stopped (offline published)");
+    this.log.info("MQTT stopped");
   }
 
   /** Test hook: lose the connection as a crash would (the broker publishes the Will); mqtt.js reconnects. */
