@@ -3,7 +3,7 @@
  * stop in reverse with a time bound. Nothing else in cellio wires components.
  */
 import path from "node:path";
-import { asyncScheduler, type SchedulerLike, type Subscription } from "rxjs";
+import { asyncScheduler, firstValueFrom, timeout, type SchedulerLike, type Subscription } from "rxjs";
 import type { LoadedConfig } from "./config/load.js";
 import type { DeviceConfig } from "./config/schema.js";
 import type { PointDef } from "./core/points.js";
@@ -19,6 +19,7 @@ import { ModbusTcpDriver } from "./drivers/modbus/driver.js";
 import { RtuBusRegistry } from "./drivers/modbus/transport-rtu.js";
 import { MqttService, cellioVersion, configHash } from "./north/mqtt/service.js";
 import { cellViewOf, commandPortOf } from "./north/mqtt/ports.js";
+import { CellOpcuaServer, cellViewOf as opcuaViewOf } from "./north/opcua-server/server.js";
 
 export interface AppOptions {
   readonly log: Logger;
@@ -46,6 +47,8 @@ export class CellApp {
   readonly runners: readonly DeviceRunner[];
   /** MQTT for technicians, when the config has an `mqtt:` block. */
   readonly mqtt: MqttService | undefined;
+  /** The OPC UA server for the PLC/HMI, when the config has an `opcua:` block. */
+  readonly opcua: CellOpcuaServer | undefined;
   private readonly log: Logger;
   private summarySub: Subscription | undefined;
   private eventSub: Subscription | undefined;
@@ -105,6 +108,10 @@ export class CellApp {
           baseDir: path.dirname(path.resolve(loaded.file)),
         })
       : undefined;
+    const opcua = loaded.config.opcua;
+    this.opcua = opcua
+      ? new CellOpcuaServer({ config: opcua, view: opcuaViewOf(this), commands: this.loop.logic.commands, log: this.log, clock })
+      : undefined;
   }
 
   async start(): Promise<void> {
@@ -116,6 +123,16 @@ export class CellApp {
       "starting cell",
     );
     for (const d of this.drivers) await d.start();
+    // OPC UA: load its nodeset and build the address space before the loop runs (seconds of busy event loop).
+    let opcua = this.opcua;
+    if (opcua) {
+      try {
+        await opcua.prepare();
+      } catch (e) {
+        this.log.error({ err: errorMessage(e) }, "OPC UA server could not be prepared: the cell runs without it");
+        opcua = undefined;
+      }
+    }
     this.eventSub = this.loop.cycles$.subscribe((r) => this.logEvents(r));
     this.loop.start();
     // After the loop: MQTT only observes it. An absent broker never blocks start (it reconnects);
@@ -125,6 +142,15 @@ export class CellApp {
         await this.mqtt.start();
       } catch (e) {
         this.log.error({ err: errorMessage(e) }, "MQTT could not start: the cell runs without MQTT");
+      }
+    }
+    // OPC UA listens once the loop has published its first cycle, so clients never see an empty cell.
+    if (opcua) {
+      try {
+        await firstValueFrom(this.loop.cycles$.pipe(timeout({ first: Math.max(2000, 10 * model.cycle.periodMs) }))).catch(() => undefined);
+        if (this.started) await opcua.start(); // not when stop() came meanwhile
+      } catch (e) {
+        this.log.error({ err: errorMessage(e) }, "OPC UA server could not start: the cell runs without it");
       }
     }
     const every = this.opts.summaryEveryMs ?? 0;
@@ -188,6 +214,8 @@ export class CellApp {
     const mqttStopped = this.mqtt?.stop(Math.min(1000, timeoutMs)).catch((e: unknown) => {
       this.log.warn({ err: errorMessage(e) }, "MQTT stop failed");
     });
+    // OPC UA first too: it stops publishing and taking commands at once; its shutdown is awaited after the safe outputs.
+    const opcuaStopped = this.opcua?.stop(Math.min(1000, timeoutMs));
     this.summarySub?.unsubscribe();
     this.eventSub?.unsubscribe();
     this.loop.stop();
@@ -202,6 +230,7 @@ export class CellApp {
       }
     }
     await mqttStopped;
+    await opcuaStopped;
     this.log.info("cell stopped");
     return { safeWritten: res.ok };
   }
