@@ -1,8 +1,10 @@
 /**
- * The OPC UA server as the demo runs it: SecurityPolicy None and anonymous
- * sessions allowed, which it says at warn level. Anonymous is a viewer by
- * default: it reads, it does not write. The PKI is created on first start
- * and reused (same application certificate) on the next.
+ * The OPC UA server as the demo runs it, wired by CellApp from the config's
+ * `opcua:` block: SecurityPolicy None and anonymous sessions allowed, which
+ * it says at warn level. Anonymous is a viewer by default: it reads, it does
+ * not write. CellApp starts it after the first cycle and stops it with the
+ * cell. The PKI is created on first start and reused (same application
+ * certificate) on the next.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
@@ -12,12 +14,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { opcuaConfigSchema } from "../../../src/north/opcua-server/config.js";
 import { CellOpcuaServer, cellViewOf } from "../../../src/north/opcua-server/server.js";
 import { SimDevice, Teardown, startCell, type RunningCell } from "../../integration/helpers.js";
-import { StatusCodes, cellNamespace, clientPki, connect, memoryLog, write, type ClientPki } from "./helpers.js";
+import { StatusCodes, cellNamespace, clientPki, connect, connectError, memoryLog, write, type ClientPki } from "./helpers.js";
 
 const t = new Teardown();
 let dir: string;
 let cell: RunningCell;
 let pki: ClientPki;
+let stateDir: string;
 const logs = memoryLog();
 
 beforeAll(async () => {
@@ -25,6 +28,7 @@ beforeAll(async () => {
   t.add(() => rm(dir, { recursive: true, force: true }));
   const io = await SimDevice.start(t);
   io.bank.setBit("di", 0, true);
+  stateDir = path.join(dir, "state");
   cell = await startCell(
     `
 version: 1
@@ -40,9 +44,17 @@ devices:
     points:
       door_closed:  { address: "di:0", type: bool }
       conveyor_run: { address: "coil:0", direction: output, safe: false, operator_writable: true }
+opcua:
+  port: 0
+  host: 127.0.0.1
+  hostname: 127.0.0.1
+  state_dir: ${JSON.stringify(stateDir)}
+  security: { allow_none: true, allow_anonymous: true }
 `,
     t,
+    { start: false },
   );
+
   pki = await clientPki(path.join(dir, "client-pki"), "cellio-demo-test");
 }, 60_000);
 
@@ -53,28 +65,26 @@ function demoServer(): CellOpcuaServer {
     port: 0,
     host: "127.0.0.1",
     hostname: "127.0.0.1",
-    state_dir: path.join(dir, "state"),
+    state_dir: stateDir,
     security: { allow_none: true, allow_anonymous: true },
   });
   return new CellOpcuaServer({ config, view: cellViewOf(cell.app), commands: cell.app.loop.logic.commands, log: logs.log });
 }
 
 describe("demo configuration", () => {
-  it("warns that None and anonymous are on, serves an anonymous None session read-only, and keeps its certificate across restarts", async () => {
-    const server = demoServer();
-    t.add(() => server.stop());
-    const started = await server.start();
-    const warnings = logs.lines.filter((l) => l.level === 40).map((l) => String(l.msg));
-    expect(warnings.some((m) => m.includes("SecurityPolicy None is offered"))).toBe(true);
-    expect(warnings.some((m) => m.includes("anonymous sessions are accepted") && m.includes("viewer"))).toBe(true);
-
+  it("CellApp starts the server after the first cycle; an anonymous None session reads, may not write; stop() stops it", async () => {
+    const app = cell.app;
+    expect(app.opcua).toBeDefined();
+    await app.start();
+    const started = app.opcua!.started!;
+    expect(started.namespaceUri).toBe("urn:cellio:demo-test");
+    expect(cell.cycles.length).toBeGreaterThan(0);
     const url = `opc.tcp://127.0.0.1:${started.port}`;
     const c = await connect(url, { pki, mode: MessageSecurityMode.None, policy: SecurityPolicy.None });
     try {
       const ns = await cellNamespace(c.session, started.namespaceUri);
-      expect(started.namespaceUri).toBe("urn:cellio:demo-test");
       await cell.waitCycle((x) => x.mode === "running", 10_000, "the first complete good scan");
-      server.flush();
+      app.opcua!.flush();
       const dv = await c.session.read({ nodeId: ns.id("Cell.Devices.io1.door_closed"), attributeId: AttributeIds.Value }, TimestampsToReturn.Both);
       expect(dv.value.value).toBe(true);
       expect(dv.statusCode.value).toBe(StatusCodes.Good.value);
@@ -83,15 +93,21 @@ describe("demo configuration", () => {
     } finally {
       await c.close();
     }
-    const certFile = path.join(started.pkiDir, "own", "certs", "certificate.pem");
-    const cert = await readFile(certFile, "utf8");
-    await server.stop();
-    expect(server.started).toBeUndefined();
+    await app.stop(2000);
+    expect(app.opcua!.started).toBeUndefined();
+    expect(await connectError(url, { pki, mode: MessageSecurityMode.None, policy: SecurityPolicy.None })).toBeDefined();
+  });
 
-    const again = demoServer();
-    t.add(() => again.stop());
-    await again.start();
+  it("warns that None and anonymous are on, and keeps its certificate across restarts", async () => {
+    const certFile = path.join(stateDir, "pki", "own", "certs", "certificate.pem");
+    const cert = await readFile(certFile, "utf8");
+    const server = demoServer();
+    t.add(() => server.stop());
+    await server.start();
+    const warnings = logs.lines.filter((l) => l.level === 40).map((l) => String(l.msg));
+    expect(warnings.some((m) => m.includes("SecurityPolicy None is offered"))).toBe(true);
+    expect(warnings.some((m) => m.includes("anonymous sessions are accepted") && m.includes("viewer"))).toBe(true);
     expect(await readFile(certFile, "utf8")).toBe(cert);
-    await again.stop();
+    await server.stop();
   });
 });
