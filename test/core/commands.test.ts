@@ -32,6 +32,8 @@ const POINTS: PointDef[] = SPEC.map(([id, kind, direction], index) => ({
   scale: undefined,
   deadband: 0,
   address: "",
+  heartbeat: undefined,
+  operatorWritable: false,
 }));
 const IDX = new Map(POINTS.map((p) => [p.id, p.index]));
 const ENV: ExprEnv = {
