@@ -12,7 +12,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import os from "node:os";
-import { OPCUAServer, type OPCUAServerOptions, type StatusCode, type UserManagerOptions } from "node-opcua";
+import { OPCUAServer, UserNameIdentityToken, type OPCUAServerOptions, type StatusCode, type UserManagerOptions } from "node-opcua";
 import type { Observable } from "rxjs";
 import { systemClock, type Clock } from "../../infra/clock.js";
 import { CellioError, errorMessage } from "../../infra/errors.js";
@@ -31,6 +31,7 @@ import {
   describeCertificate,
   findRejectedFile,
   resolvePkiDir,
+  roleOfToken,
   trustHint,
   warnInsecure,
   wellKnownRoles,
@@ -62,6 +63,7 @@ export class CellOpcuaServer {
   private readonly log: Logger;
   private info: StartedServer | undefined;
   private prepared: { hostname: string; pkiDir: string } | undefined;
+  private users: UserDirectory | undefined;
   /** Thumbprints of refused client certificates already logged. */
   private readonly refused = new Set<string>();
 
@@ -100,6 +102,7 @@ export class CellOpcuaServer {
     await mkdir(pkiDir, { recursive: true, mode: 0o700 });
     warnInsecure(cfg, this.log);
     const users = new UserDirectory(cfg.users);
+    this.users = users;
     const userManager: UserManagerOptions = {
       isValidUserAsync: (userName: string, password: string, callback: (err: Error | null, ok?: boolean) => void) => {
         users.check(userName, password).then(
@@ -233,8 +236,10 @@ export class CellOpcuaServer {
   }
 
   private watch(server: OPCUAServer): void {
-    server.on("session_activated", (session) => {
-      this.log.info({ session: session.sessionName, user: session.userIdentityToken?.constructor.name }, "OPC UA session activated");
+    server.on("session_activated", (session, token) => {
+      const user = token instanceof UserNameIdentityToken && typeof token.userName === "string" ? token.userName : token.constructor.name;
+      const role = roleOfToken(token, this.users!, this.opts.config);
+      this.log.info({ session: session.sessionName, user, role: role ?? "none" }, `OPC UA session activated: ${user} (${role ?? "no role"})`);
     });
     server.on("session_closed", (session) => {
       this.log.info({ session: session.sessionName }, "OPC UA session closed");
