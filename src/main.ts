@@ -10,11 +10,13 @@ import { loadConfigFile } from "./config/load.js";
 import { ConfigError } from "./config/issues.js";
 import { createLogger } from "./infra/logger.js";
 import { CellioError } from "./infra/errors.js";
-import { CellApp } from "./app.js";
 import { validateCommand } from "./cli/validate.js";
-import { simCommand, SCENARIOS, type SimOptions } from "./cli/sim.js";
-import { demoCommand } from "./cli/demo.js";
 import { onShutdownSignals } from "./cli/signals.js";
+import type { SimOptions } from "./cli/sim.js";
+
+// The run, demo and sim commands load the whole stack (drivers, node-opcua,
+// MQTT, simulators) on demand, so `validate` and `schema` start fast.
+const SCENARIOS = ["none", "demo"] as const;
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const DEMO_CONFIG = path.join(ROOT, "config", "demo-cell.yaml");
@@ -34,6 +36,7 @@ function port(v: string): number {
 async function runCommand(file: string, opts: { summaryEvery: number }): Promise<void> {
   const loaded = await loadConfigFile(file);
   const log = createLogger({ level: loaded.config.log.level });
+  const { CellApp } = await import("./app.js");
   const app = new CellApp(loaded, { log, summaryEveryMs: opts.summaryEvery * 1000 });
   onShutdownSignals(log, async () => void (await app.stop(2000)), 5000);
   await app.start();
@@ -74,7 +77,10 @@ program
   .addOption(new Option("--scenario <name>", "simulated process").choices(SCENARIOS).default("none"))
   .addOption(new Option("--control-port <port>", "HTTP control interface port on 127.0.0.1").argParser(port).default(5081))
   .addOption(new Option("--exit-with-parent", "stop when standard input closes").hideHelp())
-  .action((o: SimOptions) => simCommand(o, createLogger({ fd: 2, name: "cellio-sim" })));
+  .action(async (o: SimOptions) => {
+    const { simCommand } = await import("./cli/sim.js");
+    await simCommand(o, createLogger({ fd: 2, name: "cellio-sim" }));
+  });
 
 program
   .command("demo")
@@ -82,7 +88,20 @@ program
   .option("-c, --config <file>", "cell config", DEMO_CONFIG)
   .addOption(new Option("--summary-every <seconds>", "log a cycle summary this often").argParser(seconds).default(5))
   .addOption(new Option("--control-port <port>", "simulator control interface port").argParser(port).default(5081))
-  .action((o: { config: string; summaryEvery: number; controlPort: number }) => demoCommand(o, ROOT));
+  .action(async (o: { config: string; summaryEvery: number; controlPort: number }) => {
+    const { demoCommand } = await import("./cli/demo.js");
+    await demoCommand(o, ROOT);
+  });
+
+program
+  .command("hash-password")
+  .description("hash a password for the opcua: users block (reads it from standard input)")
+  .option("--user <name>", "print a ready users: entry for this user")
+  .addOption(new Option("--role <role>", "role of that user").choices(["viewer", "operator", "engineer"]))
+  .action(async (o: { user?: string; role?: string }) => {
+    const { hashPasswordCommand } = await import("./cli/hash-password.js");
+    process.exitCode = await hashPasswordCommand(o);
+  });
 
 program.parseAsync().catch((e: unknown) => {
   if (e instanceof ConfigError || e instanceof CellioError) {

@@ -8,7 +8,6 @@ import { startSimulators } from "../../simulators/runner.js";
 import { runDemoScenario } from "../../simulators/scenarios/demo-cell.js";
 import { onShutdownSignals } from "./signals.js";
 
-export const SCENARIOS = ["none", "demo"] as const;
 
 export interface SimOptions {
   config: string;

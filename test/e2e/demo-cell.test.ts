@@ -78,7 +78,9 @@ beforeAll(async () => {
     [/stale_after_ms: 100\b/, "stale_after_ms: 1000"],
   ]);
   // The demo's embedded MQTT broker listens on 1883; the test's on any free port.
-  const yaml = /^mqtt:\n {2}broker: embedded$/m.test(timed) ? timed.replace(/^mqtt:\n {2}broker: embedded$/m, "mqtt:\n  broker: embedded\n  embedded: { port: 0 }") : timed;
+  const withMqtt = /^mqtt:\n {2}broker: embedded$/m.test(timed) ? timed.replace(/^mqtt:\n {2}broker: embedded$/m, "mqtt:\n  broker: embedded\n  embedded: { port: 0 }") : timed;
+  // The demo's OPC UA server listens on 4840; the test's on any free port.
+  const yaml = withMqtt.replace(/^opcua:\n {2}port: 4840$/m, "opcua:\n  port: 0");
   const file = tempConfig(yaml, t, "demo-cell.yaml");
   await startSimCli(file, control!, t, { scenario: "demo" });
   ctl = new SimControl(control!);
