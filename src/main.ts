@@ -76,6 +76,7 @@ program
   .requiredOption("-c, --config <file>", "cell config (YAML)")
   .addOption(new Option("--scenario <name>", "simulated process").choices(SCENARIOS).default("none"))
   .addOption(new Option("--control-port <port>", "HTTP control interface port on 127.0.0.1").argParser(port).default(5081))
+  .addOption(new Option("--robot-control-port <port>", "robot simulator control interface port on 127.0.0.1 (e-stop, alarms, mode)").argParser(port))
   .addOption(new Option("--exit-with-parent", "stop when standard input closes").hideHelp())
   .action(async (o: SimOptions) => {
     const { simCommand } = await import("./cli/sim.js");

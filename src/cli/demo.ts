@@ -17,7 +17,8 @@ function startSimProcess(root: string, config: string, controlPort: number): Pro
   // Own process group: Ctrl-C reaches only the controller, which writes the safe
   // outputs while the simulated devices still answer, and then stops them.
   // --exit-with-parent: the simulators stop by themselves if this process dies.
-  const args = [main, "sim", "--config", config, "--scenario", "demo", "--control-port", String(controlPort), "--exit-with-parent"];
+  const args = [main, "sim", "--config", config, "--scenario", "demo", "--control-port", String(controlPort)];
+  args.push("--robot-control-port", String(controlPort + 1), "--exit-with-parent");
   const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "inherit"], detached: true });
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout });

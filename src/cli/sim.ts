@@ -8,23 +8,28 @@ import { startSimulators } from "../../simulators/runner.js";
 import { runDemoScenario } from "../../simulators/scenarios/demo-cell.js";
 import { onShutdownSignals } from "./signals.js";
 
-
 export interface SimOptions {
   config: string;
   scenario: string;
   controlPort: number;
+  /** The robots' HTTP control interface (e-stop, alarms, mode), when the config has a robot. */
+  robotControlPort?: number;
   /** Stop when standard input closes (the parent process died). */
   exitWithParent?: boolean;
 }
 
 export async function simCommand(opts: SimOptions, log: Logger): Promise<void> {
   const { model } = await loadConfigFile(opts.config);
-  const sims = await startSimulators(model, { controlPort: opts.controlPort });
+  const sims = await startSimulators(model, {
+    controlPort: opts.controlPort,
+    ...(opts.robotControlPort === undefined ? {} : { robotControlPort: opts.robotControlPort }),
+  });
   let stopScenario = (): void => undefined;
   if (opts.scenario === "demo") stopScenario = runDemoScenario(sims);
   const devices = [...sims.devices.values()].map((d) => ({ device: d.name, unit: d.unitId }));
-  log.info({ devices, control: sims.control?.port }, "simulators listening");
-  process.stdout.write(`${JSON.stringify({ event: "sim-ready", control: sims.control?.port, devices })}\n`);
+  const robotControl = sims.robotControl?.port;
+  log.info({ devices, control: sims.control?.port, robotControl }, "simulators listening");
+  process.stdout.write(`${JSON.stringify({ event: "sim-ready", control: sims.control?.port, robotControl, devices })}\n`);
   const stop = async (): Promise<void> => {
     stopScenario();
     await sims.stop();
