@@ -11,6 +11,7 @@
  * the state the next one starts from (running, no interlock tripped).
  */
 import path from "node:path";
+import { parseDocument } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CommandResult } from "../../src/core/commands.js";
 import type { CycleResult } from "../../src/loop/control-loop.js";
@@ -77,10 +78,12 @@ beforeAll(async () => {
     [/timeout_ms: 50\b/g, "timeout_ms: 250"],
     [/stale_after_ms: 100\b/, "stale_after_ms: 1000"],
   ]);
-  // The demo's embedded MQTT broker listens on 1883; the test's on any free port.
-  const withMqtt = /^mqtt:\n {2}broker: embedded$/m.test(timed) ? timed.replace(/^mqtt:\n {2}broker: embedded$/m, "mqtt:\n  broker: embedded\n  embedded: { port: 0 }") : timed;
-  // The demo's OPC UA server listens on 4840; the test's on any free port.
-  const yaml = withMqtt.replace(/^opcua:\n {2}port: 4840$/m, "opcua:\n  port: 0");
+  // The demo's embedded MQTT broker listens on 1883 and its OPC UA server on
+  // 4840; the test's on any free port.
+  const doc = parseDocument(timed);
+  if (doc.has("mqtt")) doc.setIn(["mqtt", "embedded", "port"], 0);
+  if (doc.has("opcua")) doc.setIn(["opcua", "port"], 0);
+  const yaml = doc.toString();
   const file = tempConfig(yaml, t, "demo-cell.yaml");
   await startSimCli(file, control!, t, { scenario: "demo" });
   ctl = new SimControl(control!);

@@ -216,7 +216,10 @@ describe("cellio run as a process", () => {
     const t0 = performance.now();
     p.child.kill("SIGTERM");
     const { code, signal, at } = await p.exited;
+    // 130 comes only from the second-signal path: a clean stop exits 0 and the
+    // hard bound exits 1. (No time bound here: on a loaded CI machine the
+    // child's start of exit varied up to ~2 s, which said nothing about the code.)
     expect({ code, signal }, p.output()).toEqual({ code: 130, signal: null });
-    expect(at - t0).toBeLessThan(1000); // well before the 2 s clean-stop bound
+    expect(at - t0).toBeLessThan(5000); // before the 5 s hard bound of a stuck clean stop
   });
 });
