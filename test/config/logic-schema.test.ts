@@ -2,6 +2,7 @@
  * Config sections for interlocks, sequences and latches: schema (shape,
  * durations, JSON Schema) and compile errors with YAML path and line:col.
  */
+import { pointTable } from "../helpers/point-table.js";
 import { describe, expect, it } from "vitest";
 import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
@@ -16,8 +17,7 @@ import {
   sequencesSectionSchema,
 } from "../../src/config/logic-schema.js";
 import { SourceMap, type ConfigIssue } from "../../src/config/issues.js";
-import type { ExprEnv } from "../../src/core/expr/index.js";
-import { defaultSafe, type Direction, type PointDef, type PointKind } from "../../src/core/points.js";
+import { type Direction, type PointKind } from "../../src/core/points.js";
 
 const SPEC: ReadonlyArray<readonly [string, PointKind, Direction]> = [
   ["io1.door_closed", "bool", "input"],
@@ -31,30 +31,7 @@ const SPEC: ReadonlyArray<readonly [string, PointKind, Direction]> = [
   ["io1.alarm_latched", "bool", "memory"],
   ["cell.count", "int", "memory"],
 ];
-const POINTS: PointDef[] = SPEC.map(([id, kind, direction], index) => ({
-  index,
-  id,
-  device: id.split(".")[0]!,
-  name: id.split(".")[1]!,
-  kind,
-  direction,
-  safe: direction === "input" ? null : defaultSafe(kind),
-  unit: undefined,
-  description: undefined,
-  scale: undefined,
-  deadband: 0,
-  address: "",
-  heartbeat: undefined,
-  operatorWritable: false,
-}));
-const IDX = new Map(POINTS.map((p) => [p.id, p.index]));
-const ENV: ExprEnv = {
-  resolve: (n) => {
-    const i = IDX.get(n);
-    return i === undefined ? undefined : { index: i, type: POINTS[i]!.kind };
-  },
-  names: () => IDX.keys(),
-};
+const { points: POINTS, idx: IDX, env: ENV } = pointTable(SPEC);
 
 interface Sections {
   interlocks?: unknown;

@@ -1,12 +1,12 @@
 /** The command path: validation, roles, the per-cycle queue, manual values, interlock checks, rate limiting. */
+import { pointTable } from "../helpers/point-table.js";
 import { describe, expect, it } from "vitest";
 import { LineCounter, parseDocument } from "yaml";
 import { compileInterlocks, interlocksSectionSchema } from "../../src/config/logic-schema.js";
 import { SourceMap, type ConfigIssue } from "../../src/config/issues.js";
 import { CommandRouter, parseCommand, RateLimiter, TokenBucket, type Caller, type CommandResult, type Role } from "../../src/core/commands.js";
-import type { ExprEnv } from "../../src/core/expr/index.js";
 import { InterlockEngine } from "../../src/core/interlocks.js";
-import { defaultSafe, type Direction, type PointDef, type PointKind } from "../../src/core/points.js";
+import { type Direction, type PointKind } from "../../src/core/points.js";
 import { goodSample, INITIAL_SAMPLE, type Sample, type Value } from "../../src/core/sample.js";
 import { SequenceEngine } from "../../src/core/sequences.js";
 
@@ -19,31 +19,7 @@ const SPEC: ReadonlyArray<readonly [string, PointKind, Direction]> = [
   ["robot.job", "string", "output"],
   ["cell.recipe", "int", "memory"],
 ];
-const POINTS: PointDef[] = SPEC.map(([id, kind, direction], index) => ({
-  index,
-  id,
-  device: id.split(".")[0]!,
-  name: id.split(".")[1]!,
-  kind,
-  direction,
-  safe: direction === "input" ? null : defaultSafe(kind),
-  unit: undefined,
-  description: undefined,
-  scale: undefined,
-  deadband: 0,
-  address: "",
-  heartbeat: undefined,
-  operatorWritable: false,
-}));
-const IDX = new Map(POINTS.map((p) => [p.id, p.index]));
-const ENV: ExprEnv = {
-  resolve: (n) => {
-    const i = IDX.get(n);
-    return i === undefined ? undefined : { index: i, type: POINTS[i]!.kind };
-  },
-  names: () => IDX.keys(),
-};
-const at = (id: string): number => IDX.get(id)!;
+const { points: POINTS, idx: IDX, env: ENV, at } = pointTable(SPEC);
 
 const CELL = `
 interlocks:

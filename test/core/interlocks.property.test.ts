@@ -7,15 +7,15 @@
  *   accepted only while the permit was true;
  * - for stateless permits the engine matches a small reference model exactly.
  */
+import { pointTable } from "../helpers/point-table.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { LineCounter, parseDocument } from "yaml";
 import { compileInterlocks, interlocksSectionSchema } from "../../src/config/logic-schema.js";
 import { SourceMap, type ConfigIssue } from "../../src/config/issues.js";
 import type { Role } from "../../src/core/commands.js";
-import type { ExprEnv } from "../../src/core/expr/index.js";
 import { InterlockEngine, type InterlockDef } from "../../src/core/interlocks.js";
-import { defaultSafe, type Direction, type PointDef, type PointKind } from "../../src/core/points.js";
+import { type Direction, type PointDef, type PointKind } from "../../src/core/points.js";
 import { INITIAL_SAMPLE, sample, STATUSES, type Sample, type Status, type Value } from "../../src/core/sample.js";
 
 const SPEC: ReadonlyArray<readonly [string, PointKind, Direction, Value?]> = [
@@ -28,30 +28,7 @@ const SPEC: ReadonlyArray<readonly [string, PointKind, Direction, Value?]> = [
   ["io1.light_red", "bool", "output"],
   ["io1.speed", "int", "output"],
 ];
-const POINTS: PointDef[] = SPEC.map(([id, kind, direction, safe], index) => ({
-  index,
-  id,
-  device: id.split(".")[0]!,
-  name: id.split(".")[1]!,
-  kind,
-  direction,
-  safe: direction === "input" ? null : (safe ?? defaultSafe(kind)),
-  unit: undefined,
-  description: undefined,
-  scale: undefined,
-  deadband: 0,
-  address: "",
-  heartbeat: undefined,
-  operatorWritable: false,
-}));
-const IDX = new Map(POINTS.map((p) => [p.id, p.index]));
-const ENV: ExprEnv = {
-  resolve: (n) => {
-    const i = IDX.get(n);
-    return i === undefined ? undefined : { index: i, type: POINTS[i]!.kind };
-  },
-  names: () => IDX.keys(),
-};
+const { points: POINTS, idx: IDX, env: ENV } = pointTable(SPEC);
 const INPUTS = POINTS.filter((p) => p.direction === "input");
 const OUTPUTS = POINTS.filter((p) => p.direction === "output");
 

@@ -2,12 +2,12 @@
  * Sequences and latches in virtual time: nowMs advances 10 ms per cycle, cycle k at k*10 ms.
  * Definitions are compiled from YAML with the shipped compile functions.
  */
+import { pointTable } from "../helpers/point-table.js";
 import { describe, expect, it } from "vitest";
 import { LineCounter, parseDocument } from "yaml";
 import { compileLatches, compileSequences, latchesSectionSchema, sequencesSectionSchema } from "../../src/config/logic-schema.js";
 import { SourceMap, type ConfigIssue } from "../../src/config/issues.js";
-import type { ExprEnv } from "../../src/core/expr/index.js";
-import { defaultSafe, type Direction, type PointDef, type PointKind } from "../../src/core/points.js";
+import { defaultSafe, type Direction, type PointKind } from "../../src/core/points.js";
 import { goodSample, INITIAL_SAMPLE, sample, type Sample, type Status, type Value } from "../../src/core/sample.js";
 import { LatchBank, SequenceEngine, type SequenceEvent } from "../../src/core/sequences.js";
 
@@ -21,31 +21,7 @@ const SPEC: ReadonlyArray<readonly [string, PointKind, Direction]> = [
   ["robot.start", "bool", "output"],
   ["io1.alarm_latched", "bool", "memory"],
 ];
-const POINTS: PointDef[] = SPEC.map(([id, kind, direction], index) => ({
-  index,
-  id,
-  device: id.split(".")[0]!,
-  name: id.split(".")[1]!,
-  kind,
-  direction,
-  safe: direction === "input" ? null : defaultSafe(kind),
-  unit: undefined,
-  description: undefined,
-  scale: undefined,
-  deadband: 0,
-  address: "",
-  heartbeat: undefined,
-  operatorWritable: false,
-}));
-const IDX = new Map(POINTS.map((p) => [p.id, p.index]));
-const ENV: ExprEnv = {
-  resolve: (n) => {
-    const i = IDX.get(n);
-    return i === undefined ? undefined : { index: i, type: POINTS[i]!.kind };
-  },
-  names: () => IDX.keys(),
-};
-const at = (id: string): number => IDX.get(id)!;
+const { points: POINTS, env: ENV, at } = pointTable(SPEC);
 
 function parse(yaml: string): { doc: unknown; map: SourceMap } {
   const lineCounter = new LineCounter();

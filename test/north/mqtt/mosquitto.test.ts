@@ -94,7 +94,9 @@ describe("retained state", () => {
     // Never read: unknown, not unavailable.
     const run = await t.wait(`${P}/points/io1/conveyor_run`, (_j, r) => r.packet.retain, 2000);
     expect(parse(run)).toEqual({ v: null, q: "bad", s: "bad_waiting_for_initial_data", ts: null });
-    const diag = await t.wait(`${P}/diagnostics`, () => true, 3000);
+    // The retained diagnostics may still be the one published while the cell was starting;
+    // they come every second here, so wait for one from the running cell.
+    const diag = await t.wait(`${P}/diagnostics`, (j) => (j as { mode?: string }).mode === "running", 4000);
     expect(parse(diag)).toMatchObject({ mode: "running", period_ms: 10, devices: { io1: { state: "good" } } });
   });
 
