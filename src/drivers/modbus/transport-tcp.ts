@@ -1,6 +1,6 @@
 /**
  * ModbusTransport on cellio's own client (tcp-client.ts): a drop-in
- * replacement for ModbusSerialTcpTransport, with the same constructor
+ * replacement for the former modbus-serial transport, with the same constructor
  * (host, port, connect timeout) plus client options (framing, pipelining,
  * queue bound, latency hook). The client survives reconnects, so its
  * counters cover the transport's whole life.
