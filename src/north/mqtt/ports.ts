@@ -9,25 +9,16 @@
  */
 import type { Observable } from "rxjs";
 import type { Caller, Command, CommandResult } from "../../core/commands.js";
+import type { InterlockState } from "../../core/interlocks.js";
+import type { SequenceState } from "../../core/sequences.js";
 import type { PointDef } from "../../core/points.js";
 import type { Sample } from "../../core/sample.js";
 
-export interface InterlockView {
-  readonly id: string;
-  readonly permitted: boolean;
-  readonly tripped: boolean;
-  readonly latched: boolean;
-  readonly tripCount: number;
-  readonly lastCause: string;
-  readonly lastTripWallMs: number;
-}
+/** Live state of one interlock, as the interlock engine keeps it. */
+export type InterlockView = InterlockState;
 
-export interface SequenceView {
-  readonly id: string;
-  readonly step: string;
-  readonly lastFault: string;
-  readonly faulted: boolean;
-}
+/** Live state of one sequence, as the sequence engine keeps it. */
+export type SequenceView = Pick<SequenceState, "id" | "step" | "lastFault" | "faulted">;
 
 export interface InterlockEventView {
   readonly kind: "trip" | "clear" | "reset";

@@ -6,6 +6,8 @@
  */
 import type { Observable } from "rxjs";
 import type { Caller, Command, CommandResult } from "../../core/commands.js";
+import type { InterlockState } from "../../core/interlocks.js";
+import type { SequenceState } from "../../core/sequences.js";
 import type { PointDef } from "../../core/points.js";
 import type { Sample, Value } from "../../core/sample.js";
 
@@ -17,26 +19,11 @@ export type PointView = Pick<PointDef, "index" | "id" | "device" | "name" | "kin
   readonly operatorWritable: boolean;
 };
 
-/** Live state of one interlock (core/interlocks.ts InterlockState fits). */
-export interface InterlockView {
-  readonly id: string;
-  readonly permitted: boolean;
-  readonly tripped: boolean;
-  readonly latched: boolean;
-  readonly tripCount: number;
-  readonly lastCause: string;
-  /** Epoch ms of the latest trip, 0 before the first. */
-  readonly lastTripWallMs: number;
-}
+/** Live state of one interlock, as the interlock engine keeps it. */
+export type InterlockView = InterlockState;
 
-/** Live state of one sequence (core/sequences.ts SequenceState fits). */
-export interface SequenceView {
-  readonly id: string;
-  readonly step: string;
-  readonly stepElapsedMs: number;
-  readonly lastFault: string;
-  readonly faulted: boolean;
-}
+/** Live state of one sequence, as the sequence engine keeps it. */
+export type SequenceView = Pick<SequenceState, "id" | "step" | "stepElapsedMs" | "lastFault" | "faulted">;
 
 /** One published cycle (loop/control-loop.ts CycleResult fits). */
 export interface CycleView {
