@@ -32,152 +32,13 @@
 import { SerialPort } from "serialport";
 import { CellioError, errorMessage, type ErrorCode } from "../../infra/errors.js";
 import { silentLogger, type Logger } from "../../infra/logger.js";
-import {
-  type ModbusRequest,
-  type PduResult,
-  type ResponseOf,
-  NEED_MORE,
-  checkRequest,
-  crc16,
-  encodeRequestPdu,
-  exceptionName,
-  hex,
-  parseResponsePdu,
-  quantityOf,
-  requestPduLength,
-  responsePduLength,
-} from "./pdu-client.js";
+import { type ModbusRequest, type PduResult, type ResponseOf, checkRequest, crc16, encodeRequestPdu, exceptionName, hex, parseResponsePdu, quantityOf, requestPduLength } from "./pdu-client.js";
+import { FairQueue } from "./fair-queue.js";
+import { MAX_RTU_ADU, examineResponse, expectedResponseLength, frameLength, silenceReason } from "./rtu-frame.js";
+
+export { FairQueue } from "./fair-queue.js";
+export { MAX_RTU_ADU, examineResponse, expectedResponseLength, frameLength, type Examined } from "./rtu-frame.js";
 import { bitsPerChar, describeLine, type RtuBusSettings } from "./rtu-config.js";
-
-/** Largest RTU ADU: unit id, 253-byte PDU, CRC. */
-export const MAX_RTU_ADU = 256;
-
-// ---- the queue (pure) ------------------------------------------------------------
-
-/**
- * A bounded queue, FIFO per key and round-robin between keys: `shift()`
- * takes the oldest item of the key whose turn it is, and that key (if it
- * still has items) goes to the back of the line.
- */
-export class FairQueue<T> {
-  private readonly lanes = new Map<number, T[]>();
-  /** Keys with items, in the order they will be served. */
-  private readonly turn: number[] = [];
-  private count = 0;
-
-  constructor(readonly capacity: number) {}
-
-  get size(): number {
-    return this.count;
-  }
-
-  /** False (and nothing queued) when the queue is full. */
-  push(key: number, item: T): boolean {
-    if (this.count >= this.capacity) return false;
-    const lane = this.lanes.get(key);
-    if (lane) lane.push(item);
-    else {
-      this.lanes.set(key, [item]);
-      this.turn.push(key);
-    }
-    this.count++;
-    return true;
-  }
-
-  shift(): T | undefined {
-    const key = this.turn.shift();
-    if (key === undefined) return undefined;
-    const lane = this.lanes.get(key)!;
-    const item = lane.shift()!;
-    if (lane.length > 0) this.turn.push(key);
-    else this.lanes.delete(key);
-    this.count--;
-    return item;
-  }
-
-  remove(key: number, item: T): boolean {
-    const lane = this.lanes.get(key);
-    const i = lane ? lane.indexOf(item) : -1;
-    if (!lane || i < 0) return false;
-    lane.splice(i, 1);
-    if (lane.length === 0) {
-      this.lanes.delete(key);
-      this.turn.splice(this.turn.indexOf(key), 1);
-    }
-    this.count--;
-    return true;
-  }
-
-  /** Empties the queue; returns what it held, in the order it would have been served. */
-  drain(): T[] {
-    const out: T[] = [];
-    for (let t = this.shift(); t !== undefined; t = this.shift()) out.push(t);
-    return out;
-  }
-}
-
-// ---- response frames (pure) ------------------------------------------------------------
-
-/** Length of the ADU (unit id, PDU, CRC) that answers `req` without an exception. */
-export function expectedResponseLength(req: ModbusRequest): number {
-  switch (req.fc) {
-    case 1:
-    case 2:
-      return 5 + Math.ceil(req.count / 8);
-    case 3:
-    case 4:
-    case 23:
-      return 5 + 2 * req.count;
-    case 5:
-    case 6:
-    case 15:
-    case 16:
-      return 8;
-  }
-}
-
-export type Examined =
-  /** More bytes needed; `need` is the frame's length once its header tells. */
-  | { readonly kind: "partial"; readonly need?: number }
-  /** Not the answer to this request: another unit id or function code. */
-  | { readonly kind: "foreign"; readonly reason: string }
-  /** `need` bytes are in but their CRC does not match (the rest may still be coming). */
-  | { readonly kind: "bad_crc"; readonly need: number }
-  /** A whole frame of `need` bytes with a good CRC: the PDU is `buf[1, need-2)`. */
-  | { readonly kind: "frame"; readonly need: number };
-
-const crcAt = (buf: Uint8Array, at: number): number => buf[at]! | (buf[at + 1]! << 8);
-
-/** What the `len` bytes received so far are, as the answer of `unit` to function `fc`. */
-export function examineResponse(unit: number, fc: number, buf: Uint8Array, len: number): Examined {
-  if (len < 1) return { kind: "partial" };
-  if (buf[0] !== unit) return { kind: "foreign", reason: `answer from unit ${buf[0]!}, expected unit ${unit}` };
-  if (len < 2) return { kind: "partial" };
-  const f = buf[1]!;
-  if (f !== fc && f !== (fc | 0x80)) return { kind: "foreign", reason: `function code ${hex(f)}, expected ${hex(fc)} or ${hex(fc | 0x80)}` };
-  const pdu = responsePduLength(buf, 1, len - 1);
-  if (pdu === NEED_MORE) return { kind: "partial" };
-  if (pdu < 0) return { kind: "foreign", reason: `function code ${hex(f)} has no known response layout` };
-  const need = pdu + 3;
-  if (len < need) return { kind: "partial", need };
-  if (crc16(buf, 0, need - 2) !== crcAt(buf, need - 2)) return { kind: "bad_crc", need };
-  return { kind: "frame", need };
-}
-
-/**
- * Length of the whole, CRC-valid response frame at the start of `buf[0, len)`,
- * whatever unit or function it is from: 0 while more bytes are needed to
- * tell, -1 when it is not a frame (unknown function code, too long, bad CRC).
- */
-export function frameLength(buf: Uint8Array, len: number): number {
-  if (len < 2) return 0;
-  const pdu = responsePduLength(buf, 1, len - 1);
-  if (pdu === NEED_MORE) return 0;
-  const need = pdu + 3;
-  if (pdu < 0 || need > MAX_RTU_ADU) return -1;
-  if (len < need) return 0;
-  return crc16(buf, 0, need - 2) === crcAt(buf, need - 2) ? need : -1;
-}
 
 // ---- the bus ------------------------------------------------------------------------
 
@@ -553,7 +414,7 @@ export class RtuBus {
     if (this.rxLen > 0) {
       // A frame has started: only a silence ends it, timeout or not.
       if (now - this.lastRxAt < this.frameSilenceMs) this.arm(this.lastRxAt + this.frameSilenceMs);
-      else this.finish(t, frameError(this.silenceReason(t)));
+      else this.finish(t, frameError(silenceReason(t.unit, t.req.fc, this.rx, this.rxLen, this.frameSilenceMs)));
       return;
     }
     if (now < t.deadline) {
@@ -569,27 +430,6 @@ export class RtuBus {
       t.skipped > 0 ? `; discarded meanwhile ${t.skipped} valid frame(s), the last from ${t.skippedFrom} (a late answer, or a unit answering with the wrong id)` : "";
     this.settle(t, this.error("CELLIO_ERR_MODBUS_TIMEOUT", t, `no answer within ${t.timeoutMs} ms${wire}${skipped}`));
     this.pump();
-  }
-
-  /** Why the frame that a silence ended is not a good answer. */
-  private silenceReason(t: Txn): string {
-    const rx = this.rx;
-    const len = this.rxLen;
-    const e = examineResponse(t.unit, t.req.fc, rx, len);
-    const crcOk = len >= 4 && crc16(rx, 0, len - 2) === crcAt(rx, len - 2);
-    const silence = `${round(this.frameSilenceMs)} ms of silence`;
-    switch (e.kind) {
-      case "bad_crc":
-        if (crcOk && len > e.need) return `over-long response: ${len} bytes with a valid CRC, ${e.need} expected`;
-        return `CRC mismatch: received ${hex(crcAt(rx, e.need - 2), 4)}, computed ${hex(crc16(rx, 0, e.need - 2), 4)}`;
-      case "partial":
-        if (crcOk && e.need !== undefined) return `frame of ${len} bytes has a valid CRC but its header announces ${e.need} (byte count wrong)`;
-        return `truncated response: ${len} of ${e.need ?? "?"} bytes, then ${silence}`;
-      case "foreign":
-        return `${e.reason}: ${len} bytes, then ${silence}`;
-      case "frame":
-        return `unexpected frame end after ${len} bytes and ${silence}`; // settled on arrival; not reached
-    }
   }
 
   private finish(t: Txn, r: PduResult<unknown>): void {

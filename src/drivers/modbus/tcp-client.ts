@@ -1,108 +1,34 @@
 /**
  * cellio's Modbus TCP client: one socket, MBAP framing (Modbus Messaging on
- * TCP/IP v1.0b) or RTU frames over TCP (a serial gateway), transaction
- * matching, per-request timeouts, a bounded queue and counters.
+ * TCP/IP v1.0b, tcp-mbap-receiver.ts) or RTU frames over TCP (a serial
+ * gateway, tcp-rtu-receiver.ts), per-request timeouts, a bounded queue that
+ * is FIFO per unit id and round-robin between unit ids (several units behind
+ * one gateway share the connection fairly), and counters (tcp-txn.ts).
  *
  * - MBAP: 16-bit wrapping transaction ids; up to `maxInFlight` requests on
- *   the wire; a response is matched by tid, and one whose tid matches nothing
- *   in flight (a late answer) is dropped and counted as stale. A frame that
- *   leaves the byte stream in doubt (bad protocol id, a length field out of
- *   range or disagreeing with the PDU, bytes after a frame that cannot start
- *   a header, a frame still incomplete when its request times out) closes
- *   the socket: the caller reconnects.
+ *   the wire, matched by tid; a late answer is dropped and counted as stale.
+ *   A frame that leaves the byte stream in doubt closes the socket: the
+ *   caller reconnects.
  * - RTU over TCP: one request in flight, matched by unit id and function
- *   code, CRC-checked; after any doubt (bad frame, timeout, unexpected bytes)
- *   the next request waits until the line has been silent for `rtuSilenceMs`.
- *
- *   RTU has no transaction id: a late answer that arrives after that silence,
- *   while the next request to the same unit and function is in flight, is
- *   indistinguishable from its answer (the byte count catches a different
- *   quantity). Keep the timeout above the device's worst answer time.
+ *   code, CRC-checked; after any doubt the next request waits until the line
+ *   has been silent for `rtuSilenceMs`. RTU has no transaction id: keep the
+ *   timeout above the device's worst answer time.
  *
  * Socket handlers and timers never throw, every request settles: by its
  * answer, its timeout, or the close that rejects everything in flight. One
- * timer serves all deadlines. The socket reads into one preallocated 64 KiB
- * buffer (`onread`: no Buffer, no 'data' event per read); complete frames are
- * parsed in place there, only a frame split across reads is copied, into a
- * 260-byte (largest ADU) buffer that never grows.
+ * timer (re-armed for the earliest deadline) serves all requests. The socket
+ * reads into one preallocated 64 KiB buffer (`onread`: no Buffer, no 'data'
+ * event per read); whole frames are parsed in place there.
  */
 import net from "node:net";
 import { CellioError, errorMessage, type ErrorCode } from "../../infra/errors.js";
-import {
-  type ModbusRequest,
-  type PduResult,
-  type ResponseOf,
-  NEED_MORE,
-  checkRequest,
-  crc16,
-  encodeRequestPdu,
-  exceptionName,
-  hex,
-  parseResponsePdu,
-  quantityOf,
-  requestPduLength,
-  responsePduLength,
-} from "./pdu-client.js";
+import { type ModbusRequest, type PduResult, type ResponseOf, checkRequest, crc16, encodeRequestPdu, exceptionName, hex, quantityOf, requestPduLength } from "./pdu-client.js";
+import { FairQueue } from "./fair-queue.js";
+import { MBAP_HEADER, MbapReceiver } from "./tcp-mbap-receiver.js";
+import { RtuReceiver } from "./tcp-rtu-receiver.js";
+import { MAX_ADU, Txn, type ModbusClientStats, type ModbusTcpClientOptions } from "./tcp-txn.js";
 
-export type Framing = "mbap" | "rtu";
-
-export interface ModbusTcpClientOptions {
-  host: string;
-  port: number;
-  /** "mbap" (Modbus TCP, default) or "rtu" (RTU frames over TCP). */
-  framing?: Framing;
-  connectTimeoutMs?: number;
-  /** Requests on the wire at once (MBAP only; default 1: strictly sequential). */
-  maxInFlight?: number;
-  /** Requests waiting for a free slot; beyond it request() rejects (default 64). */
-  maxQueue?: number;
-  /** TCP keepalive initial delay (default 10 s). */
-  keepAliveMs?: number;
-  /** RTU: line silence that ends a frame and resynchronises (default 20 ms). */
-  rtuSilenceMs?: number;
-  /** Called on every matched response with the round trip in µs. Keep it allocation-free. */
-  onLatency?: (micros: number, fc: number) => void;
-}
-
-export interface ModbusClientStats {
-  /** Requests sent. */
-  requests: number;
-  /** Frames matched to a request (good, exception or malformed). */
-  responses: number;
-  timeouts: number;
-  exceptions: number;
-  /** Exception responses by exception code (index = code). */
-  readonly exceptionsByCode: Uint32Array;
-  frameErrors: number;
-  /** Responses that matched nothing in flight (late answers), discarded. */
-  stale: number;
-  /** Refused by request(): invalid, not connected, queue full. */
-  rejected: number;
-  bytesIn: number;
-  bytesOut: number;
-  connects: number;
-  disconnects: number;
-}
-
-/** One request from submission to settlement. */
-export class Txn {
-  tid = -1;
-  slot = -1;
-  deadline = 0;
-  sentAt = 0;
-  staleAtSend = 0;
-  constructor(
-    readonly unit: number,
-    readonly req: ModbusRequest,
-    readonly timeoutMs: number,
-    readonly resolve: (v: unknown) => void,
-    readonly reject: (e: Error) => void,
-  ) {}
-}
-
-const MBAP_HEADER = 7;
-/** Largest ADU: MBAP header + 253-byte PDU (an RTU ADU is at most 256). */
-export const MAX_ADU = 260;
+export { MAX_ADU, Txn, type Framing, type ModbusClientStats, type ModbusTcpClientOptions } from "./tcp-txn.js";
 
 export class ModbusTcpClient {
   readonly stats: ModbusClientStats = {
@@ -116,18 +42,22 @@ export class ModbusTcpClient {
   private closeCb: (() => void) | undefined;
   private readonly slots: (Txn | undefined)[];
   private inFlightCount = 0;
-  private readonly queue: Txn[] = [];
+  /** Waiting requests: FIFO per unit id, round-robin between unit ids (units behind one gateway share fairly). */
+  private readonly queue: FairQueue<Txn>;
+  /** Bumped whenever the socket is replaced or dropped: a receiver stops on a stale one. */
+  generation = 0;
   private nextTid = 0;
   /** Where the socket reads into (onread). */
   private readonly inbuf = Buffer.allocUnsafe(64 * 1024);
-  /** One frame split across reads is completed here. */
+  /** RTU: the frame being assembled. */
   private readonly rx = Buffer.allocUnsafe(MAX_ADU);
-  private rxLen = 0;
+  private readonly mbap = new MbapReceiver(this);
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
   private corked: net.Socket | undefined;
   private readonly rtu: RtuReceiver | undefined;
   private readonly maxInFlight: number;
+  private readonly deadlineFromSend: boolean;
   private readonly onTimerBound = (): void => this.guard(() => this.onTimer());
   private readonly uncorkBound = (): void => {
     this.corked?.uncork();
@@ -137,11 +67,13 @@ export class ModbusTcpClient {
   constructor(private readonly opts: ModbusTcpClientOptions) {
     this.device = `${opts.host}:${opts.port}`;
     this.maxInFlight = opts.maxInFlight ?? 1;
+    this.deadlineFromSend = opts.timeoutFrom === "send";
     const rtu = opts.framing === "rtu";
     if (!Number.isInteger(this.maxInFlight) || this.maxInFlight < 1 || this.maxInFlight > 1024 || (rtu && this.maxInFlight !== 1)) {
       throw new CellioError("CELLIO_ERR_CONFIG", `${this.device}: maxInFlight ${this.maxInFlight} must be 1..1024 (1 for RTU framing)`);
     }
     this.slots = new Array<Txn | undefined>(this.maxInFlight).fill(undefined);
+    this.queue = new FairQueue(opts.maxQueue ?? 64);
     this.rtu = rtu ? new RtuReceiver(this, opts.rtuSilenceMs ?? 20) : undefined;
   }
 
@@ -152,7 +84,7 @@ export class ModbusTcpClient {
     return this.inFlightCount;
   }
   get queued(): number {
-    return this.queue.length;
+    return this.queue.size;
   }
 
   /** Called when the connection drops other than by close() or connect(). */
@@ -171,7 +103,7 @@ export class ModbusTcpClient {
       const onread = {
         buffer: this.inbuf,
         callback: (n: number): boolean => {
-          this.guard(() => sock === this.sock && this.onData(sock, this.inbuf, n));
+          this.guard(() => sock === this.sock && this.onData(this.inbuf, n));
           return true;
         },
       };
@@ -234,16 +166,17 @@ export class ModbusTcpClient {
           : undefined);
     if (bad !== undefined) return this.refuse("CELLIO_ERR_MODBUS_REQUEST", unit, req, bad);
     if (!this.open) return this.refuse("CELLIO_ERR_MODBUS_CLOSED", unit, req, "not connected");
-    const canSend = this.inFlightCount < this.maxInFlight && this.queue.length === 0 && !this.rtu?.busy;
-    if (!canSend && this.queue.length >= (this.opts.maxQueue ?? 64)) {
-      return this.refuse("CELLIO_ERR_MODBUS_QUEUE_FULL", unit, req, `${this.queue.length} requests already waiting`);
+    const canSend = this.inFlightCount < this.maxInFlight && this.queue.size === 0 && !this.rtu?.busy;
+    if (!canSend && this.queue.size >= this.queue.capacity) {
+      return this.refuse("CELLIO_ERR_MODBUS_QUEUE_FULL", unit, req, `${this.queue.size} requests already waiting`);
     }
     return new Promise<ResponseOf<R>>((resolve, reject) => {
       const t = new Txn(unit, req, timeoutMs, resolve as (v: unknown) => void, reject);
-      t.deadline = performance.now() + timeoutMs;
-      if (t.deadline < this.timerAt) this.armTimer(t.deadline);
       if (canSend) this.send(t);
-      else this.queue.push(t);
+      else {
+        if (!this.deadlineFromSend) this.setDeadline(t, performance.now());
+        this.queue.push(unit, t);
+      }
     });
   }
 
@@ -304,7 +237,7 @@ export class ModbusTcpClient {
 
   /** Sends queued requests while slots are free. */
   pump(): void {
-    while (this.open && this.queue.length > 0 && this.inFlightCount < this.maxInFlight && !this.rtu?.busy) this.send(this.queue.shift()!);
+    while (this.open && this.queue.size > 0 && this.inFlightCount < this.maxInFlight && !this.rtu?.busy) this.send(this.queue.shift()!);
   }
 
   // ---- private ------------------------------------------------------------------
@@ -346,7 +279,13 @@ export class ModbusTcpClient {
       process.nextTick(this.uncorkBound);
     }
     t.sentAt = performance.now();
+    if (t.deadline === 0) this.setDeadline(t, t.sentAt);
     sock.write(frame);
+  }
+
+  private setDeadline(t: Txn, from: number): void {
+    t.deadline = from + t.timeoutMs;
+    if (t.deadline < this.timerAt) this.armTimer(t.deadline);
   }
 
   private allocTid(): number {
@@ -370,94 +309,21 @@ export class ModbusTcpClient {
     t.slot = -1;
   }
 
+  /** @internal The request in flight with transaction id `tid`. */
+  txnOfTid(tid: number): Txn | undefined {
+    return this.slots[this.slotOfTid(tid)];
+  }
+
   /** Bytes `chunk[0, end)` from the socket. */
-  private onData(sock: net.Socket, chunk: Buffer, end: number): void {
+  private onData(chunk: Buffer, end: number): void {
     this.stats.bytesIn += end;
-    if (this.rtu) {
-      this.rtu.onData(chunk.subarray(0, end));
-      return;
-    }
-    let off = 0;
-    // Finish a frame split across chunks: copy just the bytes it still needs.
-    while (this.rxLen > 0) {
-      const need = this.rxLen < MBAP_HEADER ? MBAP_HEADER : this.frameLength(this.rx, 0);
-      if (need < 0) return;
-      if (this.rxLen === need) {
-        this.rxLen = 0;
-        if (!this.headerFollows(this.rx, 0, chunk, off, end)) return;
-        this.onFrame(this.rx, 0, need);
-        if (sock !== this.sock) return;
-        break;
-      }
-      if (off === end) return;
-      const take = Math.min(need - this.rxLen, end - off);
-      chunk.copy(this.rx, this.rxLen, off, off + take);
-      this.rxLen += take;
-      off += take;
-    }
-    // Whole frames in place, without copying.
-    while (end - off >= MBAP_HEADER) {
-      const need = this.frameLength(chunk, off);
-      if (need < 0) return;
-      if (end - off < need) break;
-      if (!this.headerFollows(chunk, off, chunk, off + need, end)) return;
-      this.onFrame(chunk, off, need);
-      if (sock !== this.sock) return;
-      off += need;
-    }
-    if (off < end) this.rxLen = chunk.copy(this.rx, 0, off, end);
-  }
-
-  /** ADU length announced by the MBAP header at `off`; -1 after dropping the connection for a bad header. */
-  private frameLength(buf: Buffer, off: number): number {
-    const pid = buf.readUInt16BE(off + 2);
-    const len = buf.readUInt16BE(off + 4);
-    if (pid === 0 && len >= 2 && len <= MAX_ADU - 6) return 6 + len;
-    const tid = buf.readUInt16BE(off);
-    const why =
-      pid !== 0
-        ? `protocol id ${pid}, expected 0 (tid ${hex(tid, 4)}, length ${len})`
-        : `MBAP length field ${len} is outside 2..${MAX_ADU - 6} (tid ${hex(tid, 4)})`;
-    this.streamError(why, this.slots[this.slotOfTid(tid)]);
-    return -1;
-  }
-
-  /**
-   * Whether the bytes at `next` (if any) can start an MBAP header. A frame cut
-   * short borrows the first bytes of the frame after it and still looks whole;
-   * the misaligned rest gives it away, so check before delivering the frame at
-   * `buf[off]`. False after dropping the connection.
-   */
-  private headerFollows(buf: Buffer, off: number, chunk: Buffer, next: number, end: number): boolean {
-    const avail = end - next;
-    if (avail < 3) return true;
-    const pid = avail >= 4 ? chunk.readUInt16BE(next + 2) : chunk[next + 2]! << 8;
-    const len = avail >= 6 ? chunk.readUInt16BE(next + 4) : 2;
-    if (pid === 0 && len >= 2 && len <= MAX_ADU - 6) return true;
-    const why = `the bytes after this frame do not start an MBAP header (protocol id ${pid}, length ${len}): frame cut short or its length field too short`;
-    this.streamError(why, this.slots[this.slotOfTid(buf.readUInt16BE(off))]);
-    return false;
-  }
-
-  private onFrame(buf: Buffer, off: number, total: number): void {
-    const t = this.slots[this.slotOfTid(buf.readUInt16BE(off))];
-    if (!t) {
-      this.stats.stale += 1;
-      return;
-    }
-    const unit = buf[off + 6]!;
-    if (unit !== t.unit) {
-      const pdu = total - MBAP_HEADER;
-      const inSync = responsePduLength(buf, off + MBAP_HEADER, pdu) === pdu;
-      this.complete(t, { ok: false, kind: "frame", reason: `unit id ${unit}, expected ${t.unit}`, inSync });
-      return;
-    }
-    const r = parseResponsePdu(t.req, buf, off + MBAP_HEADER, total - MBAP_HEADER);
-    this.complete(t, !r.ok && r.kind === "frame" && !r.inSync ? { ...r, reason: `${r.reason}; MBAP length field ${total - 6}` } : r);
+    if (this.rtu) this.rtu.onData(chunk.subarray(0, end));
+    else this.mbap.onData(chunk, end, this.generation);
   }
 
   /** The byte stream cannot be trusted: fail the culprit (or everything in flight) and drop the connection. */
-  private streamError(reason: string, culprit: Txn | undefined): void {
+  /** @internal */
+  streamError(reason: string, culprit: Txn | undefined): void {
     this.stats.frameErrors += 1;
     if (culprit) {
       this.release(culprit);
@@ -480,16 +346,16 @@ export class ModbusTcpClient {
     this.timerAt = Number.POSITIVE_INFINITY;
     const now = performance.now() + 0.5; // timers are ms-coarse
     for (const t of this.slots) if (t && t.deadline <= now) this.timeout(t);
-    for (let i = this.queue.length - 1; i >= 0; i--) {
-      const t = this.queue[i]!;
-      if (t.deadline > now) continue;
-      this.queue.splice(i, 1);
+    const expired: Txn[] = [];
+    for (const t of this.queue.items()) if (t.deadline !== 0 && t.deadline <= now) expired.push(t);
+    for (const t of expired) {
+      this.queue.remove(t.unit, t);
       this.stats.timeouts += 1;
       t.reject(this.error("CELLIO_ERR_MODBUS_TIMEOUT", t, `not sent within ${t.timeoutMs} ms (waited in the queue behind ${this.inFlightCount} in flight)`));
     }
     let next = Number.POSITIVE_INFINITY;
     for (const t of this.slots) if (t && t.deadline < next) next = t.deadline;
-    for (const t of this.queue) if (t.deadline < next) next = t.deadline;
+    for (const t of this.queue.items()) if (t.deadline !== 0 && t.deadline < next) next = t.deadline;
     if (next < this.timerAt) this.armTimer(next);
     this.pump();
   }
@@ -500,18 +366,7 @@ export class ModbusTcpClient {
       this.rtu.timeout(t);
       return;
     }
-    if (this.rxLen > 0) {
-      // A partial frame that is stuck: truncated, or its length field lies.
-      const tid = this.rxLen >= 2 ? this.rx.readUInt16BE(0) : -1;
-      const owner = this.slots[this.slotOfTid(tid)];
-      if (owner === undefined || owner === t) {
-        const announced = this.rxLen >= 6 ? String(6 + this.rx.readUInt16BE(4)) : "?";
-        const why = `incomplete response: ${this.rxLen} of ${announced} bytes received within ${t.timeoutMs} ms (truncated frame or length field too long)`;
-        this.streamError(why, owner);
-        return;
-      }
-    }
-    this.timeoutNoAnswer(t);
+    if (!this.mbap.stuck(t)) this.timeoutNoAnswer(t);
   }
 
   /** @internal */
@@ -533,14 +388,15 @@ export class ModbusTcpClient {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.timerAt = Number.POSITIVE_INFINITY;
-    this.rxLen = 0;
+    this.generation += 1;
+    this.mbap.reset();
     this.rtu?.reset();
     for (const t of this.slots) {
       if (!t) continue;
       this.release(t);
       t.reject(this.error(code, t, reason));
     }
-    for (const t of this.queue.splice(0)) t.reject(this.error("CELLIO_ERR_MODBUS_CLOSED", t, `${reason}; not sent`));
+    for (const t of this.queue.drain()) t.reject(this.error("CELLIO_ERR_MODBUS_CLOSED", t, `${reason}; not sent`));
     if (sock) sock.destroy();
     if (wasOpen) this.stats.disconnects += 1;
     if (notify && wasOpen) this.guard(() => this.closeCb?.());
@@ -558,134 +414,5 @@ export class ModbusTcpClient {
   /** Buffer for the RTU receiver (the same preallocated ADU). */
   get rxBuffer(): Buffer {
     return this.rx;
-  }
-}
-
-/**
- * RTU frames over TCP: the response to the one request in flight, assembled
- * from chunks into the client's receive buffer. Its length follows from the
- * unit id, function code and byte count; a wrong unit id or function code
- * fails at once, a bad CRC waits for the silence to tell an over-long frame
- * from a corrupted one, a partial frame fails at the silence. Until the line
- * is silent after a doubt (`busy`), nothing is sent.
- */
-class RtuReceiver {
-  private len = 0;
-  private resyncing = false;
-  /** Expected frame length while collecting the rest of a frame whose CRC failed; 0 otherwise. */
-  private crcHold = 0;
-  /** The next bytes during this resync are a late answer (after a timeout), to be counted as stale. */
-  private countLate = false;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly onSilenceBound = (): void => this.host.guard(() => this.onSilence());
-
-  constructor(
-    private readonly host: ModbusTcpClient,
-    private readonly silenceMs: number,
-  ) {}
-
-  get busy(): boolean {
-    return this.resyncing || this.crcHold > 0;
-  }
-
-  onData(chunk: Buffer): void {
-    const rx = this.host.rxBuffer;
-    const t = this.host.current();
-    if (this.crcHold > 0) {
-      this.len += chunk.copy(rx, this.len);
-    } else if (this.resyncing || !t) {
-      // Bytes nobody waits for (a late answer, noise) count once per resync; the rest of a bad frame does not.
-      if (!this.resyncing || this.countLate) this.host.stats.stale += 1;
-      this.countLate = false;
-      this.resyncing = true;
-    } else {
-      const room = rx.length - this.len;
-      this.len += chunk.copy(rx, this.len);
-      this.check(t, chunk.length > room);
-      return;
-    }
-    this.armSilence();
-  }
-
-  private check(t: Txn, overflow: boolean): void {
-    const rx = this.host.rxBuffer;
-    const fc = t.req.fc;
-    if (rx[0] !== t.unit) return this.fail(t, `unit id ${rx[0]!}, expected ${t.unit}`);
-    if (this.len >= 2 && rx[1] !== fc && rx[1] !== (fc | 0x80)) return this.fail(t, `function code ${hex(rx[1]!)}, expected ${hex(fc)} or ${hex(fc | 0x80)}`);
-    const pdu = this.len >= 2 ? responsePduLength(rx, 1, this.len - 1) : NEED_MORE;
-    if (pdu === NEED_MORE || this.len < pdu + 3) {
-      if (overflow) return this.fail(t, `more than ${rx.length} bytes without a complete frame`);
-      return this.armSilence();
-    }
-    const need = pdu + 3;
-    if (crc16(rx, 0, need - 2) !== rx.readUInt16LE(need - 2)) {
-      this.crcHold = need;
-      return this.armSilence();
-    }
-    const extra = this.len > need || overflow;
-    this.len = 0;
-    if (extra) {
-      this.host.stats.stale += 1;
-      this.resync();
-    } else if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    this.host.complete(t, parseResponsePdu(t.req, rx, 1, pdu));
-  }
-
-  private fail(t: Txn, reason: string): void {
-    this.resync();
-    this.host.failFrame(t, reason);
-  }
-
-  /** Discard everything until the line is silent. */
-  resync(): void {
-    this.len = 0;
-    this.crcHold = 0;
-    this.resyncing = true;
-    this.countLate = false;
-    this.armSilence();
-  }
-
-  timeout(t: Txn): void {
-    if (this.len > 0 || this.crcHold > 0) return this.fail(t, `incomplete response: ${this.len} bytes received within ${t.timeoutMs} ms`);
-    this.host.timeoutNoAnswer(t);
-    this.resync(); // a late answer must not be taken for the next request's
-    this.countLate = true;
-  }
-
-  reset(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.len = 0;
-    this.crcHold = 0;
-    this.resyncing = false;
-  }
-
-  private armSilence(): void {
-    if (this.timer !== undefined) this.timer.refresh();
-    else this.timer = setTimeout(this.onSilenceBound, this.silenceMs);
-  }
-
-  private onSilence(): void {
-    this.timer = undefined;
-    const rx = this.host.rxBuffer;
-    const t = this.host.current();
-    const len = this.len;
-    const need = this.crcHold > 0 ? this.crcHold : len >= 2 ? responsePduLength(rx, 1, len - 1) + 3 : 0;
-    const wasHolding = this.crcHold > 0;
-    this.reset();
-    if (t && len > 0) {
-      const crcOk = len >= 4 && crc16(rx, 0, len - 2) === rx.readUInt16LE(len - 2);
-      let reason: string;
-      if (wasHolding && crcOk && len > need) reason = `over-long response: ${len} bytes with a valid CRC, ${need} expected`;
-      else if (wasHolding) reason = `CRC mismatch: received ${hex(rx.readUInt16LE(need - 2), 4)}, computed ${hex(crc16(rx, 0, need - 2), 4)}`;
-      else if (crcOk) reason = `frame of ${len} bytes has a valid CRC but its header announces ${need} (byte count wrong)`;
-      else reason = `truncated response: ${len} of ${need > 2 ? need : "?"} bytes, then ${this.silenceMs} ms of silence`;
-      this.host.complete(t, { ok: false, kind: "frame", reason, inSync: true }); // the silence has resynchronised the line
-      return;
-    }
-    this.host.pump();
   }
 }
