@@ -1,8 +1,8 @@
 /**
  * A real mosquitto for tests: its own process (never the system service) on a
  * free 127.0.0.1 port, a password file made with mosquitto_passwd and an ACL,
- * in a temporary directory. kill9() and restart() on the SAME port test
- * broker loss; stop() cleans up. Needs the Debian package `mosquitto` (2.x).
+ * in a temporary directory, optionally TLS listeners. kill9() and restart()
+ * on the SAME port test broker loss; stop() cleans up. Needs the Debian package `mosquitto` (2.x).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -45,6 +45,20 @@ export interface MosquittoOptions {
   readonly port?: number;
   /** Extra lines for mosquitto.conf. */
   readonly extra?: readonly string[];
+  /** Keep retained messages and sessions across a clean restart (persistence file in the temp dir). */
+  readonly persistence?: boolean;
+  /** TLS listeners (each on its own free port, same users and ACL): PEM file paths. */
+  readonly tls?: readonly TlsListener[];
+}
+
+export interface TlsListener {
+  /** CA that client certificates must chain to. */
+  readonly ca: string;
+  /** The broker's certificate and key. */
+  readonly cert: string;
+  readonly key: string;
+  /** Refuse clients without a valid certificate from `ca` (mosquitto `require_certificate true`). */
+  readonly requireCertificate?: boolean;
 }
 
 export class Mosquitto {
@@ -54,10 +68,19 @@ export class Mosquitto {
     readonly dir: string,
     readonly port: number,
     private readonly confFile: string,
+    /** Ports of the TLS listeners, in the order of MosquittoOptions.tls. */
+    readonly tlsPorts: readonly number[] = [],
   ) {}
 
   get url(): string {
     return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  /** mqtts:// URL of TLS listener `i`. */
+  tlsUrl(i = 0): string {
+    const p = this.tlsPorts[i];
+    if (p === undefined) throw new Error(`no TLS listener ${i}`);
+    return `mqtts://127.0.0.1:${p}`;
   }
 
   get pid(): number | undefined {
@@ -77,12 +100,20 @@ export class Mosquitto {
     writeFileSync(acl, o.acl);
     const port = o.port ?? (await freePort());
     const conf = path.join(dir, "mosquitto.conf");
+    const tlsPorts: number[] = [];
+    const tlsLines: string[] = [];
+    for (const l of o.tls ?? []) {
+      const p = await freePort();
+      tlsPorts.push(p);
+      // Listener options (certificates) apply to the listener line before them.
+      tlsLines.push(`listener ${p} 127.0.0.1`, `cafile ${l.ca}`, `certfile ${l.cert}`, `keyfile ${l.key}`, `require_certificate ${l.requireCertificate ? "true" : "false"}`);
+    }
     const lines = [
       `listener ${port} 127.0.0.1`,
       "allow_anonymous false",
       `password_file ${passwd}`,
       `acl_file ${acl}`,
-      "persistence false",
+      ...(o.persistence ? ["persistence true", `persistence_location ${dir}/`] : ["persistence false"]),
       `log_dest file ${path.join(dir, "mosquitto.log")}`,
       "log_type error",
       "log_type warning",
@@ -91,9 +122,10 @@ export class Mosquitto {
       // Running as root, mosquitto would switch to the `mosquitto` user, which cannot read the temp dir.
       ...(process.getuid?.() === 0 ? ["user root"] : []),
       ...(o.extra ?? []),
+      ...tlsLines,
     ];
     writeFileSync(conf, `${lines.join("\n")}\n`);
-    const m = new Mosquitto(dir, port, conf);
+    const m = new Mosquitto(dir, port, conf, tlsPorts);
     await m.launch();
     return m;
   }
@@ -104,10 +136,12 @@ export class Mosquitto {
     child.stderr?.on("data", (b: Buffer) => (stderr += b.toString()));
     this.child = child;
     const t0 = Date.now();
-    while (!(await canConnect(this.port))) {
-      if (child.exitCode !== null) throw new Error(`mosquitto exited (${child.exitCode}): ${stderr}${this.log()}`);
-      if (Date.now() - t0 > 10_000) throw new Error(`mosquitto did not listen on ${this.port} within 10 s: ${stderr}${this.log()}`);
-      await new Promise((r) => setTimeout(r, 50));
+    for (const port of [this.port, ...this.tlsPorts]) {
+      while (!(await canConnect(port))) {
+        if (child.exitCode !== null) throw new Error(`mosquitto exited (${child.exitCode}): ${stderr}${this.log()}`);
+        if (Date.now() - t0 > 10_000) throw new Error(`mosquitto did not listen on ${port} within 10 s: ${stderr}${this.log()}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     }
   }
 
@@ -138,9 +172,13 @@ export class Mosquitto {
     await this.kill("SIGKILL");
   }
 
-  /** Start again on the same port with the same files (after kill9()). */
-  async restart(): Promise<void> {
-    await this.kill("SIGKILL");
+  /**
+   * Start again on the same port with the same files. SIGKILL (default): the
+   * broker dies, nothing is saved. SIGTERM: a clean stop that saves retained
+   * messages and sessions when `persistence` is on.
+   */
+  async restart(signal: "SIGKILL" | "SIGTERM" = "SIGKILL"): Promise<void> {
+    await this.kill(signal);
     await this.launch();
   }
 

@@ -20,7 +20,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from "mqtt";
 import type { Logger } from "../../infra/logger.js";
-import { errorMessage } from "../../infra/errors.js";
+import { CellioError, errorMessage } from "../../infra/errors.js";
 import type { OutMessage, QoS } from "./publisher.js";
 
 export interface ConnectionOptions {
@@ -48,7 +48,15 @@ export interface ConnectionHandlers {
 
 /** mqtt.js client options for these connection options (exported for tests). */
 export function clientOptions(o: ConnectionOptions): IClientOptions {
-  const file = (f: string | undefined): Buffer | undefined => (f === undefined ? undefined : readFileSync(path.resolve(o.baseDir, f)));
+  const file = (f: string | undefined, field: string): Buffer | undefined => {
+    if (f === undefined) return undefined;
+    const full = path.resolve(o.baseDir, f);
+    try {
+      return readFileSync(full);
+    } catch (e) {
+      throw new CellioError("CELLIO_ERR_CONFIG_IO", `mqtt.tls.${field}: cannot read ${full}: ${errorMessage(e)}`, { field: `mqtt.tls.${field}`, file: full });
+    }
+  };
   const v5 = o.protocolVersion === 5;
   return {
     protocolVersion: o.protocolVersion,
@@ -64,7 +72,7 @@ export function clientOptions(o: ConnectionOptions): IClientOptions {
     ...(v5 ? { properties: { sessionExpiryInterval: o.sessionExpiryS } } : {}),
     will: { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: o.will.qos, retain: true },
     ...(o.tls
-      ? { ca: file(o.tls.ca), cert: file(o.tls.cert), key: file(o.tls.key), rejectUnauthorized: o.tls.rejectUnauthorized }
+      ? { ca: file(o.tls.ca, "ca"), cert: file(o.tls.cert, "cert"), key: file(o.tls.key, "key"), rejectUnauthorized: o.tls.rejectUnauthorized }
       : {}),
   };
 }
@@ -92,7 +100,11 @@ export class MqttConnection {
   /** Start connecting; never waits for the broker (cellio runs without one) and never throws for an absent broker. */
   start(): void {
     if (this.client) return;
-    const c = mqtt.connect(this.o.url, clientOptions(this.o));
+    const options = clientOptions(this.o);
+    if (this.o.tls?.rejectUnauthorized === false) {
+      this.log.warn({ url: this.o.url }, "the broker's TLS certificate is NOT verified (mqtt.tls.reject_unauthorized: false): a man in the middle would get cellio's password");
+    }
+    const c = mqtt.connect(this.o.url, options);
     this.client = c;
     c.on("connect", (connack) => this.onConnect(c, connack));
     c.on("close", () => this.onClose());

@@ -98,6 +98,12 @@ export const mqttConfigSchema = z
     }
     if (m.broker === "embedded" && m.tls !== undefined) {
       ctx.addIssue({ code: "custom", path: ["tls"], message: "tls applies to an external broker (url: mqtts://...)" });
+    } else if (m.tls !== undefined && m.url?.startsWith("mqtt://")) {
+      // mqtt.js would connect in plain text and ignore the certificates: say so instead.
+      ctx.addIssue({ code: "custom", path: ["url"], message: "tls is set but the url is mqtt:// (plain text): use mqtts://host:8883" });
+    }
+    if (m.tls !== undefined && (m.tls.cert === undefined) !== (m.tls.key === undefined)) {
+      ctx.addIssue({ code: "custom", path: ["tls", m.tls.cert === undefined ? "cert" : "key"], message: "a client certificate needs both cert and key" });
     }
   });
 

@@ -206,7 +206,16 @@ export class MqttService {
       },
       this.log,
     );
-    this.conn.start();
+    try {
+      this.conn.start(); // throws on unreadable TLS files (CELLIO_ERR_CONFIG_IO, naming mqtt.tls.<field>)
+    } catch (e) {
+      this.cycleSub.unsubscribe();
+      this.conn = undefined;
+      await this.broker?.stop();
+      this.broker = undefined;
+      this.running = false;
+      throw e;
+    }
     this.pace = setInterval(() => this.tick(), c.publish_interval_ms);
     this.pace.unref();
     this.diag = setInterval(() => this.queueDiagnostics(), c.diagnostics_interval_s * 1000);

@@ -87,6 +87,14 @@ describe("config", () => {
     expect(mqttConfigSchema.safeParse({ broker: "embedded", brokr: 1 }).success).toBe(false);
   });
 
+  it("refuses TLS files with a plain mqtt:// url (they would be ignored) and a client certificate without its key", () => {
+    const plain = mqttConfigSchema.safeParse({ url: "mqtt://broker.plant:1883", tls: { ca: "ca.pem" } });
+    expect(plain.error?.issues.map((i) => [i.path.join("."), i.message])).toEqual([["url", expect.stringContaining("mqtts://") as unknown]]);
+    const half = mqttConfigSchema.safeParse({ url: "mqtts://broker.plant:8883", tls: { ca: "ca.pem", cert: "c.pem" } });
+    expect(half.error?.issues.map((i) => i.path.join("."))).toEqual(["tls.key"]);
+    expect(mqttConfigSchema.safeParse({ url: "mqtts://broker.plant:8883", tls: { ca: "ca.pem", cert: "c.pem", key: "c.key" } }).success).toBe(true);
+  });
+
   it("src/north/mqtt/sample.yaml validates", () => {
     const doc = parseYaml(readFileSync(path.join(ROOT, "src", "north", "mqtt", "sample.yaml"), "utf8")) as { mqtt: unknown };
     const r = mqttConfigSchema.safeParse(doc.mqtt);
