@@ -20,6 +20,8 @@ import { RtuBusRegistry } from "./drivers/modbus/transport-rtu.js";
 import { MqttService, cellioVersion, configHash } from "./north/mqtt/service.js";
 import { cellViewOf, commandPortOf } from "./north/mqtt/ports.js";
 import { CellOpcuaServer, cellViewOf as opcuaViewOf } from "./north/opcua-server/server.js";
+import { StatePersister } from "./persist/persister.js";
+import { DEFAULT_MIN_WRITE_INTERVAL_MS, resolveStateDir } from "./persist/config.js";
 
 export interface AppOptions {
   readonly log: Logger;
@@ -28,6 +30,12 @@ export interface AppOptions {
   readonly scheduler?: SchedulerLike;
   /** Log a one-line cycle summary this often (0: never). */
   readonly summaryEveryMs?: number;
+  /**
+   * Folder of the state file (retained interlock trips, counters, retained
+   * sequence steps; src/persist). `cellio run` always passes one
+   * (resolveStateDir). Without it, only a config with `state.dir` persists.
+   */
+  readonly stateDir?: string;
 }
 
 function createDriver(name: string, cfg: DeviceConfig, points: PointDef[], clock: Clock, log: Logger, buses: RtuBusRegistry): DeviceDriver {
@@ -49,6 +57,8 @@ export class CellApp {
   readonly mqtt: MqttService | undefined;
   /** The OPC UA server for the PLC/HMI, when the config has an `opcua:` block. */
   readonly opcua: CellOpcuaServer | undefined;
+  /** The state file keeper, when there is a state folder (AppOptions.stateDir or config state.dir). */
+  readonly state: StatePersister | undefined;
   private readonly log: Logger;
   private summarySub: Subscription | undefined;
   private eventSub: Subscription | undefined;
@@ -112,6 +122,18 @@ export class CellApp {
     this.opcua = opcua
       ? new CellOpcuaServer({ config: opcua, view: opcuaViewOf(this), commands: this.loop.logic.commands, log: this.log, clock })
       : undefined;
+    const st = loaded.config.state;
+    const stateDir = opts.stateDir ?? (st?.dir === undefined ? undefined : resolveStateDir({ configured: st.dir, configFile: loaded.file }));
+    this.state = stateDir
+      ? new StatePersister({
+          dir: stateDir,
+          cell: model.cellId,
+          engines: this.loop.logic,
+          log: this.log,
+          clock,
+          minWriteIntervalMs: st?.min_write_interval ?? DEFAULT_MIN_WRITE_INTERVAL_MS,
+        })
+      : undefined;
   }
 
   async start(): Promise<void> {
@@ -122,6 +144,8 @@ export class CellApp {
       { devices: model.devices.length, points: model.points.length, periodMs: model.cycle.periodMs },
       "starting cell",
     );
+    // Retained state back into the engines before any cycle: a latched trip is tripped from cycle 0.
+    await this.state?.load();
     for (const d of this.drivers) await d.start();
     // OPC UA: load its nodeset and build the address space before the loop runs (seconds of busy event loop).
     let opcua = this.opcua;
@@ -133,7 +157,11 @@ export class CellApp {
         opcua = undefined;
       }
     }
-    this.eventSub = this.loop.cycles$.subscribe((r) => this.logEvents(r));
+    this.eventSub = this.loop.cycles$.subscribe((r) => {
+      this.logEvents(r);
+      // Trips, resets and steps are what change the retained state; the write happens later, off the cycle.
+      if (r.interlockEvents.length > 0 || r.sequenceEvents.length > 0) this.state?.request();
+    });
     this.loop.start();
     // After the loop: MQTT only observes it. An absent broker never blocks start (it reconnects);
     // an embedded broker that cannot listen leaves the cell running without MQTT, said loudly.
@@ -219,6 +247,7 @@ export class CellApp {
     this.summarySub?.unsubscribe();
     this.eventSub?.unsubscribe();
     this.loop.stop();
+    const stateSaved = this.state?.flush(Math.min(1000, timeoutMs));
     const res = await this.loop.writeSafeOutputs(timeoutMs);
     if (res.ok) this.log.info("outputs written to their safe values");
     else this.log.error({ failed: res.failed }, "could not confirm safe outputs on every device");
@@ -231,6 +260,7 @@ export class CellApp {
     }
     await mqttStopped;
     await opcuaStopped;
+    await stateSaved;
     this.log.info("cell stopped");
     return { safeWritten: res.ok };
   }

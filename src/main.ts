@@ -33,11 +33,13 @@ function port(v: string): number {
   return n;
 }
 
-async function runCommand(file: string, opts: { summaryEvery: number }): Promise<void> {
+async function runCommand(file: string, opts: { summaryEvery: number; stateDir?: string }): Promise<void> {
   const loaded = await loadConfigFile(file);
   const log = createLogger({ level: loaded.config.log.level });
   const { CellApp } = await import("./app.js");
-  const app = new CellApp(loaded, { log, summaryEveryMs: opts.summaryEvery * 1000 });
+  const { resolveStateDir } = await import("./persist/config.js");
+  const stateDir = resolveStateDir({ flag: opts.stateDir, configured: loaded.config.state?.dir, configFile: file });
+  const app = new CellApp(loaded, { log, summaryEveryMs: opts.summaryEvery * 1000, stateDir });
   onShutdownSignals(log, async () => void (await app.stop(2000)), 5000);
   await app.start();
 }
@@ -52,7 +54,8 @@ program
   .description("run a cell")
   .requiredOption("-c, --config <file>", "cell config (YAML)")
   .addOption(new Option("--summary-every <seconds>", "log a cycle summary this often (0: never)").argParser(seconds).default(60))
-  .action((o: { config: string; summaryEvery: number }) => runCommand(o.config, o));
+  .option("--state-dir <dir>", "folder of the state file (default: config state.dir, else $STATE_DIRECTORY, else ./state next to the config)")
+  .action((o: { config: string; summaryEvery: number; stateDir?: string }) => runCommand(o.config, o));
 
 program
   .command("validate")

@@ -75,6 +75,10 @@ export const sequenceSchema = z
     fault_step: name("step name").optional().describe("Step a timed-out step goes to"),
     steps: z.record(name("step name"), stepSchema).describe("Steps by name"),
     transitions: z.array(transitionSchema).default([]).describe("Transitions, evaluated in this order"),
+    retain: z
+      .boolean()
+      .default(false)
+      .describe("Keep the active step over a restart (state file); otherwise the sequence starts at its initial step"),
   })
   .strict()
   .describe("An SFC-style sequence: one active step");
@@ -240,7 +244,7 @@ export function compileSequences(
       }
       return Object.freeze({ name: stepName, actions: Object.freeze(actions), timeoutMs: sc.timeout, transitions: Object.freeze(transitions[si]!) });
     });
-    if (ok && initial !== undefined) out.push(Object.freeze({ id, description: cfg.description, initial, faultStep, steps: Object.freeze(steps) }));
+    if (ok && initial !== undefined) out.push(Object.freeze({ id, description: cfg.description, initial, faultStep, steps: Object.freeze(steps), retain: cfg.retain }));
   }
   return out;
 }

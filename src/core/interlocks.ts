@@ -79,6 +79,23 @@ export interface InterlockState {
 
 type MutableState = { -readonly [K in keyof InterlockState]: InterlockState[K] };
 
+/** What of an interlock survives a restart (src/persist). `cause`: as it happened, never the "restored from" wrapper. */
+export interface InterlockSnapshot {
+  readonly id: string;
+  readonly tripped: boolean;
+  readonly latched: boolean;
+  readonly tripCount: number;
+  readonly cause: string;
+  readonly trippedAtWallMs: number;
+}
+
+/** What restore() did (restored: a latched trip or a retained step is back) or dropped (does not fit the config). */
+export interface RestoreNote {
+  readonly id: string;
+  readonly kind: "restored" | "dropped";
+  readonly message: string;
+}
+
 const NO_EVENTS: readonly InterlockEvent[] = Object.freeze([]);
 
 export class InterlockEngine {
@@ -91,6 +108,8 @@ export class InterlockEngine {
   private readonly badRef: Int32Array;
   private readonly pendingResets: Array<{ k: number; role: ResetRole }> = [];
   private lastCtx: EvalContext | undefined;
+  /** Original cause of a trip restored from the state file, until the next trip. */
+  private readonly restoredCause: (string | undefined)[] = [];
 
   constructor(
     defs: readonly InterlockDef[],
@@ -154,6 +173,7 @@ export class InterlockEngine {
         s.tripCount++;
         s.lastCause = this.causeOf(k, ctx);
         s.lastTripWallMs = ctx.wallMs;
+        this.restoredCause[k] = undefined;
         (events ??= []).push({ kind: "trip", id: d.id, cycle, wallMs: ctx.wallMs, cause: s.lastCause });
       } else if (permitted && s.tripped && !d.latch) {
         s.tripped = false;
@@ -231,6 +251,44 @@ export class InterlockEngine {
   /** Live states, in config order. */
   states(): readonly InterlockState[] {
     return this.st;
+  }
+
+  /** Trip counts, latest causes and the tripped flags, as plain data. */
+  snapshot(): InterlockSnapshot[] {
+    return this.st.map(({ id, tripped, latched, tripCount, lastCause, lastTripWallMs }, k) =>
+      ({ id, tripped, latched, tripCount, cause: this.restoredCause[k] ?? lastCause, trippedAtWallMs: lastTripWallMs }));
+  }
+
+  /**
+   * Before the first apply() only: counters and causes come back for every
+   * id still in the config, and a trip comes back where the interlock is
+   * latched (it stays tripped until reset, as if cellio had never stopped).
+   * An unlatched one is judged afresh by its permit.
+   */
+  restore(saved: readonly InterlockSnapshot[]): RestoreNote[] {
+    if (this.lastCtx !== undefined) throw new Error("InterlockEngine.restore() after apply()");
+    const notes: RestoreNote[] = [];
+    for (const x of saved) {
+      const k = this.byId.get(x.id);
+      if (k === undefined) {
+        notes.push({ id: x.id, kind: "dropped", message: `interlock ${x.id} is no longer in the config: its saved state is dropped` });
+        continue;
+      }
+      const s = this.st[k]!;
+      s.tripCount = x.tripCount;
+      s.lastCause = x.cause;
+      s.lastTripWallMs = x.trippedAtWallMs;
+      if (!x.tripped) continue;
+      if (!this.defs[k]!.latch) {
+        if (x.latched) notes.push({ id: x.id, kind: "dropped", message: `interlock ${x.id} was tripped and latched, but is no longer latched: its permit decides` });
+        continue;
+      }
+      s.tripped = true;
+      this.restoredCause[k] = x.cause;
+      s.lastCause = `restored from state file (tripped at ${new Date(x.trippedAtWallMs).toISOString()}, cause ${x.cause})`;
+      notes.push({ id: x.id, kind: "restored", message: `interlock ${x.id} is still tripped (latched): ${s.lastCause}; it needs a reset` });
+    }
+    return notes;
   }
 
   private causeOf(k: number, ctx: EvalContext): string {

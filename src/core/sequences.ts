@@ -31,7 +31,7 @@
  * go into the image and through `onMemory` only when they change.
  */
 import type { CompiledExpr, EvalContext } from "./expr/index.js";
-import type { ForcedOutput } from "./interlocks.js";
+import type { ForcedOutput, RestoreNote } from "./interlocks.js";
 import { goodSample, type Sample, type Value } from "./sample.js";
 
 export interface TransitionDef {
@@ -54,6 +54,15 @@ export interface SequenceDef {
   readonly initial: number;
   readonly faultStep: number | undefined;
   readonly steps: readonly StepDef[];
+  /** Keep the active step over a restart (config `retain: true`); otherwise start at the initial step. */
+  readonly retain?: boolean;
+}
+
+/** What of a sequence survives a restart (src/persist): the step is used only where the sequence is retained. */
+export interface SequenceSnapshot {
+  readonly id: string;
+  readonly step: string;
+  readonly lastFault: string;
 }
 
 export interface SequenceEvent {
@@ -117,7 +126,7 @@ export class SequenceEngine {
       const s = this.st[k]!;
       if (this.started[k] === 0) {
         this.started[k] = 1;
-        this.enter(k, d.initial, ctx);
+        this.enter(k, this.stepIdx[k]!, ctx); // the initial step, or the one restore() brought back
       } else if (this.resetPending[k] === 1) {
         this.resetPending[k] = 0;
         (events ??= []).push(this.event("reset", k, d.initial, cycle, ctx, "reset"));
@@ -173,6 +182,41 @@ export class SequenceEngine {
 
   states(): readonly SequenceState[] {
     return this.st;
+  }
+
+  snapshot(): SequenceSnapshot[] {
+    return this.st.map(({ id, step, lastFault }) => ({ id, step, lastFault }));
+  }
+
+  /**
+   * Before the first apply() only: lastFault comes back for every id still in
+   * the config; the active step only for a retained sequence whose saved step
+   * still exists. It is entered afresh at the first apply() (timers restart).
+   */
+  restore(saved: readonly SequenceSnapshot[]): RestoreNote[] {
+    if (this.started.includes(1)) throw new Error("SequenceEngine.restore() after apply()");
+    const notes: RestoreNote[] = [];
+    for (const x of saved) {
+      const k = this.byId.get(x.id);
+      const d = k === undefined ? undefined : this.defs[k];
+      if (k === undefined || d === undefined) {
+        notes.push({ id: x.id, kind: "dropped", message: `sequence ${x.id} is no longer in the config: its saved state is dropped` });
+        continue;
+      }
+      const s = this.st[k]!;
+      s.lastFault = x.lastFault;
+      if (d.retain !== true) continue;
+      const i = d.steps.findIndex((st) => st.name === x.step);
+      if (i < 0) {
+        notes.push({ id: x.id, kind: "dropped", message: `sequence ${x.id}: saved step ${x.step} is no longer in the config; it starts at ${s.step}` });
+        continue;
+      }
+      this.stepIdx[k] = i;
+      s.step = x.step;
+      s.faulted = i === d.faultStep;
+      if (i !== d.initial) notes.push({ id: x.id, kind: "restored", message: `sequence ${x.id} resumes at step ${x.step} (retained)` });
+    }
+    return notes;
   }
 
   /** Enter a step: its transitions start fresh and are evaluated once (not taken) so timers start now and edges have a previous value. */
