@@ -20,6 +20,8 @@ import { RtuBusRegistry } from "./drivers/modbus/transport-rtu.js";
 import { MqttService, cellioVersion, configHash } from "./north/mqtt/service.js";
 import { cellViewOf, commandPortOf } from "./north/mqtt/ports.js";
 import { CellOpcuaServer, cellViewOf as opcuaViewOf } from "./north/opcua-server/server.js";
+import { HttpService } from "./north/http/server.js";
+import type { NorthStats } from "./north/http/metrics.js";
 import { StatePersister } from "./persist/persister.js";
 import { DEFAULT_MIN_WRITE_INTERVAL_MS, resolveStateDir } from "./persist/config.js";
 
@@ -57,6 +59,8 @@ export class CellApp {
   readonly mqtt: MqttService | undefined;
   /** The OPC UA server for the PLC/HMI, when the config has an `opcua:` block. */
   readonly opcua: CellOpcuaServer | undefined;
+  /** Prometheus /metrics, /healthz, /readyz, when the config has an enabled `http:` block. */
+  readonly http: HttpService | undefined;
   /** The state file keeper, when there is a state folder (AppOptions.stateDir or config state.dir). */
   readonly state: StatePersister | undefined;
   private readonly log: Logger;
@@ -122,6 +126,10 @@ export class CellApp {
     this.opcua = opcua
       ? new CellOpcuaServer({ config: opcua, view: opcuaViewOf(this), commands: this.loop.logic.commands, log: this.log, clock })
       : undefined;
+    const http = loaded.config.http;
+    this.http = http?.enabled
+      ? new HttpService({ config: http, cell: { model, loop: this.loop, runners, drivers, northStats: () => this.northStats() }, clock, log: this.log })
+      : undefined;
     const st = loaded.config.state;
     const stateDir = opts.stateDir ?? (st?.dir === undefined ? undefined : resolveStateDir({ configured: st.dir, configFile: loaded.file }));
     this.state = stateDir
@@ -162,6 +170,7 @@ export class CellApp {
       // Trips, resets and steps are what change the retained state; the write happens later, off the cycle.
       if (r.interlockEvents.length > 0 || r.sequenceEvents.length > 0) this.state?.request();
     });
+    await this.http?.start(); // observes from the first cycle; a port in use is logged, the cell runs on
     this.loop.start();
     // After the loop: MQTT only observes it. An absent broker never blocks start (it reconnects);
     // an embedded broker that cannot listen leaves the cell running without MQTT, said loudly.
@@ -208,6 +217,11 @@ export class CellApp {
     }
   }
 
+  /** MQTT and OPC UA client counts for /metrics (a part not configured stays undefined). */
+  northStats(): NorthStats {
+    return { mqttConnected: this.mqtt?.connected, opcuaSessions: this.opcua?.raw?.currentSessionCount };
+  }
+
   logSummary(): void {
     const s = this.loop.stats;
     const sum = s.summary();
@@ -244,6 +258,7 @@ export class CellApp {
     });
     // OPC UA first too: it stops publishing and taking commands at once; its shutdown is awaited after the safe outputs.
     const opcuaStopped = this.opcua?.stop(Math.min(1000, timeoutMs));
+    const httpStopped = this.http?.stop();
     this.summarySub?.unsubscribe();
     this.eventSub?.unsubscribe();
     this.loop.stop();
@@ -260,6 +275,7 @@ export class CellApp {
     }
     await mqttStopped;
     await opcuaStopped;
+    await httpStopped;
     await stateSaved;
     this.log.info("cell stopped");
     return { safeWritten: res.ok };

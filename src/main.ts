@@ -40,8 +40,20 @@ async function runCommand(file: string, opts: { summaryEvery: number; stateDir?:
   const { resolveStateDir } = await import("./persist/config.js");
   const stateDir = resolveStateDir({ flag: opts.stateDir, configured: loaded.config.state?.dir, configFile: file });
   const app = new CellApp(loaded, { log, summaryEveryMs: opts.summaryEvery * 1000, stateDir });
-  onShutdownSignals(log, async () => void (await app.stop(2000)), 5000);
+  // systemd (Type=notify): READY=1 after the first cycle, WATCHDOG=1 while the loop advances, STOPPING=1 on shutdown.
+  const { SystemdLink } = await import("./infra/systemd.js");
+  const sd = new SystemdLink({ log, cycles: () => app.loop.stats.cycles, periodMs: loaded.model.cycle.periodMs });
+  onShutdownSignals(
+    log,
+    async () => {
+      sd.stopping();
+      await app.stop(2000);
+      sd.close();
+    },
+    5000,
+  );
   await app.start();
+  await sd.readyAfterFirstCycle(app.loop.cycles$, `running: ${loaded.model.devices.length} devices, cycle ${loaded.model.cycle.periodMs} ms`);
 }
 
 const program = new Command()

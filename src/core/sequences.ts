@@ -1,5 +1,5 @@
 /**
- * Stateful cell logic, pure: SFC-style sequences and set/reset latches.
+ * SFC-style sequences, pure (set/reset latches are in latches.ts).
  * Time comes only from ctx.nowMs (monotonic ms).
  *
  * Sequences (one active step each):
@@ -23,16 +23,14 @@
  * - reset(id) takes effect at the next apply(): the initial step is entered
  *   afresh (so its transitions' timers and edges restart; every other step's
  *   restart when it is entered). lastFault is kept (it is history).
- *
- * Latches (SR, reset dominant): q = not reset and (set or q), initially false.
- * A `set` that uses a point that is not good does not set; a `reset` that
- * uses a point that is not good RESETS (a latch never holds an output on data
- * it cannot trust). Targets are bool outputs or memory points; memory values
- * go into the image and through `onMemory` only when they change.
+ * - halt(): every sequence goes to its initial step at once (a `reset` event
+ *   each, unless it is there already and not yet started) and starts afresh
+ *   at the next apply(). Used when manual mode is entered: apply() is not
+ *   called while manual, so the steps do not run.
  */
 import type { CompiledExpr, EvalContext } from "./expr/index.js";
 import type { ForcedOutput, RestoreNote } from "./interlocks.js";
-import { goodSample, type Sample, type Value } from "./sample.js";
+import type { Sample, Value } from "./sample.js";
 
 export interface TransitionDef {
   /** Index of the target step in SequenceDef.steps. */
@@ -175,6 +173,24 @@ export class SequenceEngine {
     return this.byId.has(id);
   }
 
+  /** Halt every sequence in its initial step (see the rules above); returns the `reset` events. */
+  halt(cycle: number, ctx: EvalContext, cause: string): readonly SequenceEvent[] {
+    let events: SequenceEvent[] | undefined;
+    for (let k = 0; k < this.defs.length; k++) {
+      const d = this.defs[k]!;
+      const s = this.st[k]!;
+      if (this.started[k] === 1) (events ??= []).push(this.event("reset", k, d.initial, cycle, ctx, cause));
+      this.started[k] = 0;
+      this.resetPending[k] = 0;
+      this.stepIdx[k] = d.initial;
+      s.step = d.steps[d.initial]!.name;
+      s.enteredAtMs = ctx.nowMs;
+      s.stepElapsedMs = 0;
+      s.faulted = d.initial === d.faultStep;
+    }
+    return events ?? NO_EVENTS;
+  }
+
   state(id: string): SequenceState | undefined {
     const k = this.byId.get(id);
     return k === undefined ? undefined : this.st[k];
@@ -240,63 +256,4 @@ export class SequenceEngine {
   }
 }
 
-export interface LatchDef {
-  /** Point id, for state and messages. */
-  readonly id: string;
-  /** Bool output or memory point index. */
-  readonly target: number;
-  readonly memory: boolean;
-  readonly set: CompiledExpr;
-  readonly reset: CompiledExpr;
-}
-
-/** Evaluation context for latches: the image is writable so memory latches are visible to later phases. */
-export interface LatchContext extends EvalContext {
-  readonly image: Sample[];
-}
-
-export class LatchBank {
-  private readonly q: Uint8Array;
-
-  constructor(private readonly defs: readonly LatchDef[]) {
-    this.q = new Uint8Array(defs.length);
-  }
-
-  /**
-   * Evaluate every latch, write its state into `desired`, and for memory
-   * points into ctx.image and `onMemory(index, value, sourceTs)` when the
-   * image does not already hold it.
-   */
-  apply(ctx: LatchContext, desired: (Value | null)[], onMemory?: (index: number, value: boolean, sourceTs: number) => void): void {
-    for (let k = 0; k < this.defs.length; k++) {
-      const d = this.defs[k]!;
-      const set = d.set.evaluate(ctx) === true && allGood(ctx.image, d.set.valueRefs);
-      const rst = d.reset.evaluate(ctx) === true || !allGood(ctx.image, d.reset.valueRefs);
-      const q = !rst && (set || this.q[k] === 1);
-      this.q[k] = q ? 1 : 0;
-      desired[d.target] = q;
-      if (d.memory) {
-        const cur = ctx.image[d.target];
-        if (cur === undefined || cur.quality !== "good" || cur.value !== q) {
-          ctx.image[d.target] = goodSample(q, ctx.wallMs);
-          onMemory?.(d.target, q, ctx.wallMs);
-        }
-      }
-    }
-  }
-
-  /** Current state of the latch on this point id (undefined for an unknown one). */
-  value(id: string): boolean | undefined {
-    const k = this.defs.findIndex((d) => d.id === id);
-    return k < 0 ? undefined : this.q[k] === 1;
-  }
-
-  /** Forget every state and every timer and edge (all latches reset). */
-  resetAll(): void {
-    this.q.fill(0);
-    for (const d of this.defs) {
-      d.set.reset();
-      d.reset.reset();
-    }
-  }
-}
+export { LatchBank, type LatchContext, type LatchDef } from "./latches.js";

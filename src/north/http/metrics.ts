@@ -1,0 +1,207 @@
+/**
+ * Prometheus metrics of the cell (prom-client, one registry per cell).
+ *
+ * Cheap for the loop: per cycle only a handful of histogram observations
+ * (lateness, duration, phases) and counters for the rare events (interlock
+ * trips, commands), taken from the cycle stream. Everything else is read on
+ * scrape from the loop's own counters (LoopStats, DeviceRunner counters and
+ * read-latency histograms). Labels are bounded by the config: device,
+ * interlock, phase, status, command kind; never a point.
+ */
+import { Counter, Histogram, Registry, collectDefaultMetrics, type Metric } from "prom-client";
+import type { Subscription } from "rxjs";
+import type { CellModel } from "../../config/compile.js";
+import type { Clock } from "../../infra/clock.js";
+import type { CycleResult, ControlLoop } from "../../loop/control-loop.js";
+import type { DeviceRunner } from "../../loop/device-runner.js";
+import type { DeviceDriver } from "../../loop/device-port.js";
+
+/** Northbound client counts. A field left undefined is a part that is not configured (its metric is left out). */
+export interface NorthStats {
+  readonly mqttConnected?: boolean;
+  readonly opcuaSessions?: number;
+}
+
+/** What the metrics and probes read: the cell as CellApp exposes it. */
+export interface MetricsCell {
+  readonly model: CellModel;
+  readonly loop: Pick<ControlLoop, "cycles$" | "stats" | "mode">;
+  readonly runners: readonly DeviceRunner[];
+  readonly drivers: readonly DeviceDriver[];
+  /** MQTT and OPC UA client counts, from wherever those run (main thread or a worker). */
+  northStats?(): NorthStats | undefined;
+}
+
+/** Optional link facts a driver may expose (the Modbus driver counts reconnects). */
+interface DriverLink {
+  readonly reconnects?: unknown;
+  readonly connected?: unknown;
+}
+
+const LOOP_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const DEVICE_BUCKETS_MS = [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
+const DEVICE_STATES = ["waiting", "good", "stale", "bad"] as const;
+const MODES = ["starting", "running", "faulted"] as const;
+
+interface Value {
+  value: number;
+  labels?: Record<string, string | number>;
+  metricName?: string;
+}
+
+/** A metric whose samples are read from the cell on each scrape. */
+class ScrapeMetric {
+  readonly aggregator = "sum";
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: "counter" | "gauge" | "histogram",
+    private readonly read: () => Value[],
+  ) {}
+
+  get(): { name: string; help: string; type: string; aggregator: string; values: Value[] } {
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.read() };
+  }
+}
+
+export class CellMetrics {
+  readonly registry = new Registry();
+  private readonly lateness: Histogram;
+  private readonly duration: Histogram;
+  private readonly phaseChildren: { observe(v: number): void }[];
+  private readonly trips: Counter<"interlock">;
+  private readonly commands: Counter<"kind" | "result">;
+  private sub: Subscription | undefined;
+  private lastCycleMs: number | undefined;
+  private readonly cumulative = new Array<number>(DEVICE_BUCKETS_MS.length).fill(0);
+
+  constructor(
+    private readonly cell: MetricsCell,
+    private readonly clock: Clock,
+  ) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: 10 });
+    this.lateness = new Histogram({ name: "cellio_cycle_lateness_seconds", help: "Cycle start minus its due time (t0 + k*T)", buckets: LOOP_BUCKETS_S, registers: [r] });
+    this.duration = new Histogram({ name: "cellio_cycle_duration_seconds", help: "Cycle execution time, input phase start to output phase end", buckets: LOOP_BUCKETS_S, registers: [r] });
+    const phase = new Histogram({
+      name: "cellio_cycle_phase_duration_seconds",
+      help: "Duration of each phase of the cycle",
+      labelNames: ["phase"] as const,
+      buckets: LOOP_BUCKETS_S,
+      registers: [r],
+    });
+    this.phaseChildren = ["input", "logic", "output"].map((p) => phase.labels(p));
+    this.trips = new Counter({ name: "cellio_interlock_trips_total", help: "Interlock trips", labelNames: ["interlock"] as const, registers: [r] });
+    for (const il of cell.model.interlocks) this.trips.inc({ interlock: il.id }, 0);
+    this.commands = new Counter({
+      name: "cellio_commands_total",
+      help: "Commands by kind and result (applied, or the refusal code)",
+      labelNames: ["kind", "result"] as const,
+      registers: [r],
+    });
+    for (const m of this.scrapeMetrics()) r.registerMetric(m as unknown as Metric); // duck-typed: prom-client reads name, type and get()
+  }
+
+  /** Start observing the cycle stream (before the loop starts, so the first cycle counts). */
+  attach(): void {
+    this.sub ??= this.cell.loop.cycles$.subscribe((c) => this.onCycle(c));
+  }
+
+  detach(): void {
+    this.sub?.unsubscribe();
+    this.sub = undefined;
+  }
+
+  /** Monotonic ms since the last published cycle; undefined before the first. */
+  lastCycleAgeMs(): number | undefined {
+    return this.lastCycleMs === undefined ? undefined : this.clock.now() - this.lastCycleMs;
+  }
+
+  /** The exposition text and its content type. */
+  async scrape(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  private onCycle(c: CycleResult): void {
+    this.lastCycleMs = this.clock.now();
+    this.lateness.observe(Math.max(0, c.latenessMs) / 1000);
+    this.duration.observe(c.durationMs / 1000);
+    this.phaseChildren[0]!.observe(c.inputMs / 1000);
+    this.phaseChildren[1]!.observe(c.logicMs / 1000);
+    this.phaseChildren[2]!.observe(c.outputMs / 1000);
+    for (const e of c.interlockEvents) if (e.kind === "trip") this.trips.inc({ interlock: e.id });
+    for (const a of c.commands) this.commands.inc({ kind: a.command.kind, result: a.result.accepted ? "applied" : a.result.code });
+  }
+
+  private scrapeMetrics(): ScrapeMetric[] {
+    const { loop, runners, drivers } = this.cell;
+    const s = (): ControlLoop["stats"] => loop.stats;
+    const perDevice = (f: (r: DeviceRunner) => number): (() => Value[]) => () => runners.map((r) => ({ value: f(r), labels: { device: r.name } }));
+    const link = (name: string): DriverLink => drivers.find((d) => d.name === name) as DriverLink;
+    const out: ScrapeMetric[] = [
+      new ScrapeMetric("cellio_cycles_total", "Cycles completed", "counter", () => [{ value: s().cycles }]),
+      new ScrapeMetric("cellio_cycles_skipped_total", "Cycles skipped because a tick came a whole period late", "counter", () => [{ value: s().skipped }]),
+      new ScrapeMetric("cellio_cycle_overruns_total", "Cycles that took longer than the period", "counter", () => [{ value: s().overruns }]),
+      new ScrapeMetric("cellio_cycle_overrun_warnings_total", "Cycles above the warn_pct share of the period", "counter", () => [{ value: s().warnings }]),
+      new ScrapeMetric("cellio_deadline_misses_total", "Device reads (input) or writes (output) not done by their phase deadline", "counter", () => [
+        { value: s().inputMisses, labels: { phase: "input" } },
+        { value: s().outputMisses, labels: { phase: "output" } },
+      ]),
+      new ScrapeMetric("cellio_loop_faulted", "1 while an overrun fault holds every output safe", "gauge", () => [{ value: loop.mode === "faulted" ? 1 : 0 }]),
+      new ScrapeMetric("cellio_loop_mode", "Loop mode (1 for the current one): starting holds outputs safe until the first complete good scan", "gauge", () =>
+        MODES.map((m) => ({ value: loop.mode === m ? 1 : 0, labels: { mode: m } })),
+      ),
+      new ScrapeMetric("cellio_loop_last_cycle_age_seconds", "Time since the last completed cycle", "gauge", () => {
+        const age = this.lastCycleAgeMs();
+        return age === undefined ? [] : [{ value: age / 1000 }];
+      }),
+      new ScrapeMetric("cellio_device_reads_total", "Reads completed, per device", "counter", perDevice((r) => r.counters.reads)),
+      new ScrapeMetric("cellio_device_writes_total", "Writes completed, per device", "counter", perDevice((r) => r.counters.writes)),
+      new ScrapeMetric("cellio_device_write_errors_total", "Failed writes, per device", "counter", perDevice((r) => r.counters.writeFailures)),
+      new ScrapeMetric("cellio_device_deadline_misses_total", "Reads not done by the input deadline, per device", "counter", perDevice((r) => r.counters.deadlineMisses)),
+      new ScrapeMetric("cellio_device_busy_skips_total", "Polls skipped because the previous read was still in flight", "counter", perDevice((r) => r.counters.busySkips)),
+      new ScrapeMetric("cellio_device_read_errors_total", "Failed reads, per device and kind (the status the points get)", "counter", () =>
+        runners.flatMap((r) => [...r.counters.failuresByStatus].map(([kind, n]) => ({ value: n, labels: { device: r.name, kind } }))),
+      ),
+      new ScrapeMetric("cellio_device_state", "Device state (1 for the current one): waiting, good, stale, bad", "gauge", () =>
+        runners.flatMap((r) => DEVICE_STATES.map((st) => ({ value: r.state === st ? 1 : 0, labels: { device: r.name, state: st } }))),
+      ),
+      new ScrapeMetric("cellio_device_reconnects_total", "Reconnections after a lost connection, per device", "counter", () =>
+        runners.flatMap((r) => {
+          const n = link(r.name)?.reconnects;
+          return typeof n === "number" ? [{ value: n, labels: { device: r.name } }] : [];
+        }),
+      ),
+      new ScrapeMetric("cellio_device_connected", "1 while the device's connection (TCP socket or serial bus) is open", "gauge", () =>
+        runners.flatMap((r) => {
+          const c = link(r.name)?.connected;
+          return typeof c === "boolean" ? [{ value: c ? 1 : 0, labels: { device: r.name } }] : [];
+        }),
+      ),
+      new ScrapeMetric("cellio_device_read_duration_seconds", "Read round trip per device (every request of one poll)", "histogram", () =>
+        runners.flatMap((r) => this.deviceHistogram(r)),
+      ),
+      new ScrapeMetric("cellio_mqtt_connected", "1 while connected to the MQTT broker (absent without an mqtt: block)", "gauge", () => {
+        const v = this.cell.northStats?.()?.mqttConnected;
+        return v === undefined ? [] : [{ value: v ? 1 : 0 }];
+      }),
+      new ScrapeMetric("cellio_opcua_sessions", "OPC UA server sessions (absent without an opcua: block)", "gauge", () => {
+        const v = this.cell.northStats?.()?.opcuaSessions;
+        return v === undefined ? [] : [{ value: v }];
+      }),
+    ];
+    return out;
+  }
+
+  private deviceHistogram(r: DeviceRunner): Value[] {
+    const h = r.counters.readLatency;
+    const c = this.cumulative;
+    h.cumulativeMs(DEVICE_BUCKETS_MS, c);
+    const name = "cellio_device_read_duration_seconds";
+    const out: Value[] = DEVICE_BUCKETS_MS.map((b, i) => ({ metricName: `${name}_bucket`, labels: { device: r.name, le: b / 1000 }, value: c[i]! }));
+    out.push({ metricName: `${name}_bucket`, labels: { device: r.name, le: "+Inf" }, value: h.count });
+    out.push({ metricName: `${name}_sum`, labels: { device: r.name }, value: h.sumMs / 1000 });
+    out.push({ metricName: `${name}_count`, labels: { device: r.name }, value: h.count });
+    return out;
+  }
+}
