@@ -14,6 +14,8 @@ import { compileExpression, type CompiledExpr, type ExprEnv } from "../core/expr
 import type { InterlockDef } from "../core/interlocks.js";
 import type { LatchDef, SequenceDef } from "../core/sequences.js";
 import { checkSingleDriver, compileInterlocks, compileLatches, compileSequences } from "./logic-schema.js";
+import { compileManualMode } from "./mode-schema.js";
+import type { ManualModeDef } from "../core/control-mode.js";
 import { closest } from "../core/expr/check.js";
 
 export interface CycleModel {
@@ -47,6 +49,8 @@ export interface CellModel {
   readonly latches: readonly LatchDef[];
   readonly sequences: readonly SequenceDef[];
   readonly interlocks: readonly InterlockDef[];
+  /** Manual mode (config manual_mode); undefined: not allowed. */
+  readonly manualMode?: ManualModeDef | undefined;
 }
 
 /** What a driver's point compiler returns for one point (after profile expansion). */
@@ -192,6 +196,7 @@ export function compileCell(config: CellConfig, map: SourceMap): CompileResult {
   const latches = compileLatches(config.latches, env, points, map, issues);
   const sequences = compileSequences(config.sequences, env, points, map, issues);
   const interlocks = compileInterlocks(config.interlocks, env, points, map, issues);
+  const manualMode = compileManualMode(config.manual_mode, env, map, issues);
   checkSingleDriver(Object.keys(config.logic), config.sequences, config.latches, map, issues);
 
   if (issues.length > 0) return { ok: false, issues };
@@ -213,6 +218,7 @@ export function compileCell(config: CellConfig, map: SourceMap): CompileResult {
       latches: Object.freeze(latches),
       sequences: Object.freeze(sequences),
       interlocks: Object.freeze(interlocks),
+      manualMode,
     }),
   };
 }

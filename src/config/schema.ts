@@ -8,9 +8,9 @@ import { name } from "./common.js";
 import { modbusTcpDeviceSchema } from "../drivers/modbus/config.js";
 import { modbusRtuDeviceSchema } from "../drivers/modbus/rtu-config.js";
 import { interlocksSectionSchema, latchesSectionSchema, sequencesSectionSchema } from "./logic-schema.js";
+import { manualModeSchema } from "./mode-schema.js";
 import { mqttConfigSchema } from "../north/mqtt/config.js";
 import { opcuaConfigSchema } from "../north/opcua-server/config.js";
-import { httpConfigSchema } from "../north/http/config.js";
 import { stateConfigSchema } from "../persist/config.js";
 
 export const deviceSchema = z.discriminatedUnion("protocol", [modbusTcpDeviceSchema, modbusRtuDeviceSchema]);
@@ -60,9 +60,9 @@ export const cellConfigSchema = z
     latches: latchesSectionSchema,
     sequences: sequencesSectionSchema,
     interlocks: interlocksSectionSchema,
+    manual_mode: manualModeSchema.optional(),
     mqtt: mqttConfigSchema.optional().describe("MQTT for technicians: broker, topics, roles (src/north/mqtt/README.md)"),
     opcua: opcuaConfigSchema.optional().describe("OPC UA server for the PLC/HMI: endpoints, users, PKI, limits (src/north/opcua-server/README.md)"),
-    http: httpConfigSchema.optional().describe("Prometheus /metrics, /healthz and /readyz on 127.0.0.1:9464 by default (src/north/http/README.md)"),
     state: stateConfigSchema.optional(),
     log: z
       .object({

@@ -10,21 +10,34 @@
  * outcome of each command.
  *
  * Roles: viewer may do nothing; operator may set points flagged
- * operator-writable, reset interlocks whose reset_roles name operator, and
- * acknowledge; engineer may do everything.
+ * operator-writable, reset interlocks whose reset_roles name operator,
+ * acknowledge alarms, and switch the mode if manual_mode.roles names
+ * operator; engineer may do everything.
  *
- * set_point writes the manual value table. The logic phase uses it as the
- * base for outputs without a logic rule (in manual mode, for all outputs);
- * tripped interlocks still force over it. When an interlock trips, the manual
- * values of the outputs it forces are dropped (afterInterlocks()), so an
- * output never restarts by itself from a stale manual value once the
- * interlock clears. Values are never coerced: "true" is not a bool.
+ * set_point writes the manual value table (manual-values.ts). The logic
+ * phase uses it as the base for outputs without a logic rule, latch or
+ * sequence, and in manual mode (control-mode.ts) for every output; tripped
+ * interlocks still force over it. In auto, set_point on a driven output is
+ * refused (not_ready: "switch to manual mode to set it"). When an interlock
+ * trips, the manual values of the outputs it forces are dropped
+ * (afterInterlocks()), so an output never restarts by itself from a stale
+ * manual value once the interlock clears; an accepted set_mode drops them
+ * all. Values are never coerced: "true" is not a bool.
+ *
+ * A set_mode takes effect at the start of the next cycle, so a set_point
+ * that needs manual mode is accepted only once a cycle has run in manual.
  */
 import { z } from "zod";
 import { closest } from "./expr/check.js";
 import type { InterlockEvent } from "./interlocks.js";
 import { valueFits, type PointDef } from "./points.js";
 import type { Value } from "./sample.js";
+import type { ControlMode } from "./control-mode.js";
+import { ManualValues } from "./manual-values.js";
+import type { RateLimiter } from "./rate-limit.js";
+
+export { ManualValues } from "./manual-values.js";
+export { RateLimiter, TokenBucket } from "./rate-limit.js";
 
 export type Role = "viewer" | "operator" | "engineer";
 
@@ -34,6 +47,7 @@ export const commandSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("reset_sequence"), id: z.string().describe("sequence id") }).strict(),
   z.object({ kind: z.literal("acknowledge"), id: z.string().describe("alarm id") }).strict(),
   z.object({ kind: z.literal("reset_fault") }).strict(),
+  z.object({ kind: z.literal("set_mode"), mode: z.enum(["auto", "manual"]).describe("control mode") }).strict(),
 ]);
 
 export type Command =
@@ -41,7 +55,8 @@ export type Command =
   | { kind: "reset_interlock"; id: string }
   | { kind: "reset_sequence"; id: string }
   | { kind: "acknowledge"; id: string }
-  | { kind: "reset_fault" };
+  | { kind: "reset_fault" }
+  | { kind: "set_mode"; mode: ControlMode };
 
 export type RejectCode =
   | "bad_command" // not a command at all (parseCommand)
@@ -50,7 +65,7 @@ export type RejectCode =
   | "read_only" // the point is an input
   | "forbidden" // the role may not do this
   | "interlocked" // forced by a tripped interlock, or a reset while the permit is false
-  | "not_ready" // the target is not in a state where this makes sense
+  | "not_ready" // the target is not in a state where this makes sense (also: already in that mode, alarm already acknowledged)
   | "rate_limited" // this caller sent too many commands
   | "busy"; // the queue for the next cycle is full
 
@@ -83,92 +98,6 @@ export function parseCommand(input: unknown): { ok: true; command: Command } | {
   return { ok: false, result: { accepted: false, code: "bad_command", reason: `${where}${first?.message ?? "not a command"}` } };
 }
 
-/** Token bucket: `capacity` commands at once, refilled at `perSecond`. Time is a parameter. */
-export class TokenBucket {
-  private tokens: number;
-  private lastMs: number | undefined;
-
-  constructor(
-    readonly capacity: number,
-    readonly perSecond: number,
-  ) {
-    this.tokens = capacity;
-  }
-
-  private refill(nowMs: number): void {
-    if (this.lastMs !== undefined && nowMs > this.lastMs) {
-      this.tokens = Math.min(this.capacity, this.tokens + ((nowMs - this.lastMs) * this.perSecond) / 1000);
-    }
-    if (this.lastMs === undefined || nowMs > this.lastMs) this.lastMs = nowMs;
-  }
-
-  take(nowMs: number): boolean {
-    this.refill(nowMs);
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-
-  /** Full again (nothing taken that has not been refilled). */
-  full(nowMs: number): boolean {
-    this.refill(nowMs);
-    return this.tokens >= this.capacity;
-  }
-}
-
-/**
- * One token bucket per caller. At most `maxCallers` buckets: when full, only
- * buckets that have refilled completely are forgotten; if none has, a new
- * caller is refused (so a flood of new client ids cannot reset anyone's bucket).
- */
-export class RateLimiter {
-  private readonly buckets = new Map<string, TokenBucket>();
-
-  constructor(private readonly opts: { readonly capacity: number; readonly perSecond: number; readonly maxCallers: number }) {}
-
-  allow(caller: string, nowMs: number): boolean {
-    let b = this.buckets.get(caller);
-    if (b === undefined) {
-      if (this.buckets.size >= this.opts.maxCallers) {
-        for (const [key, old] of this.buckets) if (old.full(nowMs)) this.buckets.delete(key);
-        if (this.buckets.size >= this.opts.maxCallers) return false;
-      }
-      b = new TokenBucket(this.opts.capacity, this.opts.perSecond);
-      this.buckets.set(caller, b);
-    }
-    return b.take(nowMs);
-  }
-}
-
-/** The manual value table: values set by command, by point index (null: none). */
-export class ManualValues {
-  private readonly values: (Value | null)[];
-
-  constructor(size: number) {
-    this.values = new Array<Value | null>(size).fill(null);
-  }
-
-  get(index: number): Value | null {
-    return this.values[index] ?? null;
-  }
-
-  set(index: number, value: Value): void {
-    this.values[index] = value;
-  }
-
-  clear(index: number): void {
-    this.values[index] = null;
-  }
-
-  /** Write every manual value into `desired` (the base the logic phase starts from). */
-  overlay(desired: (Value | null)[]): void {
-    for (let i = 0; i < this.values.length; i++) {
-      const v = this.values[i];
-      if (v !== null && v !== undefined) desired[i] = v;
-    }
-  }
-}
-
 export interface InterlockPort {
   forcedBy(pointIndex: number): string | undefined;
   forcedPoints(id: string): readonly number[];
@@ -179,9 +108,19 @@ export interface SequencePort {
   has(id: string): boolean;
   reset(id: string): boolean;
 }
+/** The alarms (alarms.ts AlarmBank). */
 export interface AlarmPort {
   has(id: string): boolean;
-  acknowledge(id: string, role: Role): CommandResult;
+  checkAcknowledge(id: string, role: Role): CommandResult;
+  acknowledge(id: string, role: Role, caller: string): CommandResult;
+}
+/** The control mode (control-mode.ts ModeSwitch). */
+export interface ModePort {
+  readonly current: ControlMode;
+  check(mode: ControlMode, role: Role): CommandResult;
+  set(mode: ControlMode, role: Role, caller: string): CommandResult;
+  /** Why set_point is refused now (manual permit dropped), if it is. */
+  setPointBlocked(): string | undefined;
 }
 export interface FaultPort {
   /** True when the fault was cleared (the loop refuses while it still overruns). */
@@ -197,6 +136,8 @@ export interface CommandRouterOptions {
   readonly sequences: SequencePort;
   readonly alarms?: AlarmPort;
   readonly faults?: FaultPort;
+  /** Without one, set_mode is refused (forbidden: no manual mode). */
+  readonly mode?: ModePort;
   /** What drives this point automatically in the current mode ("logic rule", "sequence pick"), if anything: set_point is then refused. */
   readonly drivenBy?: (pointIndex: number) => string | undefined;
   readonly limiter?: RateLimiter;
@@ -248,13 +189,22 @@ export class CommandRouter {
         if (!this.o.sequences.has(command.id)) return reject("unknown_target", `no sequence "${command.id}"`);
         if (role !== "engineer") return reject("forbidden", `role ${role} may not reset sequences`);
         break;
-      case "acknowledge":
+      case "acknowledge": {
         if (!this.o.alarms?.has(command.id)) return reject("unknown_target", `no alarm "${command.id}"`);
+        const r = this.o.alarms.checkAcknowledge(command.id, role);
+        if (!r.accepted) return r;
         break;
+      }
       case "reset_fault":
         if (role !== "engineer") return reject("forbidden", `role ${role} may not reset the cell fault`);
         if (!this.o.faults) return reject("not_ready", "no fault handler");
         break;
+      case "set_mode": {
+        if (!this.o.mode) return reject("forbidden", "manual mode is not allowed in this cell");
+        const r = this.o.mode.check(command.mode, role);
+        if (!r.accepted) return r;
+        break;
+      }
     }
     if (this.queue.length >= (this.o.maxQueue ?? 256)) return reject("busy", "command queue is full; try again next cycle");
     this.queue.push({ command, role, caller: from.caller, index });
@@ -301,9 +251,15 @@ export class CommandRouter {
       case "reset_sequence":
         return this.o.sequences.reset(c.id) ? OK : reject("unknown_target", `no sequence "${c.id}"`);
       case "acknowledge":
-        return this.o.alarms ? this.o.alarms.acknowledge(c.id, q.role) : reject("unknown_target", `no alarm "${c.id}"`);
+        return this.o.alarms ? this.o.alarms.acknowledge(c.id, q.role, q.caller) : reject("unknown_target", `no alarm "${c.id}"`);
       case "reset_fault":
         return this.o.faults?.resetFault() ? OK : reject("not_ready", "the fault is still active");
+      case "set_mode": {
+        if (!this.o.mode) return reject("forbidden", "manual mode is not allowed in this cell");
+        const r = this.o.mode.set(c.mode, q.role, q.caller);
+        if (r.accepted) this.manual.clearAll();
+        return r;
+      }
     }
   }
 
@@ -328,6 +284,8 @@ export class CommandRouter {
     const id = this.o.points[index]!.id;
     const by = this.o.interlocks.forcedBy(index);
     if (by !== undefined) return reject("interlocked", `${id} is forced by interlock ${by}`);
+    const blocked = this.o.mode?.setPointBlocked();
+    if (blocked !== undefined) return reject("interlocked", `${id} cannot be set: ${blocked}`);
     const driver = this.o.drivenBy?.(index);
     if (driver !== undefined) return reject("not_ready", `${id} is driven by ${driver}; switch to manual mode to set it`);
     return undefined;

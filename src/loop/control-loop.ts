@@ -36,6 +36,8 @@ import { CellLogic, type CellLogicResult } from "../core/cell-logic.js";
 import type { SequenceEvent } from "../core/sequences.js";
 import type { InterlockEvent } from "../core/interlocks.js";
 import type { AppliedCommand } from "../core/commands.js";
+import type { ControlMode, ModeEvent } from "../core/control-mode.js";
+import type { AlarmEvent, AlarmInputs } from "../core/alarms.js";
 import type { DeviceRunner } from "./device-runner.js";
 import type { WriteOutcome } from "./device-port.js";
 import { LoopStats } from "./stats.js";
@@ -57,11 +59,17 @@ export interface CycleResult {
   readonly commanded: readonly (Value | null)[];
   /** The mode the outputs of this cycle were computed in (a fault judged at the end of this cycle shows from the next one). */
   readonly mode: LoopMode;
+  /** The control mode (auto | manual, src/core/control-mode.ts) the outputs of this cycle were computed in. */
+  readonly control: ControlMode;
   readonly overrun: boolean;
   /** Commands applied at the start of this cycle's logic. */
   readonly commands: readonly AppliedCommand[];
   readonly sequenceEvents: readonly SequenceEvent[];
   readonly interlockEvents: readonly InterlockEvent[];
+  /** Control mode switches (set_mode) and a lost manual permit. */
+  readonly modeEvents: readonly ModeEvent[];
+  /** Alarm raise / clear / ack (src/core/alarms.ts). */
+  readonly alarmEvents: readonly AlarmEvent[];
 }
 
 export interface ControlLoopDeps {
@@ -88,6 +96,7 @@ export class ControlLoop {
   private phaseSub: Subscription | undefined;
   private outputsEnabled = false;
   private readonly inputIdx: readonly number[];
+  private readonly alarmInputs: AlarmInputs;
   /** Commands, logic, latches, sequences and interlocks: the pure middle of the cycle. */
   readonly logic: CellLogic;
 
@@ -97,6 +106,18 @@ export class ControlLoop {
     this.overrun = new OverrunPolicy(c.periodMs, c.warnPct, c.faultAfter);
     this.logic = new CellLogic(deps.model, { resetFault: () => this.resetFault() });
     this.inputIdx = deps.model.points.filter((p) => p.direction === "input").map((p) => p.index);
+    const runners = new Map(deps.runners.map((r) => [r.name, r]));
+    this.alarmInputs = {
+      interlock: (id) => {
+        const s = this.logic.interlocks.state(id);
+        return s?.tripped ? `interlock ${id} tripped: ${s.lastCause}` : undefined;
+      },
+      device: (name) => {
+        const r = runners.get(name);
+        return r?.state === "bad" ? `device ${name} lost: ${r.lastError}` : undefined;
+      },
+      overrun: () => (this.overrun.faulted ? "overrun fault: every output is safe until the fault is reset" : undefined),
+    };
   }
 
   get mode(): LoopMode {
@@ -200,6 +221,7 @@ export class ControlLoop {
     const wallMs = clock.wall();
     const result = this.logic.run(this.k, image, tIn, wallMs, desired, (i, v) => table.put(i, v, wallMs), this.outputsEnabled);
     this.stats.degradedRules += result.degradedRules;
+    const alarmEvents = this.logic.updateAlarms(this.alarmInputs, this.k, wallMs);
     const mode = this.mode;
     if (mode !== "running") {
       const safe = this.logic.safe;
@@ -210,7 +232,7 @@ export class ControlLoop {
       this.deps.log.info({ cycle: this.k }, "first complete good scan: outputs follow the logic from the next cycle");
     }
     const tLogic = clock.now();
-    this.runOutputs(desired, () => this.afterOutput(start, due, tIn, tLogic, image, desired, wallMs, result, mode));
+    this.runOutputs(desired, () => this.afterOutput(start, due, tIn, tLogic, image, desired, wallMs, result, mode, alarmEvents));
   }
 
   private runOutputs(commanded: readonly (Value | null)[], after: () => void): void {
@@ -247,6 +269,7 @@ export class ControlLoop {
     wallMs: number,
     logic: CellLogicResult,
     mode: LoopMode,
+    alarmEvents: readonly AlarmEvent[],
   ): void {
     if (!this.running) return;
     const end = this.deps.clock.now();
@@ -295,10 +318,13 @@ export class ControlLoop {
       image,
       commanded,
       mode,
+      control: logic.control,
       overrun: verdict === "overrun" || verdict === "fault",
       commands: logic.commands,
       sequenceEvents: logic.sequenceEvents,
       interlockEvents: logic.interlockEvents,
+      modeEvents: logic.modeEvents,
+      alarmEvents,
     });
     this.k++;
     this.scheduleTick();

@@ -166,7 +166,7 @@ describe("CommandRouter: the queue", () => {
   it("hands acknowledge and reset_fault to their ports at drain time and reports the outcome", () => {
     const acks: string[] = [];
     const { router } = cell({
-      alarms: { has: () => true, acknowledge: (id, role) => (acks.push(`${id}/${role}`), { accepted: true }) },
+      alarms: { has: () => true, checkAcknowledge: () => ({ accepted: true }), acknowledge: (id, role) => (acks.push(`${id}/${role}`), { accepted: true }) },
       faults: { resetFault: () => false },
     });
     router.submit({ kind: "acknowledge", id: "low_air" }, as("operator"));

@@ -23,6 +23,7 @@ import { RateLimiter, type Role } from "../../core/commands.js";
 import type { Clock } from "../../infra/clock.js";
 import type { Logger } from "../../infra/logger.js";
 import {
+  COMMAND_KINDS,
   commandPayloadSchemas,
   envelopeSchema,
   isCommandKind,
@@ -117,7 +118,7 @@ export class MqttCommandHandler {
     if (asked !== undefined && !replyTopicAllowed(topics, user, asked)) {
       return reject("bad_command", `reply topic must be ${topics.replyRoot(user)} or below it, without wildcards`, topics.replyRoot(user));
     }
-    if (!isCommandKind(kind)) return reject("bad_command", `unknown command kind "${kind}" (set, reset_interlock, reset_sequence, ack, reset_fault)`);
+    if (!isCommandKind(kind)) return reject("bad_command", `unknown command kind "${kind}" (${COMMAND_KINDS.join(", ")})`);
     if (jsonError !== undefined) return reject("bad_command", `payload is not JSON: ${jsonError}`);
     if (json === null || typeof json !== "object" || Array.isArray(json)) return reject("bad_command", "payload must be a JSON object");
     if (env.success && env.data.expires !== undefined) {

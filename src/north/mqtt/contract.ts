@@ -19,7 +19,7 @@ import type { Quality, Sample, Status, Value } from "../../core/sample.js";
 /** Bumped only on an incompatible change of a topic or payload. */
 export const CONTRACT_VERSION = 1;
 
-export const COMMAND_KINDS = ["set", "reset_interlock", "reset_sequence", "ack", "reset_fault"] as const;
+export const COMMAND_KINDS = ["set", "reset_interlock", "reset_sequence", "ack", "reset_fault", "set_mode"] as const;
 export type CommandKind = (typeof COMMAND_KINDS)[number];
 
 export function defaultPrefix(cellId: string): string {
@@ -223,6 +223,7 @@ export const commandPayloadSchemas = {
   reset_sequence: z.object({ id: targetId, ...envelope }).strict(),
   ack: z.object({ id: targetId, ...envelope }).strict(),
   reset_fault: z.object({ ...envelope }).strict(),
+  set_mode: z.object({ mode: z.enum(["auto", "manual"]), ...envelope }).strict(),
 } as const satisfies Record<CommandKind, z.ZodType>;
 
 /** Only the envelope, read before the body is validated (to know where to reply). */
@@ -243,6 +244,8 @@ export function toCommand(kind: CommandKind, body: Record<string, unknown>): Com
       return { kind: "acknowledge", id: String(body["id"]) };
     case "reset_fault":
       return { kind: "reset_fault" };
+    case "set_mode":
+      return { kind: "set_mode", mode: body["mode"] === "manual" ? "manual" : "auto" };
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * Commands over OPC UA: writes of output variables and the methods on Cell
- * (ResetInterlock(Id), ResetSequence(Id), Acknowledge(Id), ResetFault()).
+ * (ResetInterlock(Id), ResetSequence(Id), Acknowledge(Id), ResetFault(),
+ * SetMode(Mode: "auto" | "manual")).
  * Every one goes through the CommandPort with the session's role; nothing
  * here changes a value itself. An accepted write is applied at the start of
  * the next cycle, and the variable shows it once the device has taken it
@@ -90,7 +91,14 @@ function describe(c: Command): string {
       return `${c.kind} ${c.id}`;
     case "reset_fault":
       return "reset_fault";
+    case "set_mode":
+      return `set_mode ${c.mode}`;
   }
+}
+
+/** The set_mode command for a SetMode method argument; undefined for anything but "auto" or "manual". */
+export function setModeCommand(arg: unknown): Command | undefined {
+  return arg === "auto" || arg === "manual" ? { kind: "set_mode", mode: arg } : undefined;
 }
 
 /**
@@ -181,4 +189,16 @@ export function addCommandMethods(ns: Namespace, cell: UAObject, deps: CommandDe
   rf.bindMethod(async (_args: Variant[], context: ISessionContext): Promise<CallMethodResultOptions> =>
     Promise.resolve(methodResult(submit(deps, context, { kind: "reset_fault" }))),
   );
+  const sm = ns.addMethod(cell, {
+    browseName: "SetMode",
+    nodeId: "s=Cell.SetMode",
+    description: 'Switch the control mode: "manual" (outputs set by writes, still under the interlocks) or "auto"; refused where the config does not allow manual mode',
+    inputArguments: [{ name: "Mode", description: { text: '"auto" or "manual"' }, dataType: DataType.String }],
+    outputArguments: RESULT_ARG,
+  });
+  sm.bindMethod(async (args: Variant[], context: ISessionContext): Promise<CallMethodResultOptions> => {
+    const command = setModeCommand(args[0]?.value);
+    if (command === undefined) return { statusCode: StatusCodes.BadInvalidArgument };
+    return Promise.resolve(methodResult(submit(deps, context, command)));
+  });
 }
