@@ -11,6 +11,7 @@ import { interlocksSectionSchema, latchesSectionSchema, sequencesSectionSchema }
 import { manualModeSchema } from "./mode-schema.js";
 import { mqttConfigSchema } from "../north/mqtt/config.js";
 import { opcuaConfigSchema } from "../north/opcua-server/config.js";
+import { httpConfigSchema } from "../north/http/config.js";
 import { stateConfigSchema } from "../persist/config.js";
 
 export const deviceSchema = z.discriminatedUnion("protocol", [modbusTcpDeviceSchema, modbusRtuDeviceSchema]);
@@ -63,6 +64,7 @@ export const cellConfigSchema = z
     manual_mode: manualModeSchema.optional(),
     mqtt: mqttConfigSchema.optional().describe("MQTT for technicians: broker, topics, roles (src/north/mqtt/README.md)"),
     opcua: opcuaConfigSchema.optional().describe("OPC UA server for the PLC/HMI: endpoints, users, PKI, limits (src/north/opcua-server/README.md)"),
+    http: httpConfigSchema.optional().describe("Prometheus /metrics, /healthz and /readyz on 127.0.0.1:9464 by default (src/north/http/README.md)"),
     state: stateConfigSchema.optional(),
     log: z
       .object({
