@@ -2,7 +2,7 @@
  * `npm run bench`: runs every benchmark in test/bench/ in turn and prints one
  * table (and writes it as markdown and JSON to bench-report.{md,json}).
  * BENCH_SECONDS sets the length of each timed window (default 60).
- * BENCH_ONLY=loop,… runs a subset (loop, modbus-client, fleet, reaction, mqtt, opcua).
+ * BENCH_ONLY=loop,… runs a subset (loop, modbus-client, fleet, reaction, mqtt, mqtt-outage, opcua).
  */
 import { writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -12,6 +12,7 @@ import { modbusClientFigures } from "./modbus-client.bench.js";
 import { runFleetBench } from "./fleet.bench.js";
 import { runReactionBench } from "./reaction.bench.js";
 import { runMqttBench } from "./mqtt.bench.js";
+import { runMqttOutageBench } from "./mqtt-outage.bench.js";
 import { runOpcuaServerBench } from "./opcua-server.bench.js";
 import { ROOT, benchSeconds, fmt, type Figure } from "./util.js";
 
@@ -21,6 +22,7 @@ const BENCHES: Record<string, (seconds: number) => Promise<Figure[]>> = {
   fleet: (s) => runFleetBench(s),
   reaction: runReactionBench,
   mqtt: runMqttBench,
+  "mqtt-outage": runMqttOutageBench,
   opcua: runOpcuaServerBench,
 };
 
