@@ -17,6 +17,8 @@ import type { DeviceDriver } from "./loop/device-port.js";
 import { PreciseScheduler } from "./loop/precise-scheduler.js";
 import { ModbusTcpDriver } from "./drivers/modbus/driver.js";
 import { RtuBusRegistry } from "./drivers/modbus/transport-rtu.js";
+// No node-opcua here: the OPC UA driver imports its node-opcua side in start(), only when an opcua device exists.
+import { OpcuaDriver } from "./drivers/opcua/driver.js";
 import { MqttService, cellioVersion, configHash } from "./north/mqtt/service.js";
 import { cellViewOf, commandPortOf } from "./north/mqtt/ports.js";
 import { CellOpcuaServer, cellViewOf as opcuaViewOf } from "./north/opcua-server/server.js";
@@ -40,13 +42,23 @@ export interface AppOptions {
   readonly stateDir?: string;
 }
 
-function createDriver(name: string, cfg: DeviceConfig, points: PointDef[], clock: Clock, log: Logger, buses: RtuBusRegistry): DeviceDriver {
+function createDriver(
+  name: string,
+  cfg: DeviceConfig,
+  points: PointDef[],
+  clock: Clock,
+  log: Logger,
+  buses: RtuBusRegistry,
+  baseDir: string,
+): DeviceDriver {
   switch (cfg.protocol) {
     case "modbus-tcp":
       return new ModbusTcpDriver(name, cfg, points, clock, log);
     case "modbus-rtu":
       // One bus per serial path, shared by every device on it.
       return new ModbusTcpDriver(name, cfg, points, clock, log, buses.transportFor(cfg));
+    case "opcua":
+      return new OpcuaDriver(name, cfg, points, clock, log, { baseDir });
   }
 }
 
@@ -82,7 +94,7 @@ export class CellApp {
     for (const d of model.devices) {
       const points = d.points.map((i) => model.points[i]!);
       const log = this.log.child({ component: "driver", device: d.name });
-      const driver = createDriver(d.name, d.config, points, clock, log, buses);
+      const driver = createDriver(d.name, d.config, points, clock, log, buses, path.dirname(path.resolve(loaded.file)));
       drivers.push(driver);
       runners.push(
         new DeviceRunner(

@@ -10,6 +10,7 @@ import type { Value } from "../core/sample.js";
 import { compileModbusPoints } from "../drivers/modbus/points.js";
 import type { ModbusTcpDeviceConfig } from "../drivers/modbus/config.js";
 import { checkRtuBuses } from "../drivers/modbus/rtu-config.js";
+import { compileOpcuaPoints } from "../drivers/opcua/points.js";
 import { compileExpression, type CompiledExpr, type ExprEnv } from "../core/expr/index.js";
 import type { InterlockDef } from "../core/interlocks.js";
 import type { LatchDef, SequenceDef } from "../core/sequences.js";
@@ -82,6 +83,8 @@ function compileDevicePoints(name: string, dev: DeviceConfig, map: SourceMap, is
     case "modbus-rtu":
       // compileModbusPoints reads only what both Modbus device kinds share (points, profile, address_base).
       return compileModbusPoints(name, dev as unknown as ModbusTcpDeviceConfig, map, issues);
+    case "opcua":
+      return compileOpcuaPoints(name, dev, map, issues);
   }
 }
 

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { name } from "./common.js";
 import { modbusTcpDeviceSchema } from "../drivers/modbus/config.js";
 import { modbusRtuDeviceSchema } from "../drivers/modbus/rtu-config.js";
+import { opcuaDeviceSchema } from "../drivers/opcua/config.js";
 import { interlocksSectionSchema, latchesSectionSchema, sequencesSectionSchema } from "./logic-schema.js";
 import { manualModeSchema } from "./mode-schema.js";
 import { mqttConfigSchema } from "../north/mqtt/config.js";
@@ -14,7 +15,7 @@ import { opcuaConfigSchema } from "../north/opcua-server/config.js";
 import { httpConfigSchema } from "../north/http/config.js";
 import { stateConfigSchema } from "../persist/config.js";
 
-export const deviceSchema = z.discriminatedUnion("protocol", [modbusTcpDeviceSchema, modbusRtuDeviceSchema]);
+export const deviceSchema = z.discriminatedUnion("protocol", [modbusTcpDeviceSchema, modbusRtuDeviceSchema, opcuaDeviceSchema]);
 
 export const cycleSchema = z
   .object({

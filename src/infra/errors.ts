@@ -15,6 +15,10 @@ export const ERROR_CODES = {
   CELLIO_ERR_SIM: "simulator error",
   CELLIO_ERR_MODBUS_REQUEST: "Modbus request is invalid",
   CELLIO_ERR_MODBUS_QUEUE_FULL: "Modbus request queue is full",
+  CELLIO_ERR_OPCUA_TIMEOUT: "OPC UA request or connection step timed out",
+  CELLIO_ERR_OPCUA_CONNECT: "OPC UA connection, session or subscription could not be made",
+  CELLIO_ERR_OPCUA_NODE: "OPC UA point's node is unknown, of the wrong type or not accessible",
+  CELLIO_ERR_OPCUA_UNTRUSTED: "OPC UA server certificate is not trusted",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -25,6 +25,12 @@ export type WriteOutcome =
 export interface SampleSink {
   /** A fresh value read from the device now (wall-clock epoch ms). */
   put(index: number, value: Value, sourceTs: number): void;
+  /**
+   * A per-point status the device reported (an OPC UA server's StatusCode):
+   * the points keep their last value and source time, with this status.
+   * Optional: the InputTable has it; sinks that only collect values need not.
+   */
+  mark?(indices: readonly number[], status: Status): void;
 }
 
 export interface DevicePort {

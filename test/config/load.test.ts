@@ -60,8 +60,8 @@ describe("loadConfigText", () => {
     const { config, model } = loadConfigText(GOOD, "t.yaml");
     const dev = config.devices["io1"]!;
     expect(dev.protocol === "modbus-tcp" ? dev.port : undefined).toBe(502);
-    expect(dev.unit_id).toBe(1);
-    expect(dev.workarounds.max_registers_per_read).toBe(125);
+    expect(dev.protocol !== "opcua" ? dev.unit_id : undefined).toBe(1);
+    expect(dev.protocol !== "opcua" ? dev.workarounds.max_registers_per_read : undefined).toBe(125);
     expect(config.cycle.overrun).toEqual({ warn_pct: 80, fault_after: 5 });
     expect(config.log.level).toBe("info");
     expect(model.points.map((p) => [p.id, p.kind, p.direction, p.safe])).toEqual([
