@@ -5,7 +5,7 @@
  */
 import type { CellConfig, DeviceConfig } from "./schema.js";
 import type { ConfigIssue, PathKey, SourceMap } from "./issues.js";
-import { defaultSafe, valueFits, type PointDef } from "../core/points.js";
+import { defaultSafe, valueFits, type PointDef, type WireType } from "../core/points.js";
 import type { Value } from "../core/sample.js";
 import { compileModbusPoints } from "../drivers/modbus/points.js";
 import type { ModbusTcpDeviceConfig } from "../drivers/modbus/config.js";
@@ -61,6 +61,8 @@ export interface PointDraft {
   readonly direction: PointDef["direction"];
   readonly address: string;
   readonly config: PointConfigBase;
+  /** Encoding on the device, when the protocol has one. */
+  readonly wire?: WireType | undefined;
 }
 
 /** The protocol-independent fields of a point's config. */
@@ -145,6 +147,7 @@ export function compileCell(config: CellConfig, map: SourceMap): CompileResult {
           address: d.address,
           operatorWritable: pc.operator_writable === true,
           heartbeat: pc.heartbeat,
+          wireType: d.wire,
         }),
       );
       pointIndex.set(id, index);

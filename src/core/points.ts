@@ -8,6 +8,14 @@ import type { Value } from "./sample.js";
 export type PointKind = "bool" | "int" | "float" | "string";
 export type Direction = "input" | "output" | "memory";
 
+/**
+ * How the value is encoded on the device (Modbus: the address's type), when
+ * the protocol says. Northbound uses it for the exact data type and range
+ * (OPC UA: UInt16 for a uint16 register, Float for a float32 one, ...).
+ */
+export const WIRE_TYPES = ["bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string"] as const;
+export type WireType = (typeof WIRE_TYPES)[number];
+
 export interface Scaling {
   readonly gain: number;
   readonly offset: number;
@@ -34,6 +42,8 @@ export interface PointDef {
   readonly heartbeat: "toggle" | "counter" | undefined;
   /** Operators may set it by command (engineers may set any output). */
   readonly operatorWritable: boolean;
+  /** Encoding on the device, when the protocol has one (memory points: none). */
+  readonly wireType?: WireType | undefined;
 }
 
 export function defaultSafe(kind: PointKind): Value {

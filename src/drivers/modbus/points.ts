@@ -90,7 +90,7 @@ export function compileModbusPoints(
       issues.push(map.issue([...path, "direction"], "memory points live in cellio, not on a device"));
       continue;
     }
-    out.push({ name, kind, direction: pc.direction, address: pc.address, config: pc });
+    out.push({ name, kind, direction: pc.direction, address: pc.address, config: pc, wire: addr.type });
   }
   return out;
 }

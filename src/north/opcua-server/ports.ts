@@ -14,7 +14,7 @@ import type { Sample, Value } from "../../core/sample.js";
 export type { Caller, Command, CommandResult };
 
 /** The part of a point the address space uses (PointDef fits). */
-export type PointView = Pick<PointDef, "index" | "id" | "device" | "name" | "kind" | "direction" | "unit" | "description" | "scale" | "deadband"> & {
+export type PointView = Pick<PointDef, "index" | "id" | "device" | "name" | "kind" | "direction" | "unit" | "description" | "scale" | "deadband" | "wireType"> & {
   /** Operators may set it (the point's `operator_writable`); engineers may set every output. */
   readonly operatorWritable: boolean;
 };

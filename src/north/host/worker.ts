@@ -1,0 +1,25 @@
+/**
+ * Entry of the north worker thread (host.ts starts it from the compiled
+ * dist/ file next to it): MQTT and the OPC UA server, off the loop's thread.
+ */
+import { isMainThread, parentPort, workerData } from "node:worker_threads";
+import type { FromWorker, NorthInit, ToWorker } from "./protocol.js";
+import { NorthRuntime } from "./runtime.js";
+import { SyncCommandClient } from "./sync-call.js";
+
+/**
+ * host.ts imports this type, so every build that compiles the host (even one
+ * from src/main.ts alone, as the tests' CLI builds are) also emits this file.
+ */
+export type NorthWorkerName = "cellio-north";
+
+if (isMainThread || parentPort === null) throw new Error("north/host/worker.js runs only as a worker thread (host.ts starts it)");
+const port = parentPort;
+const init = workerData as NorthInit;
+const post = (m: FromWorker): void => port.postMessage(m);
+const runtime = new NorthRuntime({ init, post, commands: new SyncCommandClient(init.shared, post, init.commandTimeoutMs) });
+port.on("message", (m: ToWorker) => runtime.onMessage(m));
+runtime.start().catch((e: unknown) => {
+  // start() logs each service's failure itself: this is a bug, and the host restarts the worker.
+  throw e instanceof Error ? e : new Error(String(e));
+});

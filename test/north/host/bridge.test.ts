@@ -1,0 +1,147 @@
+/**
+ * The north bridge without threads: samples through the encoding, the
+ * main-side CycleBridge (only what changed, nothing for a lagging worker,
+ * events bounded) and the worker-side CellMirror.
+ */
+import { describe, expect, it } from "vitest";
+import type { InterlockState } from "../../../src/core/interlocks.js";
+import { INITIAL_SAMPLE, goodSample, sample, type Sample } from "../../../src/core/sample.js";
+import type { SequenceState } from "../../../src/core/sequences.js";
+import { CycleBridge, type BridgeCycle, type BridgeSource } from "../../../src/north/host/bridge.js";
+import { CellMirror } from "../../../src/north/host/mirror.js";
+import { applySamples, encodeSamples, type CycleDelta, type NorthInit } from "../../../src/north/host/protocol.js";
+import { createShared } from "../../../src/north/host/sync-call.js";
+import { pointTable } from "../../helpers/point-table.js";
+
+const hist = { summary: () => ({ p50: 1, p99: 2, max: 3 }) };
+
+function source(il: InterlockState[], sq: SequenceState[], dev: { state: "good" | "bad"; lastError: string }): BridgeSource {
+  return {
+    interlocks: () => il,
+    sequences: () => sq,
+    devices: () => [{ name: "io", ...dev, counters: { reads: 5, readFailures: 0, writes: 1, writeFailures: 0, deadlineMisses: 0, readLatency: hist } }],
+    loop: () => ({ cycles: 10, skipped: 0, overruns: 0, inputMisses: 0, outputMisses: 0, lateness: { p50: 0.1, p99: 0.2, max: 0.3 }, duration: { p99: 1 } }),
+  };
+}
+
+function cycle(k: number, image: Sample[], extra: Partial<BridgeCycle> = {}): BridgeCycle {
+  return { cycle: k, wallMs: 1000 + k, mode: "running", latenessMs: 0.1, durationMs: 1, image, interlockEvents: [], sequenceEvents: [], commands: [], ...extra };
+}
+
+function clockAt(): { now: () => number; wall: () => number; t: number } {
+  const c = { t: 0, now: () => c.t, wall: () => c.t };
+  return c;
+}
+
+describe("sample encoding", () => {
+  it("round-trips null, booleans, numbers, strings and every status", () => {
+    const image: Sample[] = [
+      INITIAL_SAMPLE,
+      goodSample(true, 5),
+      goodSample(false, 6),
+      goodSample(-12.5, 7),
+      goodSample("héllo", 8),
+      sample(42, "bad_no_communication", 9),
+      sample("x", "uncertain_last_usable", 10),
+    ];
+    const idx = Int32Array.from(image.map((_, i) => i));
+    const e = encodeSamples(image, idx, image.length);
+    const out = new Array<Sample>(image.length).fill(INITIAL_SAMPLE);
+    applySamples(structuredClone(e), out);
+    expect(out).toEqual(image);
+  });
+});
+
+describe("CycleBridge + CellMirror", () => {
+  const il: InterlockState[] = [{ id: "door", permitted: true, tripped: false, latched: true, tripCount: 0, lastCause: "", lastTripWallMs: 0 }];
+  const sq: SequenceState[] = [{ id: "pick", step: "idle", stepElapsedMs: 0, lastFault: "", enteredAtMs: 0, faulted: false }];
+
+  function setup(): { bridge: CycleBridge; mirror: CellMirror; clock: ReturnType<typeof clockAt>; dev: { state: "good" | "bad"; lastError: string } } {
+    const clock = clockAt();
+    const dev = { state: "good" as "good" | "bad", lastError: "" };
+    const { points } = pointTable([
+      ["io.a", "int", "input"],
+      ["io.b", "int", "input"],
+      ["io.c", "int", "input"],
+    ]);
+    const bridge = new CycleBridge(source(il, sq, dev), { points: 3, clock, paceMs: 10, maxEvents: 3 });
+    const init: NorthInit = {
+      cellId: "c",
+      periodMs: 10,
+      points,
+      devices: ["io"],
+      interlocks: [{ id: "door" }],
+      sequences: [{ id: "pick" }],
+      config: {},
+      baseDir: "/",
+      logLevel: "silent",
+      shared: createShared(),
+      commandTimeoutMs: 100,
+    };
+    return { bridge, mirror: new CellMirror(init), clock, dev };
+  }
+
+  it("sends only the samples that changed, keeps unchanged Sample objects in the mirror", () => {
+    const { bridge, mirror, clock } = setup();
+    const a = goodSample(1, 1);
+    const b = goodSample(2, 1);
+    const c = goodSample(3, 1);
+    const first = bridge.onCycle(cycle(0, [a, b, c]), 0)!;
+    expect(first.delta.samples?.n).toBe(3);
+    expect(first.delta.interlocks).toHaveLength(1);
+    expect(first.delta.sequences).toHaveLength(1);
+    expect(first.delta.devices).toHaveLength(1);
+    expect(first.delta.loop?.cycles).toBe(10);
+    const view = mirror.opcuaView();
+    let latest: readonly Sample[] = [];
+    mirror.cycles$.subscribe((x) => (latest = x.image));
+    mirror.apply(structuredClone(first.delta));
+
+    clock.t = 10;
+    const b2 = goodSample(20, 2);
+    const second = bridge.onCycle(cycle(1, [a, b2, c]), 1)!;
+    expect(second.delta.samples?.n).toBe(1);
+    expect(second.delta.interlocks).toBeUndefined(); // unchanged
+    expect(second.delta.devices).toBeUndefined(); // no state change, not yet the stats pace
+    const firstImage = latest;
+    mirror.apply(structuredClone(second.delta));
+    expect(latest).not.toBe(firstImage); // a new image per cycle
+    expect(latest[1]).toEqual(b2);
+    expect(latest[0]).toBe(firstImage[0]); // the same Sample object: unchanged
+    expect(view.interlockStates()[0]).toMatchObject({ id: "door", permitted: true });
+    expect(view.deviceStates()[0]!.counters.readLatency.summary().p99).toBe(2);
+  });
+
+  it("posts nothing to a worker that has not applied the last delta, then sends everything that changed meanwhile", () => {
+    const { bridge, clock, dev } = setup();
+    const s = [goodSample(1, 1), goodSample(2, 1), goodSample(3, 1)];
+    expect(bridge.onCycle(cycle(0, s), 0)).toBeDefined();
+    const lagging = [goodSample(9, 2), s[1]!, s[2]!];
+    for (let k = 1; k <= 5; k++) {
+      clock.t = k * 10;
+      expect(bridge.onCycle(cycle(k, lagging, { interlockEvents: [{ kind: "trip", id: "door", cycle: k, wallMs: k, cause: "x" }] }), 0)).toBeUndefined();
+    }
+    expect(bridge.counters.lagged).toBe(5);
+    dev.state = "bad";
+    dev.lastError = "gone";
+    clock.t = 60;
+    const later = [lagging[0]!, lagging[1]!, goodSample(7, 3)];
+    const out = bridge.onCycle(cycle(6, later), 1)!;
+    expect(out.delta.cycle).toBe(6);
+    expect(out.delta.samples?.n).toBe(2); // point 0 (changed while lagging) and point 2
+    expect(out.delta.interlockEvents).toHaveLength(3); // bounded: the oldest two dropped
+    expect(out.delta.droppedEvents).toBe(2);
+    expect(out.delta.devices?.[0]).toMatchObject({ state: "bad", lastError: "gone" });
+  });
+
+  it("paces deltas: none within paceMs of the previous one", () => {
+    const { bridge, clock } = setup();
+    const s = [goodSample(1, 1), goodSample(2, 1), goodSample(3, 1)];
+    expect(bridge.onCycle(cycle(0, s), 0)).toBeDefined();
+    clock.t = 5;
+    expect(bridge.onCycle(cycle(1, s), 1)).toBeUndefined();
+    clock.t = 10;
+    const d = bridge.onCycle(cycle(2, s), 1) as { delta: CycleDelta } | undefined;
+    expect(d?.delta.samples).toBeUndefined();
+  });
+});
