@@ -13,23 +13,14 @@
  * Every variable is exception-based (MinimumSamplingInterval 0): values are
  * pushed by values.ts and never read from a device on request.
  */
-import {
-  DataType,
-  DataValue,
-  PermissionFlag,
-  StatusCodes,
-  Variant,
-  WellKnownRoles,
-  makeAccessLevelFlag,
-  type Namespace,
-  type RolePermissionTypeOptions,
-  type UAObject,
-  type UAVariable,
-} from "node-opcua";
-import type { PointKind } from "../../core/points.js";
-import type { OpcuaRole } from "./config.js";
-import type { CellView, PointView } from "./ports.js";
-import { engineeringUnits, isAnalog } from "./units.js";
+import { DataType, DataValue, StatusCodes, Variant, makeAccessLevelFlag, type Namespace, type UAObject } from "node-opcua";
+import type { PointType } from "./data-types.js";
+import { StatusVar, setDataValue, type CellNodes, type DeviceNodes, type DiagnosticsNodes, type InterlockNodes, type SequenceNodes } from "./nodes.js";
+import { addPoint, type PointBuildOptions } from "./point-nodes.js";
+import type { CellView } from "./ports.js";
+
+export { StatusVar, setDataValue, type CellNodes } from "./nodes.js";
+export { pointNodeId, type WriteAccess } from "./point-nodes.js";
 
 export const NAMESPACE_PREFIX = "urn:cellio:";
 
@@ -37,158 +28,7 @@ export function namespaceUri(cellId: string): string {
   return `${NAMESPACE_PREFIX}${cellId}`;
 }
 
-/** The string NodeId identifier of a point: `Cell.Devices.<device>.<point>`. */
-export function pointNodeId(p: Pick<PointView, "device" | "name">): string {
-  return `Cell.Devices.${p.device}.${p.name}`;
-}
-
-/** Who may write a point over OPC UA (the command router decides again). */
-export interface WriteAccess {
-  /** Operators may write it. */
-  readonly operator: boolean;
-  /** Anyone may (outputs and memory points: engineers). */
-  readonly engineer: boolean;
-}
-
-/**
- * A variable holding one scalar that cellio computes (status, diagnostics):
- * `set()` pushes a new Good value only when it differs.
- */
-export class StatusVar {
-  private last: unknown = undefined;
-
-  constructor(
-    readonly node: UAVariable,
-    private readonly dataType: DataType,
-  ) {}
-
-  set(value: boolean | number | string | Date, sourceMs: number): void {
-    const key = value instanceof Date ? value.getTime() : value;
-    if (key === this.last) return;
-    this.last = key;
-    setDataValue(
-      this.node,
-      new DataValue({
-        value: new Variant({ dataType: this.dataType, value }),
-        statusCode: StatusCodes.Good,
-        sourceTimestamp: new Date(sourceMs),
-        serverTimestamp: new Date(),
-      }),
-    );
-  }
-}
-
-/**
- * The one setter of node-opcua that takes a whole DataValue. setValueFromSource
- * would stamp the serverTimestamp with the source time, and cannot leave the
- * source timestamp null for a value never read.
- */
-interface DataValueSink {
-  _internal_set_dataValue(dataValue: DataValue, indexRange?: null): void;
-}
-
-export function setDataValue(node: UAVariable, dv: DataValue): void {
-  // node-opcua 2.182.2: UAVariableImpl._internal_set_dataValue is declared in its impl typings only.
-  (node as unknown as DataValueSink)._internal_set_dataValue(dv, null);
-}
-
-export interface DeviceNodes {
-  readonly object: UAObject;
-  readonly status: UAObject;
-  readonly connected: StatusVar;
-  readonly state: StatusVar;
-  readonly lastError: StatusVar;
-  readonly latencyP99: StatusVar;
-  readonly reads: StatusVar;
-  readonly readFailures: StatusVar;
-  readonly writes: StatusVar;
-  readonly writeFailures: StatusVar;
-  readonly deadlineMisses: StatusVar;
-}
-
-export interface InterlockNodes {
-  readonly object: UAObject;
-  readonly permitted: StatusVar;
-  readonly tripped: StatusVar;
-  readonly latched: StatusVar;
-  readonly tripCount: StatusVar;
-  readonly lastCause: StatusVar;
-  readonly lastTripTime: StatusVar;
-}
-
-export interface SequenceNodes {
-  readonly object: UAObject;
-  readonly step: StatusVar;
-  readonly stepElapsedMs: StatusVar;
-  readonly lastFault: StatusVar;
-  readonly faulted: StatusVar;
-}
-
-export interface DiagnosticsNodes {
-  readonly object: UAObject;
-  readonly periodMs: StatusVar;
-  readonly latenessP50: StatusVar;
-  readonly latenessP99: StatusVar;
-  readonly latenessMax: StatusVar;
-  readonly inputMisses: StatusVar;
-  readonly outputMisses: StatusVar;
-  readonly overruns: StatusVar;
-  readonly skipped: StatusVar;
-  readonly mode: StatusVar;
-  readonly faulted: StatusVar;
-  readonly uptimeS: StatusVar;
-  readonly cycleCount: StatusVar;
-  readonly lastCommand: StatusVar;
-}
-
-export interface CellNodes {
-  readonly ns: Namespace;
-  readonly cell: UAObject;
-  /** By point index. */
-  readonly points: readonly UAVariable[];
-  readonly pointKinds: readonly PointKind[];
-  readonly devices: ReadonlyMap<string, DeviceNodes>;
-  readonly interlocks: ReadonlyMap<string, InterlockNodes>;
-  readonly sequences: ReadonlyMap<string, SequenceNodes>;
-  readonly diagnostics: DiagnosticsNodes;
-}
-
-const DATA_TYPE: Readonly<Record<PointKind, DataType>> = {
-  bool: DataType.Boolean,
-  int: DataType.Int32,
-  float: DataType.Double,
-  string: DataType.String,
-};
-
-export function dataTypeOf(kind: PointKind): DataType {
-  return DATA_TYPE[kind];
-}
-
-const READ = PermissionFlag.Browse | PermissionFlag.Read | PermissionFlag.ReadRolePermissions;
-const WRITE = READ | PermissionFlag.Write;
-
-/**
- * RolePermissions of a writable point, so that UserAccessLevel tells each
- * session what it may write. Every session also stands on the Anonymous role
- * (node-opcua adds it), so the Anonymous entry is the floor for everyone.
- */
-function rolePermissions(access: WriteAccess, anonymousRole: OpcuaRole | undefined): RolePermissionTypeOptions[] {
-  const may = (role: OpcuaRole): boolean => role === "engineer" ? access.engineer : role === "operator" ? access.operator : false;
-  return [
-    { roleId: WellKnownRoles.Anonymous, permissions: anonymousRole !== undefined && may(anonymousRole) ? WRITE : READ },
-    { roleId: WellKnownRoles.AuthenticatedUser, permissions: READ },
-    { roleId: WellKnownRoles.Observer, permissions: READ },
-    { roleId: WellKnownRoles.Operator, permissions: may("operator") ? WRITE : READ },
-    { roleId: WellKnownRoles.Engineer, permissions: may("engineer") ? WRITE : READ },
-  ];
-}
-
-export interface BuildOptions {
-  /** Role of anonymous sessions, when they are allowed. */
-  readonly anonymousRole: OpcuaRole | undefined;
-  /** Write access per point index (inputs: none). */
-  readonly access: (p: PointView) => WriteAccess;
-}
+export type BuildOptions = PointBuildOptions;
 
 /** Build Objects/Cell in `ns` from the cell view. Values start as Bad_WaitingForInitialData. */
 export function buildAddressSpace(ns: Namespace, view: CellView, opts: BuildOptions): CellNodes {
@@ -239,11 +79,14 @@ export function buildAddressSpace(ns: Namespace, view: CellView, opts: BuildOpti
       deadlineMisses: status(st, "DeadlineMisses", DataType.UInt32, "Reads not back by the input deadline"),
     });
   }
-  const points: UAVariable[] = [];
+  const points: CellNodes["points"][number][] = [];
+  const pointTypes: PointType[] = [];
   for (const p of view.points) {
     const parent = devices.get(p.device)?.object;
     if (parent === undefined) throw new Error(`point ${p.id}: no device ${p.device}`);
-    points[p.index] = addPoint(ns, parent, p, opts);
+    const added = addPoint(ns, parent, p, opts);
+    points[p.index] = added.node;
+    pointTypes[p.index] = added.type;
   }
 
   // Interlocks
@@ -302,40 +145,9 @@ export function buildAddressSpace(ns: Namespace, view: CellView, opts: BuildOpti
     lastCommand: status(d, "LastCommand", DataType.String, "The latest command over OPC UA and its result"),
   };
 
-  return { ns, cell, points, pointKinds: view.points.map((p) => p.kind), devices, interlocks, sequences, diagnostics };
+  return { ns, cell, points, pointTypes, devices, interlocks, sequences, diagnostics };
 }
 
 function idOf(node: UAObject): string {
   return String(node.nodeId.value);
-}
-
-function addPoint(ns: Namespace, parent: UAObject, p: PointView, opts: BuildOptions): UAVariable {
-  const access = p.direction === "input" ? { operator: false, engineer: false } : opts.access(p);
-  const writable = access.engineer || access.operator;
-  const accessLevel = makeAccessLevelFlag(writable ? "CurrentRead | CurrentWrite" : "CurrentRead");
-  const common = {
-    componentOf: parent,
-    browseName: p.name,
-    nodeId: `s=${pointNodeId(p)}`,
-    description: p.description ?? `${p.id} (${p.direction})`,
-    minimumSamplingInterval: 0,
-    accessLevel,
-  };
-  let node: UAVariable;
-  if (isAnalog(p)) {
-    const clamp = p.scale?.clamp;
-    node = ns.addAnalogDataItem({
-      ...common,
-      dataType: p.kind === "int" ? "Int32" : "Double",
-      engineeringUnitsRange: clamp ? { low: clamp.min, high: clamp.max } : { low: -Infinity, high: Infinity },
-      ...(p.unit === undefined ? {} : { engineeringUnits: engineeringUnits(p.unit) }),
-    });
-  } else if (p.kind === "bool") {
-    node = ns.addTwoStateDiscrete({ ...common, trueState: "True", falseState: "False", value: false });
-  } else {
-    node = ns.addVariable({ ...common, dataType: dataTypeOf(p.kind) });
-  }
-  if (writable) node.setRolePermissions(rolePermissions(access, opts.anonymousRole));
-  setDataValue(node, new DataValue({ value: new Variant({ dataType: DataType.Null }), statusCode: StatusCodes.BadWaitingForInitialData, serverTimestamp: new Date() }));
-  return node;
 }

@@ -9,7 +9,8 @@
  *
  * Refusals: the role → BadUserAccessDenied; an input → BadNotWritable; a
  * tripped interlock or a state that does not allow it → BadInvalidState;
- * a value of the wrong type → BadTypeMismatch. The reason (naming the
+ * a value of another data type than the variable's → BadTypeMismatch; beyond
+ * what the point's register can hold → BadOutOfRange. The reason (naming the
  * interlock) is logged and shown in Cell/Diagnostics/LastCommand.
  */
 import {
@@ -25,12 +26,13 @@ import {
   type UAObject,
   type UAVariable,
 } from "node-opcua";
-import { valueFits } from "../../core/points.js";
 import type { Logger } from "../../infra/logger.js";
 import type { Clock } from "../../infra/clock.js";
 import type { OpcuaConfig, OpcuaRole } from "./config.js";
 import { roleOfToken, type UserDirectory } from "./security.js";
-import { dataTypeOf, type CellNodes, type WriteAccess } from "./address-space.js";
+import type { CellNodes } from "./nodes.js";
+import type { WriteAccess } from "./point-nodes.js";
+import { fromVariant, pointType } from "./data-types.js";
 import type { Command, CommandPort, CommandResult, PointView } from "./ports.js";
 
 export interface CommandDeps {
@@ -131,7 +133,7 @@ type WriteValueFn = (context: ISessionContext, dataValue: DataValue, ...args: un
  * service after its own role-permission check).
  */
 export function installPointWrite(node: UAVariable, p: PointView, access: WriteAccess, deps: CommandDeps): void {
-  const expected = dataTypeOf(p.kind);
+  const type = deps.nodes.pointTypes[p.index] ?? pointType(p);
   const write = (context: ISessionContext, dataValue: DataValue, indexRange: NumericRange | string | null): StatusCode => {
     const role = roleOfContext(context, deps);
     if (role === undefined || role === "viewer" || (role === "operator" && !access.operator)) {
@@ -139,8 +141,11 @@ export function installPointWrite(node: UAVariable, p: PointView, access: WriteA
       return StatusCodes.BadUserAccessDenied;
     }
     if (indexRange !== null && !NumericRange.coerce(indexRange).isEmpty()) return StatusCodes.BadIndexRangeNoData;
-    const v = dataValue.value;
-    if (v.dataType !== expected || !valueFits(p.kind, v.value)) return StatusCodes.BadTypeMismatch;
+    const v = fromVariant(type, dataValue.value);
+    if (!v.ok) {
+      deps.log.warn({ point: p.id, user: context.getUserName(), why: v.why }, `OPC UA write of ${p.id} refused: ${v.why === "type" ? "not a" : "out of the range of its"} ${DataType[type.dataType]}`);
+      return v.why === "type" ? StatusCodes.BadTypeMismatch : StatusCodes.BadOutOfRange;
+    }
     return statusOf(submit(deps, context, { kind: "set_point", point: p.id, value: v.value }));
   };
   const replacement: WriteValueFn = (context, dataValue, ...args) => {

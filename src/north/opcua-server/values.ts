@@ -20,14 +20,16 @@ import type { Logger } from "../../infra/logger.js";
 import { errorMessage } from "../../infra/errors.js";
 import { OPCUA_STATUS_CODE, type Sample } from "../../core/sample.js";
 import type { Subscription } from "rxjs";
-import { dataTypeOf, setDataValue, type CellNodes } from "./address-space.js";
+import { setDataValue, type CellNodes } from "./nodes.js";
+import { fits, toVariant, type PointType } from "./data-types.js";
 import type { CellView, CycleView, DeviceView, InterlockView } from "./ports.js";
 
-const INT32_MIN = -2147483648;
-const INT32_MAX = 2147483647;
-
-/** The DataValue of a sample for a point of `kind`. */
-export function sampleDataValue(s: Sample, kind: "bool" | "int" | "float" | "string", serverNow: Date): DataValue {
+/**
+ * The DataValue of a sample for a point of type `t`. A value the type cannot
+ * hold (a scaled value beyond the register's range, a wrong kind) is
+ * Bad_OutOfRange with a null value, never a wrapped number.
+ */
+export function sampleDataValue(s: Sample, t: PointType, serverNow: Date): DataValue {
   const sourceTimestamp = s.sourceTs > 0 ? new Date(s.sourceTs) : null;
   if (s.quality === "bad" || s.value === null) {
     return new DataValue({
@@ -37,11 +39,11 @@ export function sampleDataValue(s: Sample, kind: "bool" | "int" | "float" | "str
       serverTimestamp: serverNow,
     });
   }
-  if (kind === "int" && (typeof s.value !== "number" || s.value < INT32_MIN || s.value > INT32_MAX)) {
+  if (!fits(t, s.value)) {
     return new DataValue({ value: new Variant({ dataType: DataType.Null }), statusCode: StatusCodes.BadOutOfRange, sourceTimestamp, serverTimestamp: serverNow });
   }
   return new DataValue({
-    value: new Variant({ dataType: dataTypeOf(kind), value: s.value }),
+    value: toVariant(t, s.value),
     statusCode: coerceStatusCode(OPCUA_STATUS_CODE[s.status]),
     sourceTimestamp,
     serverTimestamp: serverNow,
@@ -141,14 +143,14 @@ export class ValuePublisher {
 
   private flushPoints(c: CycleView): void {
     const now = new Date();
-    const { points, pointKinds } = this.nodes;
+    const { points, pointTypes } = this.nodes;
     const image = c.image;
     for (let i = 0; i < image.length; i++) {
       const s = image[i]!;
       if (!changed(this.published[i], s, this.deadbands[i] ?? 0)) continue;
       const node = points[i];
       if (node === undefined) continue;
-      setDataValue(node, sampleDataValue(s, pointKinds[i]!, now));
+      setDataValue(node, sampleDataValue(s, pointTypes[i]!, now));
       this.published[i] = s;
       this.pushes++;
     }

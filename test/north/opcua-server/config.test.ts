@@ -15,6 +15,9 @@ import { opcuaConfigIssues, opcuaConfigSchema } from "../../../src/north/opcua-s
 import { hashPassword, isPasswordHash, parsePasswordHash, verifyPassword } from "../../../src/north/opcua-server/password.js";
 import { endpointSecurity, UserDirectory } from "../../../src/north/opcua-server/security.js";
 import { changed, sampleDataValue, SOURCE_TS_REFRESH_MS } from "../../../src/north/opcua-server/values.js";
+import { pointType, type PointType } from "../../../src/north/opcua-server/data-types.js";
+
+const T = (kind: PointType["kind"]): PointType => pointType({ kind, scale: undefined, wireType: undefined });
 import { ROOT } from "../../integration/helpers.js";
 
 const FAST = { N: 1024 };
@@ -111,7 +114,7 @@ describe("values", () => {
   const now = new Date(1_800_000_000_000);
 
   it("a good sample: typed value, Good, its source timestamp", () => {
-    const dv = sampleDataValue(sample(2.5, "good", 1_700_000_000_123), "float", now);
+    const dv = sampleDataValue(sample(2.5, "good", 1_700_000_000_123), T("float"), now);
     expect(dv.value.dataType).toBe(DataType.Double);
     expect(dv.value.value).toBe(2.5);
     expect(dv.statusCode.value).toBe(StatusCodes.Good.value);
@@ -120,27 +123,30 @@ describe("values", () => {
   });
 
   it("a bad sample: null value, its StatusCode, the frozen source timestamp", () => {
-    const dv = sampleDataValue(sample(true, "bad_no_communication", 1_700_000_000_000), "bool", now);
+    const dv = sampleDataValue(sample(true, "bad_no_communication", 1_700_000_000_000), T("bool"), now);
     expect(dv.value.dataType).toBe(DataType.Null);
     expect(dv.statusCode.value).toBe(StatusCodes.BadNoCommunication.value);
     expect(dv.sourceTimestamp?.getTime()).toBe(1_700_000_000_000);
-    expect(sampleDataValue(sample(1, "bad_timeout", 5), "int", now).statusCode.value).toBe(StatusCodes.BadTimeout.value);
+    expect(sampleDataValue(sample(1, "bad_timeout", 5), T("int"), now).statusCode.value).toBe(StatusCodes.BadTimeout.value);
   });
 
   it("never read: Bad_WaitingForInitialData without a source timestamp", () => {
-    const dv = sampleDataValue(sample(null, "bad_waiting_for_initial_data", 0), "int", now);
+    const dv = sampleDataValue(sample(null, "bad_waiting_for_initial_data", 0), T("int"), now);
     expect(dv.statusCode.value).toBe(StatusCodes.BadWaitingForInitialData.value);
     expect(dv.sourceTimestamp).toBeNull();
   });
 
   it("uncertain keeps the value (the last usable one)", () => {
-    const dv = sampleDataValue(sample(7, "uncertain_last_usable", 100), "int", now);
+    const dv = sampleDataValue(sample(7, "uncertain_last_usable", 100), T("int"), now);
     expect(dv.value.value).toBe(7);
     expect(dv.statusCode.value).toBe(0x40900000);
   });
 
-  it("an int that does not fit Int32 is Bad_OutOfRange, not a wrapped number", () => {
-    expect(sampleDataValue(sample(2 ** 31, "good", 100), "int", now).statusCode.value).toBe(StatusCodes.BadOutOfRange.value);
+  it("an int that does not fit its data type is Bad_OutOfRange, not a wrapped number", () => {
+    expect(sampleDataValue(sample(2 ** 31, "good", 100), T("int"), now).statusCode.value).toBe(StatusCodes.BadOutOfRange.value);
+    const u16 = pointType({ kind: "int", scale: undefined, wireType: "uint16" });
+    expect(sampleDataValue(sample(-1, "good", 100), u16, now).statusCode.value).toBe(StatusCodes.BadOutOfRange.value);
+    expect(sampleDataValue(sample(65535, "good", 100), u16, now).value.value).toBe(65535);
   });
 
   it("pushes on a new status or a value beyond the deadband; a re-read only to refresh the timestamp", () => {

@@ -286,7 +286,7 @@ describe("address space", () => {
     const id = ns.id("Cell.Devices.io1.pressure");
     expect(await typeDefinitionOf(S("viewer"), "io1", "pressure")).toBe("AnalogItemType");
     const dv = await readValue(S("viewer"), id);
-    expect(dv.value.dataType).toBe(DataType.Double);
+    expect(dv.value.dataType).toBe(DataType.Float); // float32 on the wire
     expect(dv.value.value).toBeCloseTo(5.5);
     const eu = (await property(S("viewer"), id, "EngineeringUnits")).value.value as { unitId: number; displayName: { text: string } };
     expect(eu.unitId).toBe(4342098);
@@ -306,11 +306,11 @@ describe("address space", () => {
     expect(eu.displayName.text).toBe("%");
   });
 
-  it("reads a plain int as BaseDataVariableType Int32, read-only for inputs", async () => {
+  it("reads a plain int as BaseDataVariableType of its register type (int16: Int16), read-only for inputs", async () => {
     const id = ns.id("Cell.Devices.io1.count");
     expect(await typeDefinitionOf(S("viewer"), "io1", "count")).toBe("BaseDataVariableType");
     const dv = await readValue(S("viewer"), id);
-    expect(dv.value.dataType).toBe(DataType.Int32);
+    expect(dv.value.dataType).toBe(DataType.Int16);
     expect(dv.value.value).toBe(-7);
     const al = await S("engineer").read({ nodeId: id, attributeId: AttributeIds.AccessLevel });
     expect(al.value.value & 2).toBe(0); // no CurrentWrite
@@ -404,7 +404,7 @@ describe("commands", () => {
   it("refuses a viewer's write with BadUserAccessDenied and changes nothing", async () => {
     const speed = ns.id("Cell.Devices.io1.speed");
     const idx = cell.idx("io1.speed");
-    expect((await write(S("viewer"), speed, DataType.Int32, 77)).value).toBe(StatusCodes.BadUserAccessDenied.value);
+    expect((await write(S("viewer"), speed, DataType.Int16, 77)).value).toBe(StatusCodes.BadUserAccessDenied.value);
     expect((await write(S("viewer"), run(), DataType.Boolean, false)).value).toBe(StatusCodes.BadUserAccessDenied.value);
     await cell.waitCycle(() => true, 2000, "a cycle");
     await new Promise((r) => setTimeout(r, 200));
@@ -414,14 +414,15 @@ describe("commands", () => {
 
   it("lets only an engineer write an output that is not operator-writable", async () => {
     const speed = ns.id("Cell.Devices.io1.speed");
-    expect((await write(S("operator"), speed, DataType.Int32, 50)).value).toBe(StatusCodes.BadUserAccessDenied.value);
-    expect((await write(S("engineer"), speed, DataType.Int32, 50)).value).toBe(StatusCodes.Good.value);
+    expect((await write(S("operator"), speed, DataType.Int16, 50)).value).toBe(StatusCodes.BadUserAccessDenied.value);
+    expect((await write(S("engineer"), speed, DataType.Int16, 50)).value).toBe(StatusCodes.Good.value);
     await waitUntil(() => io1.bank.getRegister("hr", 30) === 50, 3000, "hr 30 = 50");
   });
 
-  it("refuses a wrong type and an input", async () => {
+  it("refuses a wrong data type (Int32 for an Int16 register, Double for a Boolean) and an input", async () => {
     expect((await write(S("engineer"), run(), DataType.Double, 1)).value).toBe(StatusCodes.BadTypeMismatch.value);
-    expect((await write(S("engineer"), ns.id("Cell.Devices.io1.count"), DataType.Int32, 1)).value).toBe(StatusCodes.BadNotWritable.value);
+    expect((await write(S("engineer"), ns.id("Cell.Devices.io1.speed"), DataType.Int32, 50)).value).toBe(StatusCodes.BadTypeMismatch.value);
+    expect((await write(S("engineer"), ns.id("Cell.Devices.io1.count"), DataType.Int16, 1)).value).toBe(StatusCodes.BadNotWritable.value);
   });
 
   it("refuses a write while its interlock is tripped, naming the interlock, and raises and acknowledges the alarm", async () => {
