@@ -15,8 +15,7 @@ import { ControlLoop, type CycleResult } from "./loop/control-loop.js";
 import { DeviceRunner } from "./loop/device-runner.js";
 import type { DeviceDriver } from "./loop/device-port.js";
 import { PreciseScheduler } from "./loop/precise-scheduler.js";
-import { ModbusTcpDriver } from "./drivers/modbus/driver.js";
-import { RtuBusRegistry } from "./drivers/modbus/transport-rtu.js";
+import { ModbusLinks } from "./drivers/modbus/links.js";
 // No node-opcua here: the OPC UA driver imports its node-opcua side in start(), only when an opcua device exists.
 import { OpcuaDriver } from "./drivers/opcua/driver.js";
 import { MqttService, cellioVersion, configHash } from "./north/mqtt/service.js";
@@ -48,15 +47,14 @@ function createDriver(
   points: PointDef[],
   clock: Clock,
   log: Logger,
-  buses: RtuBusRegistry,
+  buses: ModbusLinks,
   baseDir: string,
 ): DeviceDriver {
   switch (cfg.protocol) {
     case "modbus-tcp":
-      return new ModbusTcpDriver(name, cfg, points, clock, log);
     case "modbus-rtu":
-      // One bus per serial path, shared by every device on it.
-      return new ModbusTcpDriver(name, cfg, points, clock, log, buses.transportFor(cfg));
+      // One bus per serial path, one connection per host:port, shared by every device on it.
+      return buses.driver(name, cfg, points, clock, log);
     case "opcua":
       return new OpcuaDriver(name, cfg, points, clock, log, { baseDir });
   }
@@ -90,7 +88,7 @@ export class CellApp {
     this.table = new InputTable(model.points.length);
     const drivers: DeviceDriver[] = [];
     const runners: DeviceRunner[] = [];
-    const buses = new RtuBusRegistry(this.log);
+    const buses = new ModbusLinks(this.log);
     for (const d of model.devices) {
       const points = d.points.map((i) => model.points[i]!);
       const log = this.log.child({ component: "driver", device: d.name });

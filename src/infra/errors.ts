@@ -15,6 +15,8 @@ export const ERROR_CODES = {
   CELLIO_ERR_SIM: "simulator error",
   CELLIO_ERR_MODBUS_REQUEST: "Modbus request is invalid",
   CELLIO_ERR_MODBUS_QUEUE_FULL: "Modbus request queue is full",
+  CELLIO_ERR_MODBUS_VERIFY: "Modbus output read back with another value than written",
+  CELLIO_ERR_MODBUS_WATCHDOG: "Modbus device's communication watchdog could not be armed",
   CELLIO_ERR_OPCUA_TIMEOUT: "OPC UA request or connection step timed out",
   CELLIO_ERR_OPCUA_CONNECT: "OPC UA connection, session or subscription could not be made",
   CELLIO_ERR_OPCUA_NODE: "OPC UA point's node is unknown, of the wrong type or not accessible",

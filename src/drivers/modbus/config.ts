@@ -12,6 +12,10 @@ export const modbusPointSchema = z
       .describe(
         'Modbus address: "coil:N", "di:N", "ir:N[:type[:order]]", "hr:N[:type[:order]]", "hr:N.B", "hr:N:string:LEN". Optional only for a point that overrides one of the device profile\'s points',
       ),
+    verify: z
+      .boolean()
+      .optional()
+      .describe("Outputs: after every write, read the address back and compare; a mismatch fails the output with the value read"),
     ...pointBase,
   })
   .strict();
@@ -31,6 +35,23 @@ export const workaroundsSchema = z
   .strict()
   .describe("Device quirks, in one place");
 
+export const busyRetrySchema = z
+  .object({
+    retries: z.number().int().min(0).max(10).default(2).describe("Retries of a request the device answered with exception 06 (busy) or 05 (acknowledge)"),
+    pause_ms: z.number().int().min(0).max(1000).default(2).describe("Pause before each retry"),
+  })
+  .strict()
+  .describe("Exception 06 (server busy) and 05 (acknowledge): wait and retry, never past the request's timeout");
+
+export const watchdogSchema = z
+  .object({
+    address: z.string().describe('Holding register of the coupler\'s communication watchdog, e.g. "hr:4096" (WAGO 0x1000), with a type if it is not uint16'),
+    value: z.number().int().describe("Value written there at every (re)connect: the watchdog time in the device's unit (WAGO: 100 ms steps; Moxa, Turck: see the manual)"),
+    read_back: z.boolean().default(true).describe("Read the register back after writing and compare"),
+  })
+  .strict()
+  .describe("Arm the device's communication watchdog at connect and after every reconnect; failure leaves the device bad");
+
 export const modbusTcpDeviceSchema = z
   .object({
     protocol: z.literal("modbus-tcp"),
@@ -38,6 +59,17 @@ export const modbusTcpDeviceSchema = z
     host: z.string().min(1).describe("Host name or IP address of the Modbus TCP server"),
     port: z.number().int().min(1).max(65535).default(502),
     unit_id: z.number().int().min(0).max(255).default(1),
+    framing: z
+      .enum(["mbap", "rtu"])
+      .default("mbap")
+      .describe("mbap: Modbus TCP; rtu: RTU frames over TCP (a serial gateway that does not translate). Devices with the same host, port and framing share one connection"),
+    max_in_flight: z
+      .number()
+      .int()
+      .min(1)
+      .max(16)
+      .default(1)
+      .describe("Requests on the wire at once on this device's connection (mbap only; a shared connection uses the largest of its devices)"),
     timeout_ms: z.number().int().min(1).max(60_000).default(100).describe("Per-request timeout"),
     poll_every: z.number().int().min(1).max(100_000).default(1).describe("Poll every N cycles"),
     stale_after_ms: z
@@ -67,6 +99,8 @@ export const modbusTcpDeviceSchema = z
     fail_after: z.number().int().min(1).max(100).default(1).describe("Consecutive failed polls before points turn bad"),
     heartbeat_writes: z.boolean().default(false).describe("Write all outputs every cycle, not only on change"),
     workarounds: workaroundsSchema.default(workaroundsSchema.parse({})),
+    busy_retry: busyRetrySchema.default(busyRetrySchema.parse({})),
+    watchdog: watchdogSchema.optional(),
     profile: z
       .enum(MODBUS_PROFILES)
       .optional()

@@ -1,32 +1,44 @@
 /**
- * Modbus TCP device driver: lifecycle (connect, reconnect with backoff and
- * jitter, stop) and execution of the request plan compiled at construction.
+ * Modbus device driver (TCP, and RTU units on a shared bus): lifecycle
+ * (connect, arm the watchdog, reconnect with backoff and jitter, stop), the
+ * fault policy, and execution of the read plan compiled at construction.
  *
  * The constructor only compiles; start() connects in the background (a dead
  * device never blocks start-up); read()/write() run the plan on the current
- * connection, one request at a time, each with its own timeout.
+ * connection, one request at a time, each with its own timeout. Requests go
+ * through the device's DeviceRequester (busy retries, counters); writes
+ * through its OutputWriter (coalescing, register bits, read-back).
  */
-import { defer, from, type Observable } from "rxjs";
+import { Observable } from "rxjs";
 import type { Logger } from "../../infra/logger.js";
 import type { Clock } from "../../infra/clock.js";
 import { CellioError, errorMessage, isCellioError } from "../../infra/errors.js";
 import type { PointDef } from "../../core/points.js";
 import type { Value } from "../../core/sample.js";
-import { toEngineering, toRaw } from "../../core/scaling.js";
+import { toEngineering } from "../../core/scaling.js";
 import type { DeviceDriver, FailureStatus, OutputChange, ReadOutcome, SampleSink, WriteOutcome } from "../../loop/device-port.js";
 import type { ModbusDeviceConfig } from "./rtu-config.js";
-import { parseAddress, type ModbusAddress } from "./address.js";
-import { decodeResponse, planReads, planWrites, type ReadRequest, type WriteChange } from "./plan.js";
-import { applyBit } from "./codec.js";
+import { parseAddress } from "./address.js";
+import { decodeResponse, planReads, type ReadRequest } from "./plan.js";
 import type { ModbusTransport } from "./transport.js";
 import { ModbusTcpTransport } from "./transport-tcp.js";
+import { DeviceRequester, snapshotStats, type ModbusDeviceStats } from "./requester.js";
+import { OutputWriter, type CompiledPoint } from "./writer.js";
+import { armWatchdog, compileWatchdog, type CompiledWatchdog } from "./watchdog.js";
 
-/** Consecutive timeouts after which the connection is dropped and re-made. */
+/** Consecutive timeouts after which the connection (or the unit's attachment to it) is dropped and re-made. */
 const TIMEOUTS_BEFORE_RECONNECT = 3;
+/** Gateway exceptions: the gateway answered, the unit behind it did not. */
+const GATEWAY_PATH = 0x0a;
+const GATEWAY_TARGET = 0x0b;
 
 export function statusOf(e: unknown): FailureStatus {
   if (isCellioError(e, "CELLIO_ERR_MODBUS_TIMEOUT")) return "bad_timeout";
   if (isCellioError(e, "CELLIO_ERR_MODBUS_CLOSED") || isCellioError(e, "CELLIO_ERR_MODBUS_CONNECT")) return "bad_no_communication";
+  if (isCellioError(e, "CELLIO_ERR_MODBUS_EXCEPTION")) {
+    const x = e.details.exception;
+    if (x === GATEWAY_PATH || x === GATEWAY_TARGET) return "bad_no_communication";
+  }
   return "bad_device_failure";
 }
 
@@ -34,23 +46,26 @@ function noBusTransport(name: string): never {
   throw new CellioError("CELLIO_ERR_CONFIG", `${name}: a modbus-rtu device needs the transport of its serial bus`);
 }
 
-interface CompiledPoint {
-  readonly def: PointDef;
-  readonly address: ModbusAddress;
-}
+const STOPPED: ReadOutcome = Object.freeze({ ok: false, status: "bad_no_communication", error: "driver stopped" });
 
 export class ModbusTcpDriver implements DeviceDriver {
   private readonly byIndex = new Map<number, CompiledPoint>();
   private readonly requests: readonly ReadRequest[];
   private readonly transport: ModbusTransport;
+  private readonly req: DeviceRequester;
+  private readonly writer: OutputWriter;
+  private readonly watchdog: CompiledWatchdog | undefined;
   private stopped = true;
   private connecting: Promise<void> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private backoffMs: number;
   private consecutiveTimeouts = 0;
   private lastConnectError = "not connected yet";
+  private lastConnectStatus: FailureStatus = "bad_no_communication";
   private connectedOnce = false;
-  reconnects = 0;
+  private readonly putBound: (index: number, raw: Value) => void;
+  private sink: SampleSink | undefined;
+  private ts = 0;
 
   constructor(
     readonly name: string,
@@ -63,7 +78,7 @@ export class ModbusTcpDriver implements DeviceDriver {
     for (const def of points) {
       const parsed = parseAddress(def.address, cfg.address_base);
       if (!parsed.ok) throw new CellioError("CELLIO_ERR_CONFIG", `${def.id}: ${parsed.error}`);
-      this.byIndex.set(def.index, { def, address: parsed.address });
+      this.byIndex.set(def.index, { def, address: parsed.address, verify: cfg.points[def.name]?.verify === true });
     }
     const w = cfg.workarounds;
     const plan = planReads(
@@ -79,15 +94,53 @@ export class ModbusTcpDriver implements DeviceDriver {
     );
     if (!plan.ok) throw new CellioError("CELLIO_ERR_CONFIG", `${name}: ${plan.errors.map((e) => e.message).join("; ")}`);
     this.requests = plan.requests;
+    if (cfg.watchdog) {
+      const wd = compileWatchdog(cfg.watchdog, cfg.address_base);
+      if (typeof wd === "string") throw new CellioError("CELLIO_ERR_CONFIG", `${name}.watchdog: ${wd}`);
+      this.watchdog = wd;
+    }
     this.backoffMs = cfg.reconnect.min_ms;
-    // A modbus-rtu device runs on its bus (transport-rtu.ts): the caller passes that transport.
-    this.transport = transport ?? (cfg.protocol === "modbus-tcp" ? new ModbusTcpTransport(cfg.host, cfg.port, Math.max(cfg.timeout_ms, 1000)) : noBusTransport(name));
+    // A modbus-rtu device runs on its bus (transport-rtu.ts), a shared TCP connection on its
+    // connection (tcp-connection.ts): the caller passes that transport.
+    this.transport =
+      transport ??
+      (cfg.protocol === "modbus-tcp"
+        ? new ModbusTcpTransport({ host: cfg.host, port: cfg.port, framing: cfg.framing, maxInFlight: cfg.max_in_flight, connectTimeoutMs: Math.max(cfg.timeout_ms, 1000) })
+        : noBusTransport(name));
     this.transport.onClose(() => this.onDisconnected("connection closed"));
+    this.req = new DeviceRequester(this.transport, {
+      unit: cfg.unit_id,
+      timeoutMs: cfg.timeout_ms,
+      busyRetries: cfg.busy_retry.retries,
+      busyPauseMs: cfg.busy_retry.pause_ms,
+    });
+    this.writer = new OutputWriter(name, cfg, this.byIndex, this.req);
+    this.putBound = (index, raw) => this.sink!.put(index, this.toEngineering(index, raw), this.ts);
   }
 
   /** The read plan, for diagnostics and `cellio validate --explain`. */
   get plan(): readonly ReadRequest[] {
     return this.requests;
+  }
+
+  /** Reconnects after the first connection. */
+  get reconnects(): number {
+    return this.req.stats.reconnects;
+  }
+
+  /**
+   * The device's counters (README "Counters"): requests, errors by kind,
+   * exception codes, busy retries, reconnects, watchdog arms, read-back
+   * failures, and the request latency histogram. A snapshot of plain
+   * numbers, except `latency`, which is the live histogram (read it only).
+   */
+  stats(): ModbusDeviceStats {
+    return snapshotStats(this.req.stats);
+  }
+
+  /** The transport (its `stats` are the connection's or the bus's, shared by every device on it). */
+  get link(): ModbusTransport {
+    return this.transport;
   }
 
   start(): Promise<void> {
@@ -111,24 +164,40 @@ export class ModbusTcpDriver implements DeviceDriver {
         if (this.cfg.workarounds.pause_after_connect_ms > 0) {
           await new Promise((r) => setTimeout(r, this.cfg.workarounds.pause_after_connect_ms));
         }
+        if (this.watchdog) await this.armWatchdog(this.watchdog);
         // The backoff is reset only when the device answers (connectionProven), not here: a
         // server that accepts and at once closes (a gateway out of connection slots) would
         // otherwise be hammered at the minimum delay.
         this.consecutiveTimeouts = 0;
-        if (this.connectedOnce) this.reconnects++;
+        if (this.connectedOnce) this.req.stats.reconnects++;
         this.connectedOnce = true;
-        const where = this.cfg.protocol === "modbus-tcp" ? { host: this.cfg.host, port: this.cfg.port } : { bus: this.cfg.serial.path, unit: this.cfg.unit_id };
+        const where = this.cfg.protocol === "modbus-tcp" ? { host: this.cfg.host, port: this.cfg.port, unit: this.cfg.unit_id } : { bus: this.cfg.serial.path, unit: this.cfg.unit_id };
         this.log.info(where, "modbus connected");
       } catch (e) {
+        this.req.stats.connectFailures++;
         const msg = errorMessage(e);
         if (msg !== this.lastConnectError) this.log.warn({ err: msg }, "modbus connect failed; retrying with backoff");
         this.lastConnectError = msg;
+        this.lastConnectStatus = isCellioError(e, "CELLIO_ERR_MODBUS_WATCHDOG") ? "bad_device_failure" : "bad_no_communication";
         this.scheduleReconnect();
       } finally {
         this.connecting = undefined;
       }
     })();
     return this.connecting;
+  }
+
+  /** Arms the coupler's watchdog; a failure detaches the device (it stays bad, with the reason) and throws. */
+  private async armWatchdog(wd: CompiledWatchdog): Promise<void> {
+    try {
+      await armWatchdog(this.name, wd, this.req, this.cfg.workarounds.single_writes);
+      this.req.stats.watchdogArms++;
+      this.log.info({ address: wd.text, value: wd.value, readBack: wd.readBack }, "watchdog armed");
+    } catch (e) {
+      this.req.stats.watchdogFailures++;
+      await this.transport.close();
+      throw e;
+    }
   }
 
   private scheduleReconnect(): void {
@@ -143,9 +212,8 @@ export class ModbusTcpDriver implements DeviceDriver {
   }
 
   /**
-   * Not connected: make sure a reconnect is pending. A transport may lose a
-   * close notification (modbus-serial does not emit "close" when the socket
-   * errored first, e.g. ECONNRESET), and nothing else would ever reconnect.
+   * Not connected: make sure a reconnect is pending (a transport may lose a
+   * close notification, and nothing else would ever reconnect).
    */
   private ensureReconnecting(): void {
     if (!this.stopped && !this.connecting && !this.reconnectTimer) this.scheduleReconnect();
@@ -159,11 +227,13 @@ export class ModbusTcpDriver implements DeviceDriver {
   private onDisconnected(why: string): void {
     if (this.stopped) return;
     this.lastConnectError = why;
+    this.lastConnectStatus = "bad_no_communication";
     this.scheduleReconnect();
   }
 
   private async dropConnection(why: string): Promise<void> {
     this.lastConnectError = why;
+    this.lastConnectStatus = "bad_no_communication";
     await this.transport.close();
     this.scheduleReconnect();
   }
@@ -174,33 +244,44 @@ export class ModbusTcpDriver implements DeviceDriver {
       if (this.consecutiveTimeouts >= TIMEOUTS_BEFORE_RECONNECT) await this.dropConnection(errorMessage(e));
       return;
     }
-    if (isCellioError(e, "CELLIO_ERR_MODBUS_EXCEPTION")) return; // the device answered: the connection is fine
+    if (isCellioError(e, "CELLIO_ERR_MODBUS_EXCEPTION")) return; // the device (or its gateway) answered: the connection is fine
     await this.dropConnection(errorMessage(e));
   }
 
   read(sink: SampleSink): Observable<ReadOutcome> {
-    return defer(() => from(this.readAll(sink)));
+    return new Observable<ReadOutcome>((sub) => {
+      this.readAll(sink).then(
+        (o) => {
+          sub.next(o);
+          sub.complete();
+        },
+        (e: unknown) => sub.error(e),
+      );
+    });
   }
 
   private async readAll(sink: SampleSink): Promise<ReadOutcome> {
-    if (this.stopped) return { ok: false, status: "bad_no_communication", error: "driver stopped" };
+    if (this.stopped) return STOPPED;
     if (!this.transport.isOpen) {
       this.ensureReconnecting();
-      return { ok: false, status: "bad_no_communication", error: this.lastConnectError };
+      return { ok: false, status: this.lastConnectStatus, error: this.lastConnectError };
     }
     try {
-      for (const req of this.requests) {
-        const data = await this.transport.read(this.cfg.unit_id, req.fc, req.start, req.count, this.cfg.timeout_ms);
-        const ts = this.clock.wall();
-        const res = decodeResponse(req, data, (index, raw) => sink.put(index, this.toEngineering(index, raw), ts));
+      for (const r of this.requests) {
+        const data = await this.req.read(r.fc, r.start, r.count);
+        this.sink = sink;
+        this.ts = this.clock.wall();
+        const res = decodeResponse(r, data, this.putBound);
         if (!res.ok) throw new CellioError(res.code, `${this.name}: ${res.error}`);
       }
       this.consecutiveTimeouts = 0;
       this.connectionProven();
-      return { ok: true };
+      return OK;
     } catch (e) {
       await this.handleError(e);
       return { ok: false, status: statusOf(e), error: errorMessage(e) };
+    } finally {
+      this.sink = undefined;
     }
   }
 
@@ -210,92 +291,32 @@ export class ModbusTcpDriver implements DeviceDriver {
   }
 
   write(changes: readonly OutputChange[]): Observable<WriteOutcome> {
-    return defer(() => from(this.writeAll(changes)));
-  }
-
-  private toWireChanges(changes: readonly OutputChange[]): { wire: WriteChange[]; indices: number[]; errors: string[] } {
-    const wire: WriteChange[] = [];
-    const indices: number[] = [];
-    const errors: string[] = [];
-    for (const c of changes) {
-      const p = this.byIndex.get(c.index);
-      if (!p) {
-        errors.push(`point ${c.index} is not on ${this.name}`);
-        continue;
-      }
-      let value = c.value;
-      if (p.def.scale && typeof value === "number") {
-        const raw = toRaw(value, p.def.scale);
-        if (!raw.ok) {
-          errors.push(`${p.def.id}: ${raw.error}`);
-          continue;
-        }
-        value = p.address.type === "float32" || p.address.type === "float64" ? raw.raw : Math.round(raw.raw);
-      }
-      wire.push({ address: p.address, value });
-      indices.push(c.index);
-    }
-    return { wire, indices, errors };
+    return new Observable<WriteOutcome>((sub) => {
+      this.writeAll(changes).then(
+        (o) => {
+          sub.next(o);
+          sub.complete();
+        },
+        (e: unknown) => sub.error(e),
+      );
+    });
   }
 
   private async writeAll(changes: readonly OutputChange[]): Promise<WriteOutcome> {
-    const all = changes.map((c) => c.index);
     if (this.stopped || !this.transport.isOpen) {
       this.ensureReconnecting();
-      return { ok: false, status: "bad_no_communication", error: this.stopped ? "driver stopped" : this.lastConnectError, failed: all };
+      const error = this.stopped ? "driver stopped" : this.lastConnectError;
+      return { ok: false, status: this.stopped ? "bad_no_communication" : this.lastConnectStatus, error, failed: changes.map((c) => c.index) };
     }
-    const converted = this.toWireChanges(changes);
-    const errors = [...converted.errors];
-    let { wire, indices } = converted;
-    const planOptions = {
-      maxRegistersPerWrite: this.cfg.workarounds.max_registers_per_write,
-      maxBitsPerWrite: this.cfg.workarounds.max_bits_per_write,
-      onePerPoint: this.cfg.workarounds.one_request_per_point,
-      preferSingle: this.cfg.workarounds.single_writes,
-      addressBase: this.cfg.address_base,
-    };
-    let plan = planWrites(wire, planOptions);
-    if (!plan.ok) {
-      // Leave out the changes the planner refused (a value that does not fit its
-      // register, ...) and write the others: one bad output must not hold back the
-      // rest of the device, its safe values included.
-      const bad = new Set(plan.errors.flatMap((e) => (e.index === null ? [] : [e.index])));
-      errors.push(...plan.errors.map((e) => e.message));
-      if (bad.size < plan.errors.length) {
-        return { ok: false, status: "bad_config_error", error: `${this.name}: ${errors.join("; ")}`, failed: all };
-      }
-      wire = wire.filter((_, i) => !bad.has(i));
-      indices = indices.filter((_, i) => !bad.has(i));
-      plan = planWrites(wire, planOptions);
-      if (!plan.ok) {
-        const msgs = [...errors, ...plan.errors.map((e) => e.message)];
-        return { ok: false, status: "bad_config_error", error: `${this.name}: ${msgs.join("; ")}`, failed: all };
-      }
-    }
-    const refused = all.filter((i) => !indices.includes(i));
-    const unit = this.cfg.unit_id;
-    const timeout = this.cfg.timeout_ms;
     try {
-      for (const req of plan.requests) await this.transport.write(unit, req.fc, req.start, req.values, timeout);
-      // Register bits: one read-modify-write per register, all its bits at once.
-      const byRegister = new Map<number, { address: ModbusAddress; value: boolean }[]>();
-      for (const r of plan.rmw) {
-        const list = byRegister.get(r.address.offset) ?? [];
-        list.push({ address: r.address, value: r.value });
-        byRegister.set(r.address.offset, list);
-      }
-      for (const [offset, bits] of byRegister) {
-        const [word] = (await this.transport.read(unit, 3, offset, 1, timeout)) as number[];
-        let next = word ?? 0;
-        for (const b of bits) next = applyBit(next, b.address.bit ?? 0, b.value);
-        if (next !== word) await this.transport.write(unit, 6, offset, [next], timeout);
-      }
+      const o = await this.writer.write(changes);
       this.connectionProven();
-      if (refused.length > 0) return { ok: false, status: "bad_config_error", error: `${this.name}: ${errors.join("; ")}`, failed: refused };
-      return { ok: true };
+      return o;
     } catch (e) {
       await this.handleError(e);
-      return { ok: false, status: statusOf(e), error: errorMessage(e), failed: all };
+      return { ok: false, status: statusOf(e), error: errorMessage(e), failed: changes.map((c) => c.index) };
     }
   }
 }
+
+const OK: ReadOutcome = Object.freeze({ ok: true });

@@ -6,6 +6,7 @@ import type { ConfigIssue, SourceMap } from "../../config/issues.js";
 import type { PointDraft } from "../../config/compile.js";
 import type { ModbusPointConfig, ModbusTcpDeviceConfig } from "./config.js";
 import { isWritable, parseAddress, valueKind } from "./address.js";
+import { checkWatchdog } from "./watchdog.js";
 import { motomanPoints } from "../../profiles/motoman-yrc1000.js";
 
 /** The profile's points as point configs, by name. */
@@ -52,6 +53,7 @@ export function compileModbusPoints(
   issues: ConfigIssue[],
 ): PointDraft[] {
   const out: PointDraft[] = [];
+  checkWatchdog(device, dev.watchdog, dev.address_base, map, issues);
   let merged: Map<string, ModbusPointConfig & { fromProfile: boolean }>;
   try {
     merged = mergedPoints(dev);
@@ -84,6 +86,10 @@ export function compileModbusPoints(
     }
     if (pc.direction === "output" && !isWritable(addr.area)) {
       issues.push(map.issue([...path, "direction"], `${addr.area} is read-only in Modbus; outputs must be coils or holding registers`));
+      continue;
+    }
+    if (pc.verify === true && pc.direction !== "output") {
+      issues.push(map.issue([...path, "verify"], "verify (read back after writing) is for outputs; this point is an input"));
       continue;
     }
     if (pc.direction === "memory") {

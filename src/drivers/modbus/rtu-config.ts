@@ -26,8 +26,18 @@ export const serialSchema = z
   .strict()
   .describe("Line settings; every device on one path must use the same");
 
-// The TCP device minus what is about TCP (`host`, `port`); `unit_id` and `timeout_ms` are redefined.
-const { protocol: _protocol, host: _host, port: _port, unit_id: _unit, timeout_ms: _timeout, description, ...common } = modbusTcpDeviceSchema.shape;
+// The TCP device minus what is about TCP (`host`, `port`, `framing`, `max_in_flight`); `unit_id` and `timeout_ms` are redefined.
+const {
+  protocol: _protocol,
+  host: _host,
+  port: _port,
+  unit_id: _unit,
+  timeout_ms: _timeout,
+  framing: _framing,
+  max_in_flight: _inFlight,
+  description,
+  ...common
+} = modbusTcpDeviceSchema.shape;
 
 export const modbusRtuDeviceSchema = z
   .object({

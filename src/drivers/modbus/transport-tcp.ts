@@ -1,54 +1,76 @@
 /**
- * ModbusTransport on cellio's own client (tcp-client.ts): a drop-in
- * replacement for the former modbus-serial transport, with the same constructor
- * (host, port, connect timeout) plus client options (framing, pipelining,
- * queue bound, latency hook). The client survives reconnects, so its
- * counters cover the transport's whole life.
+ * ModbusTransport for one device on a Modbus TCP connection (tcp-connection.ts),
+ * which it may share with other unit ids behind the same gateway.
+ *
+ * connect() attaches the device to its connection (the first one opens the
+ * socket); close() detaches it (the last one closes the socket). Dropping one
+ * device (after its timeouts, say) never disturbs the others on the
+ * connection. The client survives reconnects, so its counters cover the
+ * connection's whole life.
  */
 import { CellioError } from "../../infra/errors.js";
 import type { ReadFc, WriteFc } from "./plan.js";
 import type { ModbusRequest } from "./pdu-client.js";
-import { type ModbusClientStats, ModbusTcpClient, type ModbusTcpClientOptions } from "./tcp-client.js";
+import type { ModbusClientStats } from "./tcp-txn.js";
+import { TcpConnection, type TcpConnectionMember, type TcpConnectionOptions } from "./tcp-connection.js";
 import type { ModbusTransport } from "./transport.js";
 
-export type ModbusTcpTransportOptions = Omit<ModbusTcpClientOptions, "host" | "port" | "connectTimeoutMs">;
+export class ModbusTcpTransport implements ModbusTransport, TcpConnectionMember {
+  readonly connection: TcpConnection;
+  private attached = false;
+  private closeCb: (() => void) | undefined;
 
-export class ModbusTcpTransport implements ModbusTransport {
-  readonly client: ModbusTcpClient;
-
-  constructor(host: string, port: number, connectTimeoutMs: number, opts: ModbusTcpTransportOptions = {}) {
-    this.client = new ModbusTcpClient({ ...opts, host, port, connectTimeoutMs });
+  /** On a shared `connection`, or on a connection of its own. */
+  constructor(connection: TcpConnection | TcpConnectionOptions) {
+    this.connection = connection instanceof TcpConnection ? connection : new TcpConnection(connection);
   }
 
   get isOpen(): boolean {
-    return this.client.isOpen;
+    return this.attached && this.connection.isOpen;
   }
 
+  /** Counters of the connection (shared by every device on it). */
   get stats(): Readonly<ModbusClientStats> {
-    return this.client.stats;
+    return this.connection.client.stats;
   }
 
   onClose(cb: () => void): void {
-    this.client.onClose(cb);
+    this.closeCb = cb;
   }
 
-  connect(): Promise<void> {
-    return this.client.connect();
+  onConnectionLost(_why: string): void {
+    const was = this.attached;
+    this.attached = false;
+    if (was) this.closeCb?.();
   }
 
-  close(): Promise<void> {
-    return this.client.close();
+  async connect(): Promise<void> {
+    await this.close();
+    await this.connection.attach(this);
+    this.attached = true;
+  }
+
+  async close(): Promise<void> {
+    this.attached = false;
+    await this.connection.detach(this);
   }
 
   read(unit: number, fc: ReadFc, start: number, count: number, timeoutMs: number): Promise<number[] | boolean[]> {
+    if (!this.attached) return this.notConnected(unit, fc, start);
     const req: ModbusRequest = { fc, start, count };
-    return this.client.request(unit, req, timeoutMs) as Promise<number[] | boolean[]>;
+    return this.connection.client.request(unit, req, timeoutMs) as Promise<number[] | boolean[]>;
   }
 
   async write(unit: number, fc: WriteFc, start: number, values: readonly number[] | readonly boolean[], timeoutMs: number): Promise<void> {
+    if (!this.attached) return this.notConnected(unit, fc, start);
     const req = toWriteRequest(fc, start, values);
-    if (typeof req === "string") throw new CellioError("CELLIO_ERR_MODBUS_REQUEST", `${this.client.device} unit ${unit} FC${fc} ${start}: ${req}`);
-    await this.client.request(unit, req, timeoutMs);
+    if (typeof req === "string") throw new CellioError("CELLIO_ERR_MODBUS_REQUEST", `${this.connection.client.device} unit ${unit} FC${fc} ${start}: ${req}`);
+    await this.connection.client.request(unit, req, timeoutMs);
+  }
+
+  private notConnected<T>(unit: number, fc: number, start: number): Promise<T> {
+    const device = this.connection.client.device;
+    return Promise.reject(new CellioError("CELLIO_ERR_MODBUS_CLOSED", `${device} unit ${unit} FC${fc} ${start}: not connected`, { device, unit }));
   }
 }
 

@@ -359,7 +359,7 @@ describe("pipelining, queue and request checks", () => {
 
   it("the transport is a drop-in ModbusTransport", async () => {
     const { port, bank } = await setup();
-    const t = new ModbusTcpTransport("127.0.0.1", port, 1000);
+    const t = new ModbusTcpTransport({ host: "127.0.0.1", port, connectTimeoutMs: 1000 });
     await t.connect();
     cleanups.push(() => t.close());
     expect(await t.read(1, 3, 5, 2, 200)).toEqual([word(5), word(6)]);
