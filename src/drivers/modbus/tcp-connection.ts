@@ -41,7 +41,7 @@ export class TcpConnection {
   private clientOf: ModbusTcpClient | undefined;
   private readonly members = new Set<TcpConnectionMember>();
   private opening: Promise<void> | undefined;
-  private failedError: unknown;
+  private failedError: Error = new Error("not connected");
   private retryAt = Number.NEGATIVE_INFINITY;
   private backoffMs: number;
   private readonly log: Logger;
@@ -114,7 +114,7 @@ export class TcpConnection {
     const client = this.client;
     if (client.isOpen) return Promise.resolve();
     if (this.opening) return this.opening;
-    if (performance.now() < this.retryAt) return Promise.reject(this.failedError as Error);
+    if (performance.now() < this.retryAt) return Promise.reject(this.failedError);
     this.opening = client
       .connect()
       .then(
@@ -124,7 +124,7 @@ export class TcpConnection {
           this.log.info({ device: client.device, units: this.members.size }, "modbus connection open");
         },
         (e: unknown) => {
-          this.failedError = e;
+          this.failedError = e instanceof Error ? e : new Error(String(e));
           const delay = this.backoffMs / 2 + Math.random() * (this.backoffMs / 2);
           this.retryAt = performance.now() + delay;
           this.backoffMs = Math.min(this.opts.reconnectMaxMs ?? 5000, this.backoffMs * 2);

@@ -109,7 +109,7 @@ export class OutputWriter {
         const bit = registerBit(word ?? 0, a.bit);
         if (bit !== value) got = String(bit);
       } else {
-        const enc = encodeValue(a, value as number | boolean | string);
+        const enc = encodeValue(a, value);
         if (!enc.ok || !("words" in enc)) continue; // the planner refused it already
         const words = (await this.req.read(3, a.offset, a.words)) as number[];
         if (words.some((w, k) => w !== enc.words[k])) got = `registers [${words.join(", ")}], expected [${enc.words.join(", ")}]`;
