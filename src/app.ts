@@ -208,7 +208,7 @@ export class CellApp {
     }
   }
 
-  /** Interlock trips and resets, sequence steps and applied commands: transitions only. */
+  /** Interlock trips and resets, sequence steps, applied commands, mode switches and alarms: transitions only. */
   private logEvents(r: CycleResult): void {
     for (const e of r.interlockEvents) {
       const fields = { interlock: e.id, cycle: e.cycle, cause: e.cause };
@@ -224,6 +224,16 @@ export class CellApp {
       const fields = { command: c.command, role: c.role, caller: c.caller, result: c.result };
       if (c.result.accepted) this.log.info(fields, `command ${c.command.kind} applied`);
       else this.log.warn(fields, `command ${c.command.kind} refused: ${c.result.reason}`);
+    }
+    for (const e of r.modeEvents) {
+      const fields = { from: e.from, to: e.to, by: e.by, cycle: e.cycle, cause: e.cause };
+      if (e.kind === "switch") this.log.warn(fields, `control mode ${e.from} → ${e.to} by ${e.by}`);
+      else this.log.warn(fields, `manual permit lost (${e.cause}): every manual value cleared, outputs safe`);
+    }
+    for (const e of r.alarmEvents) {
+      const fields = { alarm: e.id, cycle: e.cycle, cause: e.cause };
+      if (e.kind === "raise") this.log.warn(fields, `alarm ${e.id}: ${e.cause}`);
+      else this.log.info(fields, `alarm ${e.id} ${e.kind === "ack" ? e.cause : "cleared"}`);
     }
   }
 
