@@ -171,8 +171,9 @@ export class TestOpcuaServer {
     return n;
   }
 
+  /** Sessions not closed (an orphan whose client vanished counts until its timeout). */
   get sessionCount(): number {
-    return this.server?.currentSessionCount ?? 0;
+    return (this.server?.engine.getSessions() ?? []).filter((s) => s.status !== "closed").length;
   }
 
   get channelCount(): number {
