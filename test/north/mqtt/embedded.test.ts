@@ -112,6 +112,17 @@ describe("embedded broker", () => {
     expect(port.received.length).toBe(n);
   });
 
+  it("rate-limits commands per user, with a correlated reply; another user is not held back", async () => {
+    const { url, port } = await startCellio({ rate_limit: { burst: 2, per_second: 0.1 } });
+    const erin = await tech(url, "erin");
+    const alice = await tech(url, "alice");
+    const codes = [];
+    for (let i = 0; i < 3; i++) codes.push((await sendCommand(erin, P, "erin", "set", { point: "robot.speed", value: i }, 4))["code"] ?? "ok");
+    expect(codes).toEqual(["ok", "ok", "rate_limited"]);
+    expect(port.received).toHaveLength(2);
+    expect(await sendCommand(alice, P, "alice", "set", { point: "robot.speed", value: 9 }, 4)).toMatchObject({ accepted: true });
+  });
+
   it("a reply topic outside the user's reply root is refused (reply on the root) and nothing is applied", async () => {
     const { url, port } = await startCellio();
     const alice = await tech(url, "alice");

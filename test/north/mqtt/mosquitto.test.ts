@@ -144,11 +144,13 @@ describe.each([5, 4] as const)("commands from an MQTT %i client", (version) => {
     expect(port.received).toEqual([]);
   });
 
-  it("rate-limited per user", async () => {
-    await startCellio({ rate_limit: { burst: 2, per_second: 0.1 } });
+  it("rate-limited per user: the refusal is answered, nothing reaches the port, and another user is not held back", async () => {
+    const { port } = await startCellio({ rate_limit: { burst: 2, per_second: 0.1 } });
     const results = [];
     for (let i = 0; i < 3; i++) results.push(await command("erin", "reset_fault", {}));
     expect(results.map((r) => r["code"] ?? "ok")).toEqual(["not_ready", "not_ready", "rate_limited"]);
+    expect(port.received).toHaveLength(2);
+    expect(await command("alice", "set", { point: "robot.speed", value: 5 })).toMatchObject({ accepted: true });
   });
 });
 
