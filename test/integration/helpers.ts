@@ -11,6 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { filter, firstValueFrom, timeout } from "rxjs";
 import { CellApp } from "../../src/app.js";
+import type { NorthOptions } from "../../src/north/host/wiring.js";
 import { loadConfigText, type LoadedConfig } from "../../src/config/load.js";
 import type { Sample } from "../../src/core/sample.js";
 import { createLogger, silentLogger, type Logger } from "../../src/infra/logger.js";
@@ -168,9 +169,11 @@ export function testLogger(): Logger {
 }
 
 /** Load `yaml`, build a CellApp on the real clock, start it; stopped by the teardown. */
-export async function startCell(yaml: string, t: Teardown, opts: { start?: boolean } = {}): Promise<RunningCell> {
+export async function startCell(yaml: string, t: Teardown, opts: { start?: boolean; north?: NorthOptions } = {}): Promise<RunningCell> {
   const loaded = loadConfigText(yaml);
-  const app = new CellApp(loaded, { log: testLogger() });
+  // MQTT / OPC UA: in-thread by default (vitest runs TypeScript sources, which a worker thread cannot load);
+  // test/north/host/worker.test.ts passes the compiled worker (builtNorthWorker()).
+  const app = new CellApp(loaded, { log: testLogger(), north: opts.north ?? { mode: "in-thread" } });
   const cycles: CycleResult[] = [];
   const sub = app.loop.cycles$.subscribe((c) => {
     cycles.push(c);
@@ -343,4 +346,9 @@ export async function builtCli(): Promise<string> {
     rmSync(tmp, { recursive: true, force: true }); // a parallel run got there first: use its build
   }
   return main;
+}
+
+/** The compiled north worker entry of builtCli()'s build (the daemon's worker path, for in-process tests). */
+export async function builtNorthWorker(): Promise<string> {
+  return path.join(path.dirname(await builtCli()), "north", "host", "worker.js");
 }

@@ -222,7 +222,8 @@ export class NorthHost {
     }
     const { level, msg, ...rest } = o;
     const fn = LEVELS[typeof level === "number" ? level : 30] ?? "info";
-    this.log[fn](rest, typeof msg === "string" ? msg : "");
+    // The cell's logger (not this component's child): the line carries its own component.
+    this.opts.log[fn](rest, typeof msg === "string" ? msg : "");
   }
 
   /** Stop MQTT (explicit offline) and the OPC UA server, then the worker: at most about `timeoutMs`. */

@@ -67,6 +67,8 @@ export class NorthRuntime {
     const every = this.deps.statusEveryMs ?? 1000;
     this.timer = setInterval(() => this.pushStatus(false, every), Math.min(250, every));
     this.timer.unref();
+    // The OPC UA address space first: seconds of busy worker, during which an embedded broker that
+    // already listened could not answer its clients. MQTT comes up right after.
     if (init.opcua) {
       try {
         const { CellOpcuaServer } = await import("../opcua-server/server.js");
