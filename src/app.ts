@@ -3,7 +3,7 @@
  * stop in reverse with a time bound. Nothing else in cellio wires components.
  */
 import path from "node:path";
-import { asyncScheduler, firstValueFrom, timeout, type SchedulerLike, type Subscription } from "rxjs";
+import { asyncScheduler, type SchedulerLike, type Subscription } from "rxjs";
 import type { LoadedConfig } from "./config/load.js";
 import type { DeviceConfig } from "./config/schema.js";
 import type { PointDef } from "./core/points.js";
@@ -18,9 +18,8 @@ import { PreciseScheduler } from "./loop/precise-scheduler.js";
 import { ModbusLinks } from "./drivers/modbus/links.js";
 // No node-opcua here: the OPC UA driver imports its node-opcua side in start(), only when an opcua device exists.
 import { OpcuaDriver } from "./drivers/opcua/driver.js";
-import { MqttService, cellioVersion, configHash } from "./north/mqtt/service.js";
-import { cellViewOf, commandPortOf } from "./north/mqtt/ports.js";
-import { CellOpcuaServer, cellViewOf as opcuaViewOf } from "./north/opcua-server/server.js";
+import type { NorthHost } from "./north/host/host.js";
+import { northHostOf, type NorthOptions } from "./north/host/wiring.js";
 import { HttpService } from "./north/http/server.js";
 import type { NorthStats } from "./north/http/metrics.js";
 import { StatePersister } from "./persist/persister.js";
@@ -33,6 +32,8 @@ export interface AppOptions {
   readonly scheduler?: SchedulerLike;
   /** Log a one-line cycle summary this often (0: never). */
   readonly summaryEveryMs?: number;
+  /** Where MQTT and the OPC UA server run: a worker thread (default) or, for tests on TypeScript sources, in-thread. */
+  readonly north?: NorthOptions;
   /**
    * Folder of the state file (retained interlock trips, counters, retained
    * sequence steps; src/persist). `cellio run` always passes one
@@ -65,10 +66,8 @@ export class CellApp {
   readonly loop: ControlLoop;
   readonly drivers: readonly DeviceDriver[];
   readonly runners: readonly DeviceRunner[];
-  /** MQTT for technicians, when the config has an `mqtt:` block. */
-  readonly mqtt: MqttService | undefined;
-  /** The OPC UA server for the PLC/HMI, when the config has an `opcua:` block. */
-  readonly opcua: CellOpcuaServer | undefined;
+  /** MQTT for technicians and the OPC UA server for the PLC/HMI (`mqtt:` / `opcua:` blocks), in their own worker thread. */
+  readonly north: NorthHost | undefined;
   /** Prometheus /metrics, /healthz, /readyz, when the config has an enabled `http:` block. */
   readonly http: HttpService | undefined;
   /** The state file keeper, when there is a state folder (AppOptions.stateDir or config state.dir). */
@@ -122,20 +121,7 @@ export class CellApp {
       scheduler: opts.scheduler ?? asyncScheduler,
       log: this.log.child({ component: "loop" }),
     });
-    const mqtt = loaded.config.mqtt;
-    this.mqtt = mqtt
-      ? new MqttService(mqtt, cellViewOf(this), commandPortOf(this), {
-          log: this.log,
-          clock,
-          version: cellioVersion(),
-          configHash: configHash(loaded.config),
-          baseDir: path.dirname(path.resolve(loaded.file)),
-        })
-      : undefined;
-    const opcua = loaded.config.opcua;
-    this.opcua = opcua
-      ? new CellOpcuaServer({ config: opcua, view: opcuaViewOf(this), commands: this.loop.logic.commands, log: this.log, clock })
-      : undefined;
+    this.north = northHostOf(this, this.log, clock, opts.north);
     const http = loaded.config.http;
     this.http = http?.enabled
       ? new HttpService({ config: http, cell: { model, loop: this.loop, runners, drivers, northStats: () => this.northStats() }, clock, log: this.log })
@@ -165,41 +151,20 @@ export class CellApp {
     // Retained state back into the engines before any cycle: a latched trip is tripped from cycle 0.
     await this.state?.load();
     for (const d of this.drivers) await d.start();
-    // OPC UA: load its nodeset and build the address space before the loop runs (seconds of busy event loop).
-    let opcua = this.opcua;
-    if (opcua) {
-      try {
-        await opcua.prepare();
-      } catch (e) {
-        this.log.error({ err: errorMessage(e) }, "OPC UA server could not be prepared: the cell runs without it");
-        opcua = undefined;
-      }
-    }
     this.eventSub = this.loop.cycles$.subscribe((r) => {
       this.logEvents(r);
       // Trips, resets and steps are what change the retained state; the write happens later, off the cycle.
       if (r.interlockEvents.length > 0 || r.sequenceEvents.length > 0) this.state?.request();
     });
     await this.http?.start(); // observes from the first cycle; a port in use is logged, the cell runs on
+    // North (MQTT, OPC UA) in its worker: it sees the first cycle, builds the OPC UA address space
+    // (seconds, off this thread) and listens after the first cycle. A part that cannot start is
+    // logged and the cell runs without it; an absent broker never blocks start (it reconnects).
+    const northReady = this.north?.start().catch((e: unknown) => {
+      this.log.error({ err: errorMessage(e) }, "MQTT and OPC UA could not start: the cell runs without them");
+    });
     this.loop.start();
-    // After the loop: MQTT only observes it. An absent broker never blocks start (it reconnects);
-    // an embedded broker that cannot listen leaves the cell running without MQTT, said loudly.
-    if (this.mqtt) {
-      try {
-        await this.mqtt.start();
-      } catch (e) {
-        this.log.error({ err: errorMessage(e) }, "MQTT could not start: the cell runs without MQTT");
-      }
-    }
-    // OPC UA listens once the loop has published its first cycle, so clients never see an empty cell.
-    if (opcua) {
-      try {
-        await firstValueFrom(this.loop.cycles$.pipe(timeout({ first: Math.max(2000, 10 * model.cycle.periodMs) }))).catch(() => undefined);
-        if (this.started) await opcua.start(); // not when stop() came meanwhile
-      } catch (e) {
-        this.log.error({ err: errorMessage(e) }, "OPC UA server could not start: the cell runs without it");
-      }
-    }
+    await northReady;
     const every = this.opts.summaryEveryMs ?? 0;
     if (every > 0) {
       const timer = setInterval(() => this.logSummary(), every);
@@ -239,7 +204,11 @@ export class CellApp {
 
   /** MQTT and OPC UA client counts for /metrics (a part not configured stays undefined). */
   northStats(): NorthStats {
-    return { mqttConnected: this.mqtt?.connected, opcuaSessions: this.opcua?.raw?.currentSessionCount };
+    const s = this.north?.status;
+    return {
+      mqttConnected: this.loaded.config.mqtt ? s?.mqtt?.connected === true : undefined,
+      opcuaSessions: this.loaded.config.opcua ? (s?.opcua?.sessions ?? 0) : undefined,
+    };
   }
 
   logSummary(): void {
@@ -271,13 +240,11 @@ export class CellApp {
   async stop(timeoutMs = 2000): Promise<{ safeWritten: boolean }> {
     if (!this.started) return { safeWritten: true };
     this.started = false;
-    // MQTT first (a retained explicit `offline`, then DISCONNECT), but not awaited here:
-    // the outputs go safe without waiting for a broker.
-    const mqttStopped = this.mqtt?.stop(Math.min(1000, timeoutMs)).catch((e: unknown) => {
-      this.log.warn({ err: errorMessage(e) }, "MQTT stop failed");
+    // North first (MQTT: a retained explicit `offline`, then DISCONNECT; OPC UA: stop publishing and
+    // taking commands), but not awaited here: the outputs go safe without waiting for a broker or a client.
+    const northStopped = this.north?.stop(Math.min(1000, timeoutMs)).catch((e: unknown) => {
+      this.log.warn({ err: errorMessage(e) }, "MQTT / OPC UA stop failed");
     });
-    // OPC UA first too: it stops publishing and taking commands at once; its shutdown is awaited after the safe outputs.
-    const opcuaStopped = this.opcua?.stop(Math.min(1000, timeoutMs));
     const httpStopped = this.http?.stop();
     this.summarySub?.unsubscribe();
     this.eventSub?.unsubscribe();
@@ -293,8 +260,7 @@ export class CellApp {
         this.log.warn({ device: d.name, err: errorMessage(e) }, "driver stop failed");
       }
     }
-    await mqttStopped;
-    await opcuaStopped;
+    await northStopped;
     await httpStopped;
     await stateSaved;
     this.log.info("cell stopped");
