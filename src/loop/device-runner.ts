@@ -104,6 +104,10 @@ export class DeviceRunner {
       this.lastGoodMs = now;
       if (this.state !== "good") {
         if (this.state === "bad" || this.state === "stale") this.log.info("device recovered");
+        // Stale marked the outputs uncertain too, and only a write puts them
+        // back: write every output again (the device may also have restarted
+        // meanwhile). A lost device forgot them already.
+        if (this.state === "stale") this.written.clear();
         this.state = "good";
         this.lastError = "";
       }

@@ -137,7 +137,7 @@ describe.concurrent("cellio validate", { timeout: SPAWN_TIMEOUT }, () => {
     expect(r.code).toBe(0);
     const out = r.stdout.split("\n").map((l) => l.replace(/\s+/g, " ").trim());
     expect(out[0]).toMatch(/^config\/demo-cell\.yaml: ok/);
-    expect(out).toContain("device io1 (modbus-tcp, stale after 100 ms)");
+    expect(out).toContain("device io1 (modbus-tcp, stale after 150 ms)");
     expect(out).toContain("io1.door_closed input bool di:0");
     expect(out).toContain("io1.pressure input float ir:2:float32:abcd [bar]");
     expect(out).toContain("io1.light_red output bool coil:3 safe=true");

@@ -76,7 +76,7 @@ beforeAll(async () => {
     ["output_budget_ms: 4 ", "output_budget_ms: 20 "],
     ["fault_after: 5 ", "fault_after: 1000 "],
     [/timeout_ms: 50\b/g, "timeout_ms: 250"],
-    [/stale_after_ms: 100\b/, "stale_after_ms: 1000"],
+    [/stale_after_ms: 150\b/, "stale_after_ms: 1000"],
   ]);
   // The demo's embedded MQTT broker listens on 1883 and its OPC UA server on
   // 4840; the test's on any free port.
