@@ -102,6 +102,9 @@ export const mqttConfigSchema = z
       // mqtt.js would connect in plain text and ignore the certificates: say so instead.
       ctx.addIssue({ code: "custom", path: ["url"], message: "tls is set but the url is mqtt:// (plain text): use mqtts://host:8883" });
     }
+    if (m.broker === "embedded" && Object.prototype.hasOwnProperty.call(m.embedded.users, "cellio")) {
+      ctx.addIssue({ code: "custom", path: ["embedded", "users", "cellio"], message: "the user name cellio is cellio's own login on the embedded broker: pick another" });
+    }
     if (m.tls !== undefined && (m.tls.cert === undefined) !== (m.tls.key === undefined)) {
       ctx.addIssue({ code: "custom", path: ["tls", m.tls.cert === undefined ? "cert" : "key"], message: "a client certificate needs both cert and key" });
     }

@@ -85,6 +85,8 @@ describe("config", () => {
     expect(mqttConfigSchema.safeParse({ broker: "embedded", roles: { alice: "admin" } }).success).toBe(false);
     expect(mqttConfigSchema.safeParse({ broker: "embedded", qos: { state: 2 } }).success).toBe(false);
     expect(mqttConfigSchema.safeParse({ broker: "embedded", brokr: 1 }).success).toBe(false);
+    // cellio's own login on its embedded broker
+    expect(mqttConfigSchema.safeParse({ broker: "embedded", embedded: { users: { cellio: { password_env: "X" } } } }).error?.issues[0]?.path).toEqual(["embedded", "users", "cellio"]);
   });
 
   it("refuses TLS files with a plain mqtt:// url (they would be ignored) and a client certificate without its key", () => {
