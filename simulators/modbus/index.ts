@@ -11,12 +11,10 @@ export {
   type FaultScope,
   MALFORMATIONS,
   type Malformation,
-  OrderedSender,
   type ResponseAction,
-  type ServerStats,
-  newStats,
-  serveRequest,
 } from "./faults.js";
+export { OrderedSender, type ServerStats, newStats, serveRequest } from "./serve.js";
+export { CommWatchdog, type CommWatchdogOptions } from "./watchdog.js";
 export {
   MAX_RTU_ADU,
   RtuFrameAssembler,

@@ -8,7 +8,8 @@
 import { SerialPort } from "serialport";
 import { CellioError, errorMessage } from "../../src/infra/errors.js";
 import { RegisterBank } from "./bank.js";
-import { FaultInjector, OrderedSender, type ServerStats, newStats, serveRequest } from "./faults.js";
+import { FaultInjector } from "./faults.js";
+import { OrderedSender, type ServerStats, newStats, serveRequest } from "./serve.js";
 import { EXCEPTION, WRITE_FUNCTIONS, exceptionPdu, handlePdu } from "./pdu.js";
 import { RtuFrameAssembler, type RtuFrame, encodeRtuFrame, malformRtuFrame, silenceMs } from "./rtu.js";
 

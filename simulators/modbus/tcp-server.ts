@@ -9,7 +9,9 @@
 import net from "node:net";
 import { CellioError } from "../../src/infra/errors.js";
 import { RegisterBank } from "./bank.js";
-import { FaultInjector, type Malformation, OrderedSender, type ServerStats, newStats, serveRequest } from "./faults.js";
+import { FaultInjector, type Malformation } from "./faults.js";
+import { OrderedSender, type ServerStats, newStats, serveRequest } from "./serve.js";
+import { CommWatchdog, type CommWatchdogOptions } from "./watchdog.js";
 import { EXCEPTION, exceptionPdu, malformPdu } from "./pdu.js";
 import { RtuSession, type UnknownUnitPolicy } from "./rtu-server.js";
 
@@ -83,6 +85,7 @@ export class ModbusTcpSimServer {
   private readonly units: Map<number, RegisterBank>;
   private readonly sockets = new Set<net.Socket>();
   private server: net.Server | undefined;
+  private readonly watchdogs = new Map<RegisterBank, CommWatchdog>();
 
   constructor(private readonly opts: ModbusTcpSimOptions) {
     this.single = opts.units instanceof RegisterBank ? opts.units : undefined;
@@ -100,6 +103,19 @@ export class ModbusTcpSimServer {
     const b = this.single ?? this.units.get(unit ?? this.unitIds()[0] ?? -1);
     if (!b) throw new CellioError("CELLIO_ERR_SIM", `Modbus TCP simulator has no unit ${String(unit)}`);
     return b;
+  }
+
+  /**
+   * Gives `unit` (default: the single bank, or the first unit) a
+   * communication watchdog (watchdog.ts): armed by a client's write of its
+   * register, restarted by every request the unit gets (Modbus TCP framing).
+   */
+  watchdog(opts: CommWatchdogOptions, unit?: number): CommWatchdog {
+    const bank = this.bank(unit);
+    this.watchdogs.get(bank)?.stop();
+    const w = new CommWatchdog(bank, opts);
+    this.watchdogs.set(bank, w);
+    return w;
   }
 
   async start(): Promise<{ port: number }> {
@@ -120,6 +136,7 @@ export class ModbusTcpSimServer {
     const server = this.server;
     this.server = undefined;
     this.disconnectAll();
+    for (const w of this.watchdogs.values()) w.stop();
     if (!server) return;
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -217,6 +234,7 @@ export class ModbusTcpSimServer {
     }
     const r = serveRequest(this.faults, bank, unit, req, this.stats);
     if (!r) return;
+    if (this.watchdogs.size > 0) this.watchdogs.get(bank)?.kick();
     const a = r.decision.action;
     let frame: Buffer;
     switch (a.type) {
