@@ -48,9 +48,11 @@ mqtt:
 `,
       t,
     );
-    const mqtt = cell.app.mqtt!;
-    expect(mqtt).toBeDefined();
-    await waitFor(() => mqtt.connected, 5000, "MQTT connected");
+    // North runs in-thread here (startCell); test/north/host/worker.test.ts covers the worker thread.
+    const north = cell.app.north!;
+    expect(north).toBeDefined();
+    await waitFor(() => north.status.mqtt?.connected === true, 5000, "MQTT connected");
+    const mqtt = { url: north.status.mqtt!.url };
     await cell.waitCycle((c) => c.mode === "running", 3000, "running");
 
     const watcher = await Tech.connect(mqtt.url!, { protocolVersion: 4 });

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { opcuaConfigSchema } from "../../../src/north/opcua-server/config.js";
 import { CellOpcuaServer, cellViewOf } from "../../../src/north/opcua-server/server.js";
 import { SimDevice, Teardown, startCell, type RunningCell } from "../../integration/helpers.js";
-import { StatusCodes, cellNamespace, clientPki, connect, connectError, memoryLog, write, type ClientPki } from "./helpers.js";
+import { StatusCodes, cellNamespace, clientPki, connect, connectError, memoryLog, waitUntil, write, type ClientPki } from "./helpers.js";
 
 const t = new Teardown();
 let dir: string;
@@ -74,9 +74,9 @@ function demoServer(): CellOpcuaServer {
 describe("demo configuration", () => {
   it("CellApp starts the server after the first cycle; an anonymous None session reads, may not write; stop() stops it", async () => {
     const app = cell.app;
-    expect(app.opcua).toBeDefined();
+    expect(app.north).toBeDefined(); // in-thread here (startCell); test/north/host/worker.test.ts covers the worker thread
     await app.start();
-    const started = app.opcua!.started!;
+    const started = app.north!.status.opcua!.started!;
     expect(started.namespaceUri).toBe("urn:cellio:demo-test");
     expect(cell.cycles.length).toBeGreaterThan(0);
     const url = `opc.tcp://127.0.0.1:${started.port}`;
@@ -84,9 +84,17 @@ describe("demo configuration", () => {
     try {
       const ns = await cellNamespace(c.session, started.namespaceUri);
       await cell.waitCycle((x) => x.mode === "running", 10_000, "the first complete good scan");
-      app.opcua!.flush();
-      const dv = await c.session.read({ nodeId: ns.id("Cell.Devices.io1.door_closed"), attributeId: AttributeIds.Value }, TimestampsToReturn.Both);
-      expect(dv.value.value).toBe(true);
+      // The cycle reaches the server's mirror of the cell a message later: read until it is there.
+      let dv = await c.session.read({ nodeId: ns.id("Cell.Devices.io1.door_closed"), attributeId: AttributeIds.Value }, TimestampsToReturn.Both);
+      await waitUntil(
+        async () => {
+          app.north!.local!.opcua!.flush();
+          dv = await c.session.read({ nodeId: ns.id("Cell.Devices.io1.door_closed"), attributeId: AttributeIds.Value }, TimestampsToReturn.Both);
+          return dv.value.value === true;
+        },
+        5000,
+        "door_closed true over OPC UA",
+      );
       expect(dv.statusCode.value).toBe(StatusCodes.Good.value);
       // Anonymous is a viewer here: the operator-writable output stays read-only for it.
       expect((await write(c.session, ns.id("Cell.Devices.io1.conveyor_run"), DataType.Boolean, true)).value).toBe(StatusCodes.BadUserAccessDenied.value);
@@ -94,7 +102,7 @@ describe("demo configuration", () => {
       await c.close();
     }
     await app.stop(2000);
-    expect(app.opcua!.started).toBeUndefined();
+    expect(app.north!.local).toBeUndefined();
     expect(await connectError(url, { pki, mode: MessageSecurityMode.None, policy: SecurityPolicy.None })).toBeDefined();
   });
 
