@@ -59,10 +59,10 @@ describe("schemas", () => {
     for (const bad of ["10", "10 s", "s", "-1s", 0, -5, "1d"]) expect(durationSchema.safeParse(bad).success, String(bad)).toBe(false);
   });
 
-  it("fills defaults: latch false, both roles, no transitions, empty sections", () => {
+  it("fills defaults: latch false, both roles, no transitions, not retained, empty sections", () => {
     const il = interlocksSectionSchema.parse({ a: { permit: "true", force: ["x.y"] } });
     expect(il.a).toEqual({ permit: "true", force: ["x.y"], latch: false, reset_roles: ["operator", "engineer"] });
-    expect(sequencesSectionSchema.parse({ s: { initial: "a", steps: { a: {} } } }).s).toEqual({ initial: "a", steps: { a: { actions: {} } }, transitions: [] });
+    expect(sequencesSectionSchema.parse({ s: { initial: "a", steps: { a: {} } } }).s).toEqual({ initial: "a", steps: { a: { actions: {} } }, transitions: [], retain: false });
     expect(interlocksSectionSchema.parse(undefined)).toEqual({});
     expect(sequencesSectionSchema.parse(undefined)).toEqual({});
     expect(latchesSectionSchema.parse(undefined)).toEqual({});
