@@ -8,7 +8,7 @@
 import { CellioError } from "../../infra/errors.js";
 import type { ConfigIssue, SourceMap } from "../../config/issues.js";
 import { encodeValue } from "./codec.js";
-import { formatAddress, parseAddress, type AddressBase, type ModbusAddress } from "./address.js";
+import { parseAddress, type AddressBase, type ModbusAddress } from "./address.js";
 import type { DeviceRequester } from "./requester.js";
 
 export interface WatchdogConfig {
@@ -36,7 +36,7 @@ export function compileWatchdog(cfg: WatchdogConfig, base: AddressBase): Compile
   const enc = encodeValue(a, cfg.value);
   if (!enc.ok) return `watchdog value: ${enc.error}`;
   if (!("words" in enc)) return `watchdog address ${cfg.address} is not a register`;
-  return { address: a, text: formatAddress(a, base), value: cfg.value, words: enc.words, readBack: cfg.read_back };
+  return { address: a, text: cfg.address, value: cfg.value, words: enc.words, readBack: cfg.read_back };
 }
 
 /** Load-time check of a device's `watchdog:` block (issues name its YAML path). */

@@ -9,7 +9,7 @@ import type { Value } from "../../core/sample.js";
 import { toRaw } from "../../core/scaling.js";
 import type { OutputChange, WriteOutcome } from "../../loop/device-port.js";
 import { applyBit, encodeValue, registerBit } from "./codec.js";
-import { formatAddress, type ModbusAddress } from "./address.js";
+import type { ModbusAddress } from "./address.js";
 import { planWrites, type WriteChange, type WriteOptions } from "./plan.js";
 import type { DeviceRequester } from "./requester.js";
 import type { ModbusDeviceConfig } from "./rtu-config.js";
@@ -99,7 +99,7 @@ export class OutputWriter {
       if (!p?.verify) continue;
       const a = p.address;
       const value = wire[i]!.value;
-      const where = `${p.def.id} (${formatAddress(a, this.cfg.address_base)})`;
+      const where = `${p.def.id} (${p.def.address})`;
       let got: string | undefined;
       if (a.area === "coil") {
         const [bit] = (await this.req.read(1, a.offset, 1)) as boolean[];
