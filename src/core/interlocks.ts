@@ -18,7 +18,8 @@
  *   remembered, so nothing ever clears by itself later.
  * - The permit is evaluated every cycle, tripped or not, so its timers and
  *   edges keep their time base.
- * - Before the first apply() nothing is tripped and nothing is permitted; the
+ * - Before the first apply() nothing is tripped (but a latched trip that
+ *   restore() brought back from the state file) and nothing is permitted; the
  *   loop keeps outputs safe until the first complete good scan anyway. A
  *   latched interlock whose inputs have not answered in the first evaluated
  *   cycle trips and needs a reset like any other trip.
