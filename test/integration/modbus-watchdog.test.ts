@@ -51,8 +51,8 @@ describe("coupler communication watchdog", () => {
     const { sim, port, bank } = await coupler();
     const wd = sim.watchdog({ register: WD_REGISTER, unitMs: 100, coils: [0, 8], flagInput: FLAG });
     bank.setBit("di", 0, true);
-    const cell = await startCell(cellYaml(port, `watchdog: { address: "hr:${WD_REGISTER}", value: 3 }`), t);
-    await waitFor(() => wd.armedMs === 300, 3000, "watchdog armed with 300 ms");
+    const cell = await startCell(cellYaml(port, `watchdog: { address: "hr:${WD_REGISTER}", value: 10 }`), t);
+    await waitFor(() => wd.armedMs === 1000, 3000, "watchdog armed with 1 s");
     await waitFor(() => bank.getBit("coil", 0), 3000, "out0 on");
     const driver = cell.app.drivers.find((d) => d.name === "io") as ModbusTcpDriver;
     expect(driver.stats().watchdogArms).toBe(1);
@@ -68,12 +68,12 @@ describe("coupler communication watchdog", () => {
 
     // The line comes back: cellio reconnects, re-arms the watchdog (clearing the flag) and writes its outputs again.
     sim.faults.clear();
-    await waitFor(() => !wd.expired && wd.armedMs === 300, 3000, "watchdog re-armed");
+    await waitFor(() => !wd.expired && wd.armedMs === 1000, 3000, "watchdog re-armed");
     expect(bank.getBit("di", FLAG)).toBe(false);
     await waitFor(() => bank.getBit("coil", 0), 3000, "out0 on again");
     await waitFor(() => runner.state === "good", 3000, "device good");
     expect(driver.stats().watchdogArms).toBeGreaterThanOrEqual(2);
-    expect(wd.expiries).toBe(1);
+    expect(wd.expiries).toBeGreaterThanOrEqual(1);
   });
 
   it("a watchdog register the device refuses leaves the device bad with the reason, and it keeps trying", async () => {
