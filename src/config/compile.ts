@@ -18,6 +18,7 @@ import { checkSingleDriver, compileInterlocks, compileLatches, compileSequences 
 import { compileManualMode } from "./mode-schema.js";
 import type { ManualModeDef } from "../core/control-mode.js";
 import { closest } from "../core/expr/check.js";
+import { opcuaConfigIssues } from "../north/opcua-server/config.js";
 
 export interface CycleModel {
   readonly periodMs: number;
@@ -204,6 +205,7 @@ export function compileCell(config: CellConfig, map: SourceMap): CompileResult {
   const interlocks = compileInterlocks(config.interlocks, env, points, map, issues);
   const manualMode = compileManualMode(config.manual_mode, env, map, issues);
   checkSingleDriver(Object.keys(config.logic), config.sequences, config.latches, map, issues);
+  if (config.opcua !== undefined) issues.push(...opcuaConfigIssues(config.opcua, points, Object.keys(config.devices), map));
 
   if (issues.length > 0) return { ok: false, issues };
   return {

@@ -10,7 +10,9 @@
  */
 import { z } from "zod";
 import type { ConfigIssue, PathKey } from "../../config/issues.js";
+import { closest } from "../../core/expr/check.js";
 import { HASH_PREFIX, isPasswordHash } from "./password.js";
+import { missingRobotPoints } from "./robot-map.js";
 
 export const SECURITY_POLICIES = ["Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"] as const;
 export type SecurityPolicyName = (typeof SECURITY_POLICIES)[number];
@@ -87,6 +89,23 @@ export const opcuaLimitsSchema = z
   .strict()
   .describe("Resource limits per server and per session");
 
+export const opcuaRobotSchema = z
+  .object({
+    device: z.string().min(1).describe("The robot's device: profile motoman-yrc1000 (Modbus or OPC UA), or a device with the same point names"),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, "robot name: 1-64 letters, digits, _ and -")
+      .optional()
+      .describe("Browse name of its MotionDeviceSystem under DeviceSet (default: the device name)"),
+    manufacturer: z.string().default("YASKAWA").describe("Manufacturer of the manipulator and the controller"),
+    model: z.string().default("MOTOMAN").describe("Manipulator model (also its ProductCode)"),
+    serial_number: z.string().default("").describe("Manipulator serial number (empty: not configured)"),
+    controller_model: z.string().default("YRC1000").describe("Controller model (also its ProductCode)"),
+    controller_serial_number: z.string().default("").describe("Controller serial number (empty: not configured)"),
+  })
+  .strict()
+  .describe("A robot shown under DeviceSet with the OPC 40010 Robotics model, fed from its device's points");
+
 export const opcuaConfigSchema = z
   .object({
     port: z.number().int().min(0).max(65535).default(4840).describe("TCP port (0: any free port, for tests)"),
@@ -104,16 +123,23 @@ export const opcuaConfigSchema = z
       .default(50)
       .describe("Values go to the address space at most this often, and only when they change"),
     limits: opcuaLimitsSchema.default(DEFAULT_LIMITS),
+    robots: z
+      .array(opcuaRobotSchema)
+      .default([])
+      .describe("Robots to show under Objects/DeviceSet with the OPC 40010 Robotics model (loads the DI, IA and Robotics nodesets: a few seconds more at start)"),
   })
   .strict()
   .describe("The OPC UA server for the PLC/HMI");
 
 export type OpcuaConfig = z.infer<typeof opcuaConfigSchema>;
+export type OpcuaRobotConfig = z.infer<typeof opcuaRobotSchema>;
 export type OpcuaConfigInput = z.input<typeof opcuaConfigSchema>;
 
 /** What opcuaConfigIssues needs of a point. */
 export interface PointRef {
   readonly id: string;
+  readonly device: string;
+  readonly name: string;
 }
 
 /** Anything that turns a path and a message into a located issue (config/issues.ts SourceMap). */
@@ -122,14 +148,17 @@ export interface IssueMaker {
 }
 
 /**
- * Checks that need the point table; call from compileCell with the source map
- * so each problem has its YAML line. Returns every problem at once.
+ * Checks that need the point table and the devices; compileCell calls it with
+ * the source map, so each problem has its YAML path and line. Returns every
+ * problem at once.
  */
-export function opcuaConfigIssues(cfg: OpcuaConfig, points: readonly PointRef[], map: IssueMaker): ConfigIssue[] {
+export function opcuaConfigIssues(cfg: OpcuaConfig, points: readonly PointRef[], devices: readonly string[], map: IssueMaker): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const at = (path: PathKey[], message: string): void => void issues.push(map.issue(["opcua", ...path], message));
   for (const p of points) {
-    if (p.id.endsWith(".Status")) at([], `point ${p.id} is named Status, which the OPC UA server uses for the device status node; rename the point`);
+    if (p.name === "Status") {
+      issues.push(map.issue(["devices", p.device, "points", p.name], `point ${p.id} is named Status, which the OPC UA server uses for the device status node; rename the point`));
+    }
   }
   if (!cfg.security.allow_anonymous && Object.keys(cfg.users).length === 0) {
     at(["users"], "no users and allow_anonymous is false: nobody could open a session");
@@ -142,6 +171,29 @@ export function opcuaConfigIssues(cfg: OpcuaConfig, points: readonly PointRef[],
   for (const name of Object.keys(cfg.users)) {
     if (name === "anonymous") at(["users", name], '"anonymous" is reserved for anonymous sessions');
   }
+  robotIssues(cfg.robots, points, devices, at);
   return issues;
 }
 
+function robotIssues(robots: readonly OpcuaRobotConfig[], points: readonly PointRef[], devices: readonly string[], at: (path: PathKey[], message: string) => void): void {
+  const names = new Map<string, number>();
+  robots.forEach((r, i) => {
+    const name = r.name ?? r.device;
+    const first = names.get(name);
+    if (first !== undefined) at(["robots", i, r.name === undefined ? "device" : "name"], `robot name "${name}" is already used by robots[${first}]; give one a name`);
+    else names.set(name, i);
+    if (!devices.includes(r.device)) {
+      const hint = closest(r.device, devices);
+      at(["robots", i, "device"], `unknown device "${r.device}"${hint === undefined ? "" : ` (did you mean "${hint}"?)`}`);
+      return;
+    }
+    const have = new Set(points.filter((p) => p.device === r.device).map((p) => p.name));
+    const missing = missingRobotPoints(have);
+    if (missing.length > 0) {
+      at(
+        ["robots", i, "device"],
+        `device ${r.device} lacks the robot point${missing.length > 1 ? "s" : ""} ${missing.join(", ")}: give it profile motoman-yrc1000 (or points with these names)`,
+      );
+    }
+  });
+}

@@ -20,6 +20,7 @@ import { pathString } from "../../config/issues.js";
 import type { Logger } from "../../infra/logger.js";
 import { buildAddressSpace, namespaceUri, type CellNodes, type WriteAccess } from "./address-space.js";
 import { CellAlarms } from "./alarms.js";
+import { CellRobots, ROBOTICS_NODESETS } from "./robot.js";
 import { addCommandMethods, installPointWrite, type CommandDeps } from "./commands.js";
 import { opcuaConfigIssues, type OpcuaConfig } from "./config.js";
 import type { CellView, CommandPort, CycleView, DeviceView, InterlockView, PointView, SequenceView, StatsView } from "./ports.js";
@@ -94,7 +95,8 @@ export class CellOpcuaServer {
   async prepare(): Promise<void> {
     if (this.prepared) return;
     const { config: cfg, view } = this.opts;
-    const issues = opcuaConfigIssues(cfg, view.points, { issue: (p, message) => ({ path: pathString(p), line: 0, col: 0, message }) });
+    // The loader checks these with YAML lines (compileCell); again here for a config built in code.
+    const issues = opcuaConfigIssues(cfg, view.points, view.devices, { issue: (p, message) => ({ path: pathString(p), line: 0, col: 0, message }) });
     if (issues.length > 0) {
       throw new CellioError("CELLIO_ERR_CONFIG", `opcua: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, { issues });
     }
@@ -148,6 +150,8 @@ export class CellOpcuaServer {
       serverInfo: { applicationUri: `urn:${hostname}:cellio:${view.cellId}`, productUri: "urn:cellio", applicationName: { text: `cellio ${view.cellId}` } },
       buildInfo: { productName: "cellio", manufacturerName: "cellio", productUri: "urn:cellio" },
       isAuditing: false,
+      // The Robotics model (opcua.robots) needs DI, IA and Robotics: seconds more at start, so only when asked for.
+      ...(cfg.robots.length > 0 ? { nodeset_filename: [...ROBOTICS_NODESETS] } : {}),
     };
     const server = new OPCUAServer(options);
     this.server = server;
@@ -157,6 +161,7 @@ export class CellOpcuaServer {
       const anonymousRole = cfg.security.allow_anonymous ? cfg.security.anonymous_role : undefined;
       const access = (p: PointView): WriteAccess => ({ engineer: true, operator: p.operatorWritable });
       const nodes = buildAddressSpace(ns, view, { anonymousRole, access });
+      const robots = cfg.robots.length > 0 ? new CellRobots(ns, view.points, cfg.robots) : undefined;
       this.nodesRef = nodes;
       const deps: CommandDeps = { config: cfg, users, port: this.opts.commands, clock: this.opts.clock ?? systemClock, log: this.log, nodes };
       for (const p of view.points) if (p.direction !== "input") installPointWrite(nodes.points[p.index]!, p, access(p), deps);
@@ -166,7 +171,10 @@ export class CellOpcuaServer {
       this.publisher = new ValuePublisher(view, nodes, {
         intervalMs: cfg.publish_interval_ms,
         log: this.log,
-        afterFlush: (c, devices, interlocks) => alarms.sync(c, devices, interlocks),
+        afterFlush: (c, devices, interlocks) => {
+          alarms.sync(c, devices, interlocks);
+          if (c !== undefined) robots?.sync(c.image);
+        },
       });
       this.watch(server);
     } catch (e) {

@@ -68,14 +68,14 @@ describe("opcua config", () => {
     const doc = parseYaml(readFileSync(path.join(ROOT, "src", "north", "opcua-server", "sample.yaml"), "utf8")) as { opcua: unknown };
     const c = opcuaConfigSchema.parse(doc.opcua);
     expect(Object.keys(c.users)).toEqual(["hmi", "commissioning"]);
-    expect(opcuaConfigIssues(c, [{ id: "io1.door" }], map)).toEqual([]);
+    expect(opcuaConfigIssues(c, [{ id: "io1.door", device: "io1", name: "door" }], ["io1"], map)).toEqual([]);
   });
 
   it("reports a config nobody could log in to, a reserved user name and a point named Status", () => {
-    const issues = opcuaConfigIssues(opcuaConfigSchema.parse({}), [{ id: "io1.Status" }], map).map((i) => `${i.path}: ${i.message}`);
-    expect(issues).toEqual([expect.stringMatching(/^opcua: point io1.Status is named Status/), expect.stringMatching(/^opcua.users: no users and allow_anonymous is false/)]);
+    const issues = opcuaConfigIssues(opcuaConfigSchema.parse({}), [{ id: "io1.Status", device: "io1", name: "Status" }], ["io1"], map).map((i) => `${i.path}: ${i.message}`);
+    expect(issues).toEqual([expect.stringMatching(/^devices.io1.points.Status: point io1.Status is named Status/), expect.stringMatching(/^opcua.users: no users and allow_anonymous is false/)]);
     const anon = opcuaConfigSchema.parse({ users: { anonymous: { password_hash: "scrypt$1024$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", role: "viewer" } } });
-    expect(opcuaConfigIssues(anon, [], map).map((i) => i.message)).toEqual(['"anonymous" is reserved for anonymous sessions']);
+    expect(opcuaConfigIssues(anon, [], [], map).map((i) => i.message)).toEqual(['"anonymous" is reserved for anonymous sessions']);
   });
 });
 
