@@ -12,11 +12,13 @@ import {
   MessageSecurityMode,
   OPCUACertificateManager,
   SecurityPolicy,
+  UserTokenType,
   UserNameIdentityToken,
   AnonymousIdentityToken,
   WellKnownRoles,
   makeRoles,
   type NodeId,
+  type OPCUAServer,
   type StatusCode,
   type UserIdentityToken,
 } from "node-opcua";
@@ -104,6 +106,29 @@ export function endpointSecurity(cfg: OpcuaConfig): {
     securityModes.unshift(MessageSecurityMode.None);
   }
   return { securityPolicies, securityModes, allowAnonymous: cfg.security.allow_anonymous };
+}
+
+/**
+ * Advertise only the user tokens cellio accepts: user name (and anonymous
+ * when allowed). node-opcua 2.182 offers X.509 user tokens on every endpoint
+ * and has no option to leave them out (its userTokenTypes is not passed on to
+ * the endpoints), so the descriptions it built are trimmed here, before
+ * listening. ActivateSession checks a token against these policies, so an
+ * X.509 user token is then refused (BadIdentityTokenInvalid) instead of
+ * accepted without a role. Returns how many token policies were removed.
+ */
+export function restrictUserTokens(server: OPCUAServer, allowAnonymous: boolean): number {
+  const keep = new Set<UserTokenType>([UserTokenType.UserName, ...(allowAnonymous ? [UserTokenType.Anonymous] : [])]);
+  let removed = 0;
+  for (const endpoint of server.endpoints) {
+    for (const d of endpoint.endpointDescriptions()) {
+      const tokens = d.userIdentityTokens ?? [];
+      const kept = tokens.filter((t) => keep.has(t.tokenType));
+      removed += tokens.length - kept.length;
+      d.userIdentityTokens = kept;
+    }
+  }
+  return removed;
 }
 
 /** Log what an insecure configuration allows, at warn, once at start. */

@@ -32,6 +32,7 @@ import {
   describeCertificate,
   findRejectedFile,
   resolvePkiDir,
+  restrictUserTokens,
   roleOfToken,
   trustHint,
   warnInsecure,
@@ -157,6 +158,7 @@ export class CellOpcuaServer {
     this.server = server;
     try {
       await server.initialize();
+      restrictUserTokens(server, cfg.security.allow_anonymous); // the endpoints exist from initialize() on
       const ns = server.engine.addressSpace!.registerNamespace(namespaceUri(view.cellId));
       const anonymousRole = cfg.security.allow_anonymous ? cfg.security.anonymous_role : undefined;
       const access = (p: PointView): WriteAccess => ({ engineer: true, operator: p.operatorWritable });

@@ -206,6 +206,9 @@ describe("security", () => {
     for (const e of endpoints) {
       const tokens = e.userIdentityTokens ?? [];
       expect(tokens.some((tk) => tk.tokenType === UserTokenType.Anonymous)).toBe(false);
+      // No X.509 user tokens either: cellio gives them no role (node-opcua advertises them unless trimmed).
+      expect(tokens.map((tk) => UserTokenType[tk.tokenType])).toEqual(tokens.map(() => "UserName"));
+      expect(tokens.length).toBeGreaterThan(0);
       for (const tk of tokens) expect(tk.securityPolicyUri ?? "").not.toMatch(/Basic128Rsa15|#Basic256$/);
     }
   });
@@ -509,8 +512,12 @@ describe("limits", () => {
       // 3 sessions are open (viewer, operator, engineer); max_sessions is 5.
       extra.push(await connect(url, { pki, user: "viewer", password: PW.viewer }));
       extra.push(await connect(url, { pki, user: "viewer", password: PW.viewer }));
+      const cyclesBefore = cell.cycles.at(-1)!.cycle;
       const e = await connectError(url, { pki, user: "viewer", password: PW.viewer });
       expect(e?.message).toMatch(/BadTooManySessions/);
+      // The loop went on meanwhile, without a fault.
+      const after = await cell.waitCycle((c) => c.cycle > cyclesBefore + 2, 3000, "the loop to keep cycling");
+      expect(after.mode).toBe("running");
       for (const s of [...Object.values(sessions), ...extra]) {
         expect((await readValue(s!.session, ns.id("Cell.Devices.io1.door_closed"))).statusCode.isGood()).toBe(true);
       }
