@@ -1,25 +1,24 @@
 /**
  * MQTT benchmark: 1,000 points that change every 10 ms cycle, published to a
- * real mosquitto on this machine (QoS 1, retained, 100 ms pacing).
+ * real mosquitto on this machine (QoS 1, retained, 100 ms pacing), with MQTT
+ * where the daemon runs it: in the north worker thread (src/north/host).
  *
- * - messages/s cellio gets acknowledged by the broker (and a subscriber's
- *   receive rate, same run);
- * - loop lateness with MQTT against the same cell without MQTT (baseline,
- *   same run);
- * - memory held while the broker is down for `seconds` (the Outbox keeps the
- *   latest per topic: it must stay flat), and the time to publish the whole
- *   state again once the broker is back.
+ * - loop lateness of the cell WITHOUT an `mqtt:` block (baseline), then of
+ *   the same cell WITH it, on the same simulator, same run;
+ * - messages/s cellio gets acknowledged by the broker, and a subscriber's
+ *   receive rate;
+ * - the main thread's cost of the bridge to the worker: time per cycle
+ *   spent building and posting the deltas (mean and max), deltas posted,
+ *   cycles a lagging worker was not sent anything.
  *
+ * The broker outage (memory held, republish time) is mqtt-outage.bench.ts.
  * Needs `mosquitto` (apt-get install mosquitto). Prints figures, asserts nothing.
  */
+import mqtt from "mqtt";
 import { CellApp } from "../../src/app.js";
 import { loadConfigText } from "../../src/config/load.js";
 import { silentLogger } from "../../src/infra/logger.js";
-import { mqttConfigSchema } from "../../src/north/mqtt/config.js";
-import { cellViewOf, type CommandPort } from "../../src/north/mqtt/ports.js";
-import { MqttService } from "../../src/north/mqtt/service.js";
 import { ModbusTcpSimServer, RegisterBank } from "../../simulators/modbus/index.js";
-import mqtt from "mqtt";
 import { Mosquitto } from "../helpers/mosquitto.js";
 import { cpuMeter, sleep, type Figure } from "./util.js";
 
@@ -32,7 +31,7 @@ user cellio-bench-mqtt
 topic readwrite cellio/${CELL}/#
 `;
 
-function cellYaml(port: number): string {
+function cellYaml(port: number, mqttBlock?: object): string {
   const points = Array.from({ length: POINTS }, (_, i) => `      p${i}: { address: "hr:${i}" }`).join("\n");
   return `
 version: 1
@@ -47,10 +46,9 @@ devices:
     stale_after_ms: 1000
     points:
 ${points}
+${mqttBlock ? `mqtt: ${JSON.stringify(mqttBlock)}` : ""}
 `;
 }
-
-const noCommands: CommandPort = { submit: () => ({ accepted: false, code: "not_ready", reason: "benchmark" }) };
 
 interface Window {
   latenessP99: number;
@@ -61,13 +59,11 @@ interface Window {
 }
 
 /** Run the cell for `seconds` and return the loop figures of that window. */
-async function window(app: CellApp, seconds: number, during?: () => void): Promise<Window> {
+async function window(app: CellApp, seconds: number): Promise<Window> {
   app.loop.stats.resetWindow();
   const s0 = app.loop.stats.summary();
   const cpu = cpuMeter();
-  const timer = during ? setInterval(during, 1000) : undefined;
   await sleep(seconds * 1000);
-  clearInterval(timer);
   const s = app.loop.stats.summary();
   return { latenessP99: s.lateness.p99, latenessMax: s.lateness.max, cycles: s.cycles - s0.cycles, skipped: s.skipped - s0.skipped, cpuPct: cpu() };
 }
@@ -90,75 +86,60 @@ export async function runMqttBench(seconds: number): Promise<Figure[]> {
   }, PERIOD);
   // As config/mosquitto/mosquitto.conf: Receive Maximum 100 (QoS 1 publishes in flight from cellio).
   const broker = await Mosquitto.start({ users: USERS, acl: ACL, extra: ["max_inflight_messages 100", "max_queued_messages 1000"] });
-  const app = new CellApp(loadConfigText(cellYaml(port), "bench-mqtt"), { log: silentLogger() });
-  let service: MqttService | undefined;
+  process.env.BENCH_MQTT_PW = USERS["cellio-bench-mqtt"]; // read by the worker (a copy of this environment)
+  let app: CellApp | undefined;
   let watcher: mqtt.MqttClient | undefined;
   try {
+    app = new CellApp(loadConfigText(cellYaml(port), "bench-mqtt"), { log: silentLogger() });
     await app.start();
     await sleep(1000); // connect, first good scan
-
     const without = await window(app, seconds);
+    await app.stop(1000);
+    app = undefined;
     add("1000 points / 10 ms, no MQTT", "lateness p99", without.latenessP99, "ms");
     add("1000 points / 10 ms, no MQTT", "lateness max", without.latenessMax, "ms");
     add("1000 points / 10 ms, no MQTT", "cpu", without.cpuPct, "% core");
 
-    const config = mqttConfigSchema.parse({
+    const block = {
       url: broker.url,
       username: "cellio-bench-mqtt",
       password_env: "BENCH_MQTT_PW",
       publish_interval_ms: 100,
       reconnect_ms: 500,
       ...(process.env.BENCH_MQTT_EXTRA ? (JSON.parse(process.env.BENCH_MQTT_EXTRA) as object) : {}),
-    });
-    service = new MqttService(config, cellViewOf(app), noCommands, {
-      log: silentLogger(),
-      version: "bench",
-      configHash: "bench",
-      env: { BENCH_MQTT_PW: USERS["cellio-bench-mqtt"] },
-    });
-    await service.start();
+    };
+    app = new CellApp(loadConfigText(cellYaml(port, block), "bench-mqtt"), { log: silentLogger() });
+    await app.start();
+    const north = app.north!;
+    const t0 = performance.now();
+    while (north.status.mqtt?.connected !== true && performance.now() - t0 < 10_000) await sleep(50);
     let received = 0;
     watcher = await mqtt.connectAsync(broker.url, { username: "watcher", password: USERS.watcher });
     watcher.on("message", () => received++);
     await watcher.subscribeAsync(`cellio/${CELL}/points/#`, { qos: 0 });
-    await sleep(1000);
-    const p0 = service.counters.published;
+    await sleep(2000);
+    const p0 = north.status.mqtt?.published ?? 0;
     const r0 = received;
+    const b0 = { ...north.bridgeCounters };
     const withMqtt = await window(app, seconds);
-    const rate = (service.counters.published - p0) / seconds;
-    add("1000 points / 10 ms, MQTT QoS 1", "published (PUBACKed)", rate, "msg/s");
-    add("1000 points / 10 ms, MQTT QoS 1", "received by a subscriber", (received - r0) / seconds, "msg/s");
-    add("1000 points / 10 ms, MQTT QoS 1", "lateness p99", withMqtt.latenessP99, "ms", without.latenessP99, "no MQTT");
-    add("1000 points / 10 ms, MQTT QoS 1", "lateness max", withMqtt.latenessMax, "ms", without.latenessMax, "no MQTT");
-    add("1000 points / 10 ms, MQTT QoS 1", "cpu", withMqtt.cpuPct, "% core", without.cpuPct, "no MQTT");
-    add("1000 points / 10 ms, MQTT QoS 1", "skipped cycles", withMqtt.skipped, "cycles", without.skipped, "no MQTT");
-
-    // The broker goes away for `seconds`: memory must stay flat.
-    await watcher.endAsync(true);
-    watcher = undefined;
-    const heap0 = process.memoryUsage().heapUsed;
-    await broker.kill9();
-    let heapMax = heap0;
-    let queuedMax = 0;
-    const down = await window(app, seconds, () => {
-      heapMax = Math.max(heapMax, process.memoryUsage().heapUsed);
-      queuedMax = Math.max(queuedMax, service!.outbox.size);
-    });
-    const heapEnd = process.memoryUsage().heapUsed;
-    add(`broker down ${seconds} s`, "heap growth (max - before)", (heapMax - heap0) / 2 ** 20, "MiB");
-    add(`broker down ${seconds} s`, "heap growth (end - before)", (heapEnd - heap0) / 2 ** 20, "MiB");
-    add(`broker down ${seconds} s`, "messages held (max)", queuedMax, "msgs");
-    add(`broker down ${seconds} s`, "lateness p99", down.latenessP99, "ms", without.latenessP99, "no MQTT");
-
-    const pBefore = service.counters.published;
-    const tBack = performance.now();
-    await broker.restart();
-    while (service.counters.published - pBefore < POINTS + 1 && performance.now() - tBack < 30_000) await sleep(10);
-    add("broker back", "reconnect + birth + all 1000 points republished", performance.now() - tBack, "ms");
+    await sleep(1100); // the worker's status comes every second
+    const b = north.bridgeCounters;
+    const kase = "1000 points / 10 ms, MQTT QoS 1 (worker)";
+    add(kase, "published (PUBACKed)", ((north.status.mqtt?.published ?? 0) - p0) / (seconds + 1.1), "msg/s");
+    add(kase, "received by a subscriber", (received - r0) / (seconds + 1.1), "msg/s");
+    add(kase, "lateness p99", withMqtt.latenessP99, "ms", without.latenessP99, "no MQTT");
+    add(kase, "lateness max", withMqtt.latenessMax, "ms", without.latenessMax, "no MQTT");
+    add(kase, "cpu (process, all threads)", withMqtt.cpuPct, "% core", without.cpuPct, "no MQTT");
+    add(kase, "skipped cycles", withMqtt.skipped, "cycles", without.skipped, "no MQTT");
+    const cycles = b.cycles - b0.cycles;
+    add(kase, "bridge: main-thread time per cycle (mean)", cycles > 0 ? ((b.busyMs - b0.busyMs) / cycles) * 1000 : 0, "µs");
+    add(kase, "bridge: main-thread time of one cycle (max, whole run)", b.maxBusyMs * 1000, "µs");
+    add(kase, "bridge: deltas posted", (b.posts - b0.posts) / (seconds + 1.1), "1/s");
+    add(kase, "bridge: samples sent", (b.samples - b0.samples) / (seconds + 1.1), "1/s");
+    add(kase, "bridge: cycles not sent (worker lagging)", b.lagged - b0.lagged, "cycles");
   } finally {
     await watcher?.endAsync(true);
-    await service?.stop(1000);
-    await app.stop(1000);
+    await app?.stop(1000);
     clearInterval(changer);
     await sim.stop();
     await broker.stop();

@@ -2,23 +2,27 @@
  * OPC UA server benchmark: does serving the PLC/HMI cost the control loop?
  *
  * A cell of 999 int16 points plus one probe on one Modbus TCP simulator,
- * scanned every 10 ms; the OPC UA server in the same process (as in
- * production), SignAndEncrypt with a user name.
+ * scanned every 10 ms; the OPC UA server where the daemon runs it, in the
+ * north worker thread (src/north/host), from the cell's `opcua:` block;
+ * SignAndEncrypt with a user name.
  *  - loop lateness (cycle start vs its due time) with 0 OPC UA clients, then
  *    with 10 clients × 1,000 monitored items (one subscription each, sampling
  *    0, publishing 100 ms as an HMI would) while 1,000 register changes per
  *    second flow;
  *  - change-to-client latency: the simulator writes a sequence number into the
  *    probe register every 100 ms; each client notes when the notification with
- *    that number arrives (read → cycle → publish timer → subscription → client).
+ *    that number arrives (read → cycle → delta to the worker → publish timer →
+ *    subscription → client);
+ *  - the main thread's cost of the bridge to the worker (time per cycle
+ *    building and posting deltas, mean and max).
  *
  * The simulator and the clients run in worker threads (their own event loops),
- * so the loop's thread only carries what cellio carries; on a small machine
- * they still compete for the same cores ("cpu" counts every thread, "main
- * event loop utilization" only cellio's).
+ * so the loop's thread only carries what cellio's main thread carries; on a
+ * small machine they still compete for the same cores ("cpu" counts every
+ * thread, "main event loop utilization" only the loop's thread).
  * Prints figures; never asserts.
  */
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -43,9 +47,8 @@ import { loadConfigText } from "../../src/config/load.js";
 import { CellApp } from "../../src/app.js";
 import { silentLogger } from "../../src/infra/logger.js";
 import { Histogram } from "../../src/loop/histogram.js";
-import { opcuaConfigSchema } from "../../src/north/opcua-server/config.js";
+import type { BridgeCounters } from "../../src/north/host/bridge.js";
 import { hashPassword } from "../../src/north/opcua-server/password.js";
-import { CellOpcuaServer, cellViewOf } from "../../src/north/opcua-server/server.js";
 import { cpuMeter, sleep, type Figure } from "./util.js";
 
 const PERIOD = 10;
@@ -60,7 +63,7 @@ type ClientMsg = { kind: "subscribed"; items: number } | { kind: "seen"; seq: nu
 
 const wall = (): number => performance.timeOrigin + performance.now();
 
-function cellYaml(port: number): string {
+function cellYaml(port: number, opcua: object): string {
   const points = Array.from({ length: POINTS }, (_, i) => `      r${i}: { address: "hr:${i}:int16" }`).join("\n");
   return `
 version: 1
@@ -76,6 +79,7 @@ devices:
     points:
 ${points}
       probe: { address: "hr:${POINTS}:int16" }
+opcua: ${JSON.stringify(opcua)}
 `;
 }
 
@@ -173,6 +177,14 @@ function startWorker<T>(data: Record<string, unknown>, onMessage: (m: T) => void
   return w;
 }
 
+function bridgeFigures(kase: string, b0: BridgeCounters, b: BridgeCounters, add: (kase: string, metric: string, value: number, unit: string) => void): void {
+  const cycles = b.cycles - b0.cycles;
+  add(kase, "bridge: main-thread time per cycle (mean)", cycles > 0 ? ((b.busyMs - b0.busyMs) / cycles) * 1000 : 0, "µs");
+  add(kase, "bridge: main-thread time of one cycle (max, whole run)", b.maxBusyMs * 1000, "µs");
+  add(kase, "bridge: deltas posted", b.posts - b0.posts, "deltas");
+  add(kase, "bridge: cycles not sent (worker lagging)", b.lagged - b0.lagged, "cycles");
+}
+
 async function lateness(app: CellApp, seconds: number): Promise<{ h: ReturnType<Histogram["summary"]>; cpuPct: number; elu: number; skipped: number; misses: number }> {
   app.loop.stats.resetWindow();
   const s0 = app.loop.stats.summary();
@@ -198,40 +210,40 @@ export async function runOpcuaServerBench(seconds: number): Promise<Figure[]> {
     }
   });
   let app: CellApp | undefined;
-  let server: CellOpcuaServer | undefined;
   let clients: Worker | undefined;
   try {
     while (simPort === 0) await sleep(10);
-    app = new CellApp(loadConfigText(cellYaml(simPort), "bench-opcua"), { log: silentLogger() });
-    const config = opcuaConfigSchema.parse({
-      port: 0,
-      host: "127.0.0.1",
-      hostname: "127.0.0.1",
-      state_dir: path.join(dir, "state"),
-      users: { bench: { password_hash: await hashPassword(PASSWORD), role: "viewer" } },
-    });
-    server = new CellOpcuaServer({ config, view: cellViewOf(app), commands: app.loop.logic.commands, log: silentLogger() });
-    await server.prepare();
-    await app.start();
-    const started = await server.start();
-    await sleep(2000);
-
-    const idle = await lateness(app, seconds);
-    for (const [m, v] of [["p50", idle.h.p50], ["p99", idle.h.p99], ["max", idle.h.max]] as const) add("0 clients", `loop lateness ${m}`, v, "ms");
-    add("0 clients", "cpu (process, all threads)", idle.cpuPct, "% core");
-    add("0 clients", "main event loop utilization", idle.elu, "%");
-    add("0 clients", "skipped cycles", idle.skipped, "cycles");
-
-    // The clients' certificate: made here, trusted by the server, used by the worker.
+    // The clients' certificate, made first and put in the server's trusted folder (the server is in another thread).
+    const stateDir = path.join(dir, "state");
     const pkiDir = path.join(dir, "clients-pki");
     const cm = new OPCUACertificateManager({ rootFolder: pkiDir, automaticallyAcceptUnknownCertificate: true, disableFileWatchers: true });
     await cm.initialize();
     const maker = OPCUAClient.create({ applicationName: "cellio-bench", clientCertificateManager: cm, endpointMustExist: false });
     await maker.createDefaultCertificate();
-    // ICertificateStore in the typings; it is the OPCUACertificateManager that security.ts made.
-    await (server.raw!.serverCertificateManager as OPCUACertificateManager).trustCertificate(
-      new X509Certificate(await readFile(maker.certificateFile)).raw,
-    );
+    const trusted = path.join(stateDir, "pki", "trusted", "certs");
+    await mkdir(trusted, { recursive: true });
+    await writeFile(path.join(trusted, "cellio-bench.der"), new X509Certificate(await readFile(maker.certificateFile)).raw);
+    const opcua = {
+      port: 0,
+      host: "127.0.0.1",
+      hostname: "127.0.0.1",
+      state_dir: stateDir,
+      users: { bench: { password_hash: await hashPassword(PASSWORD), role: "viewer" } },
+    };
+    app = new CellApp(loadConfigText(cellYaml(simPort, opcua), "bench-opcua"), { log: silentLogger() });
+    await app.start();
+    const north = app.north!;
+    const started = north.status.opcua?.started;
+    if (started === undefined) throw new Error("the OPC UA server did not start in the north worker");
+    await sleep(2000);
+
+    const b0 = { ...north.bridgeCounters };
+    const idle = await lateness(app, seconds);
+    for (const [m, v] of [["p50", idle.h.p50], ["p99", idle.h.p99], ["max", idle.h.max]] as const) add("0 clients", `loop lateness ${m}`, v, "ms");
+    add("0 clients", "cpu (process, all threads)", idle.cpuPct, "% core");
+    add("0 clients", "main event loop utilization", idle.elu, "%");
+    add("0 clients", "skipped cycles", idle.skipped, "cycles");
+    bridgeFigures("0 clients", b0, north.bridgeCounters, add);
 
     const latency = new Histogram();
     let subscribed = 0;
@@ -252,6 +264,7 @@ export async function runOpcuaServerBench(seconds: number): Promise<Figure[]> {
     if (clientError !== "") throw new Error(`OPC UA bench clients: ${clientError}`);
     await sleep(2000);
     measuring = true;
+    const b1 = { ...north.bridgeCounters };
     const busy = await lateness(app, seconds);
     measuring = false;
     const kase = `${CLIENTS} clients x ${POINTS + 1} items`;
@@ -265,6 +278,7 @@ export async function runOpcuaServerBench(seconds: number): Promise<Figure[]> {
     add(kase, "change-to-client latency p99", l.p99, "ms");
     add(kase, "change-to-client latency max", l.max, "ms");
     add(kase, "latency samples", l.count, "probes");
+    bridgeFigures(kase, b1, north.bridgeCounters, add);
     const done = new Promise<void>((resolve) => clients!.once("exit", () => resolve()));
     clients.postMessage("stop");
     await Promise.race([done, sleep(10_000)]);
@@ -272,7 +286,6 @@ export async function runOpcuaServerBench(seconds: number): Promise<Figure[]> {
     clients = undefined;
   } finally {
     await clients?.terminate();
-    await server?.stop();
     await app?.stop(2000);
     sim.postMessage("stop");
     await Promise.race([new Promise((r) => sim.once("exit", r)), sleep(3000)]);

@@ -172,6 +172,9 @@ export class NorthHost {
     this.w = undefined;
     this.send = undefined;
     this.stoppedWaiter?.();
+    // start() does not wait for the restarts: the cell runs on without north meanwhile.
+    for (const done of this.waiters) done();
+    this.waiters.clear();
     if (!this.running) return;
     if (this.readyAt > 0 && this.clock.now() - this.readyAt > 60_000) this.restarts = 0;
     const delay = Math.min(30_000, 1000 * 2 ** this.restarts);
