@@ -103,7 +103,7 @@ opcua:
     await waitUntil(async () => (await readValue(c.session, ns.id("Cell.Devices.io1.count"))).value.value === 321, 5000, "count 321 over OPC UA");
     expect((await write(c.session, ns.id("Cell.Devices.io1.lamp"), DataType.Boolean, false)).value).toBe(StatusCodes.Good.value);
     await waitFor(() => !sim.bank.getBit("coil", 0), 3000, "lamp off at the device (OPC UA write)");
-    await waitUntil(async () => (await north.status.opcua?.sessions ?? 0) > 0, 3000, "the session counted in the status");
+    await waitUntil(() => (north.status.opcua?.sessions ?? 0) > 0, 3000, "the session counted in the status");
 
     // The door opens: the latched interlock trips; a reset is refused by the router (permit false), over both.
     sim.bank.setBit("di", 0, false);
