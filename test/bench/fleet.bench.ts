@@ -25,6 +25,8 @@ import { RegisterBank } from "../../simulators/modbus/bank.js";
 import { cpuMeter, sleep, type Figure } from "./util.js";
 
 const PERIOD = 10;
+/** Requests on the wire per connection (FLEET_MAX_IN_FLIGHT, default 1: strictly sequential, the device default). */
+const MAX_IN_FLIGHT = Number(process.env.FLEET_MAX_IN_FLIGHT ?? 1);
 const ModbusRTU = ModbusSerial as unknown as typeof ModbusSerial.default;
 
 interface SimReport {
@@ -103,6 +105,7 @@ function fleetYaml(ports: readonly number[]): string {
     host: 127.0.0.1
     port: ${p}
     timeout_ms: 50
+    max_in_flight: ${MAX_IN_FLIGHT}
     points:
       in0: { address: "di:0" }
       in1: { address: "di:1" }

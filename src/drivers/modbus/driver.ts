@@ -64,6 +64,8 @@ export class ModbusTcpDriver implements DeviceDriver {
   private lastConnectStatus: FailureStatus = "bad_no_communication";
   private connectedOnce = false;
   private readonly putBound: (index: number, raw: Value) => void;
+  /** Requests of one poll sent together (TCP, MBAP, max_in_flight > 1). */
+  private readonly pipelined: boolean;
   private sink: SampleSink | undefined;
   private ts = 0;
 
@@ -115,6 +117,7 @@ export class ModbusTcpDriver implements DeviceDriver {
       busyPauseMs: cfg.busy_retry.pause_ms,
     });
     this.writer = new OutputWriter(name, cfg, this.byIndex, this.req);
+    this.pipelined = cfg.protocol === "modbus-tcp" && cfg.framing === "mbap" && cfg.max_in_flight > 1 && this.requests.length > 1;
     this.putBound = (index, raw) => this.sink!.put(index, this.toEngineering(index, raw), this.ts);
   }
 
@@ -267,12 +270,12 @@ export class ModbusTcpDriver implements DeviceDriver {
       return { ok: false, status: this.lastConnectStatus, error: this.lastConnectError };
     }
     try {
-      for (const r of this.requests) {
-        const data = await this.req.read(r.fc, r.start, r.count);
-        this.sink = sink;
-        this.ts = this.clock.wall();
-        const res = decodeResponse(r, data, this.putBound);
-        if (!res.ok) throw new CellioError(res.code, `${this.name}: ${res.error}`);
+      if (this.pipelined) {
+        // max_in_flight > 1: the whole plan goes out at once (one TCP segment), answers decoded in order.
+        const all = await Promise.all(this.requests.map((r) => this.req.read(r.fc, r.start, r.count)));
+        for (let i = 0; i < all.length; i++) this.decode(this.requests[i]!, all[i]!, sink);
+      } else {
+        for (const r of this.requests) this.decode(r, await this.req.read(r.fc, r.start, r.count), sink);
       }
       this.consecutiveTimeouts = 0;
       this.connectionProven();
@@ -283,6 +286,13 @@ export class ModbusTcpDriver implements DeviceDriver {
     } finally {
       this.sink = undefined;
     }
+  }
+
+  private decode(r: ReadRequest, data: number[] | boolean[], sink: SampleSink): void {
+    this.sink = sink;
+    this.ts = this.clock.wall();
+    const res = decodeResponse(r, data, this.putBound);
+    if (!res.ok) throw new CellioError(res.code, `${this.name}: ${res.error}`);
   }
 
   private toEngineering(index: number, raw: Value): Value {

@@ -85,31 +85,41 @@ export class DeviceRequester {
 
   /**
    * One request; on busy/acknowledge a pause and a retry while retries are
-   * left and the budget (from the first attempt) allows a retry of at least 1 ms.
+   * left and the budget (from the first attempt) allows a retry of at least
+   * 1 ms. The first attempt costs one `then`, no async frame (the poll path).
    */
-  private async run<T>(send: (timeoutMs: number) => Promise<T>, budgetMs: number): Promise<T> {
-    const s = this.stats;
+  private run<T>(send: (timeoutMs: number) => Promise<T>, budgetMs: number): Promise<T> {
     const first = performance.now();
     const deadline = first + Math.min(budgetMs, this.opts.timeoutMs);
-    let timeout = deadline - first;
+    this.stats.requests++;
+    return send(deadline - first).then(
+      (v) => this.answered(v, first),
+      (e: unknown) => this.retry(send, e, first, deadline),
+    );
+  }
+
+  private answered<T>(v: T, t0: number): T {
+    this.stats.ok++;
+    this.stats.latency.recordMs(performance.now() - t0);
+    return v;
+  }
+
+  private async retry<T>(send: (timeoutMs: number) => Promise<T>, error: unknown, t0: number, deadline: number): Promise<T> {
+    let e = error;
     for (let attempt = 0; ; attempt++) {
-      const t0 = attempt === 0 ? first : performance.now();
-      s.requests++;
+      const code = exceptionCode(e);
+      this.count(e, code, t0);
+      if ((code !== BUSY && code !== ACKNOWLEDGE) || attempt >= this.opts.busyRetries) throw e;
+      const pause = this.opts.busyPauseMs;
+      if (deadline - performance.now() - pause < 1) throw e;
+      this.stats.busyRetries++;
+      if (pause > 0) await new Promise((r) => setTimeout(r, pause));
+      t0 = performance.now();
+      this.stats.requests++;
       try {
-        const v = await send(timeout);
-        s.ok++;
-        s.latency.recordMs(performance.now() - t0);
-        return v;
-      } catch (e) {
-        const code = exceptionCode(e);
-        this.count(e, code, t0);
-        if ((code !== BUSY && code !== ACKNOWLEDGE) || attempt >= this.opts.busyRetries) throw e;
-        const pause = this.opts.busyPauseMs;
-        const left = deadline - performance.now() - pause;
-        if (left < 1) throw e;
-        s.busyRetries++;
-        if (pause > 0) await new Promise((r) => setTimeout(r, pause));
-        timeout = Math.max(1, deadline - performance.now());
+        return this.answered(await send(Math.max(1, deadline - t0)), t0);
+      } catch (next) {
+        e = next;
       }
     }
   }
