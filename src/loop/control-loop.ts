@@ -10,67 +10,21 @@
  * Time comes from injected schedulers (RxJS SchedulerLike) and a Clock, so the
  * whole loop runs in virtual time under TestScheduler.
  */
-import {
-  catchError,
-  defaultIfEmpty,
-  forkJoin,
-  last,
-  lastValueFrom,
-  map,
-  merge,
-  of,
-  Subject,
-  takeUntil,
-  timeout,
-  timer,
-  type Observable,
-  type SchedulerLike,
-  type Subscription,
-} from "rxjs";
+import { merge, Subject, takeUntil, timer, type Observable, type SchedulerLike, type Subscription } from "rxjs";
 import type { CellModel } from "../config/compile.js";
 import type { Clock } from "../infra/clock.js";
 import type { Logger } from "../infra/logger.js";
 import type { InputTable } from "../core/input-table.js";
 import type { Sample, Value } from "../core/sample.js";
 import { CellLogic, type CellLogicResult } from "../core/cell-logic.js";
-import type { SequenceEvent } from "../core/sequences.js";
-import type { InterlockEvent } from "../core/interlocks.js";
-import type { AppliedCommand } from "../core/commands.js";
-import type { ControlMode, ModeEvent } from "../core/control-mode.js";
 import type { AlarmEvent, AlarmInputs } from "../core/alarms.js";
 import type { DeviceRunner } from "./device-runner.js";
-import type { WriteOutcome } from "./device-port.js";
+import type { CycleResult, LoopMode } from "./cycle-result.js";
+import { writeSafeOutputs } from "./safe-outputs.js";
 import { LoopStats } from "./stats.js";
 import { OverrunPolicy } from "./overrun.js";
 
-export type LoopMode = "starting" | "running" | "faulted";
-
-export interface CycleResult {
-  readonly cycle: number;
-  readonly dueMs: number;
-  readonly latenessMs: number;
-  readonly inputMs: number;
-  readonly logicMs: number;
-  readonly outputMs: number;
-  readonly durationMs: number;
-  readonly wallMs: number;
-  readonly image: readonly Sample[];
-  /** Value commanded for every output this cycle (null for inputs). */
-  readonly commanded: readonly (Value | null)[];
-  /** The mode the outputs of this cycle were computed in (a fault judged at the end of this cycle shows from the next one). */
-  readonly mode: LoopMode;
-  /** The control mode (auto | manual, src/core/control-mode.ts) the outputs of this cycle were computed in. */
-  readonly control: ControlMode;
-  readonly overrun: boolean;
-  /** Commands applied at the start of this cycle's logic. */
-  readonly commands: readonly AppliedCommand[];
-  readonly sequenceEvents: readonly SequenceEvent[];
-  readonly interlockEvents: readonly InterlockEvent[];
-  /** Control mode switches (set_mode) and a lost manual permit. */
-  readonly modeEvents: readonly ModeEvent[];
-  /** Alarm raise / clear / ack (src/core/alarms.ts). */
-  readonly alarmEvents: readonly AlarmEvent[];
-}
+export type { CycleResult, LoopMode } from "./cycle-result.js";
 
 export interface ControlLoopDeps {
   readonly model: CellModel;
@@ -340,30 +294,6 @@ export class ControlLoop {
    * and wait for the writes, at most `timeoutMs`. Used at shutdown.
    */
   writeSafeOutputs(timeoutMs: number): Promise<{ ok: boolean; failed: string[] }> {
-    const jobs = this.deps.runners
-      .filter((r) => r.opts.outputs.length > 0)
-      .map((r) => {
-        r.forgetWritten();
-        return r.port.write(r.changes(this.logic.safe, true)).pipe(
-          timeout({ first: timeoutMs, with: () => of(failure(`no answer within ${timeoutMs} ms`)), scheduler: this.deps.scheduler }),
-          catchError((e: unknown) => of(failure(String(e)))),
-          defaultIfEmpty(failure("driver completed without an outcome")),
-          last(),
-          map((o) => (o.ok ? undefined : `${r.name}: ${o.error}`)),
-        );
-      });
-    if (jobs.length === 0) return Promise.resolve({ ok: true, failed: [] });
-    return lastValueFrom(
-      forkJoin(jobs).pipe(
-        map((results) => {
-          const failed = results.filter((x): x is string => x !== undefined);
-          return { ok: failed.length === 0, failed };
-        }),
-      ),
-    );
+    return writeSafeOutputs(this.deps.runners, this.logic.safe, timeoutMs, this.deps.scheduler);
   }
-}
-
-function failure(error: string): WriteOutcome {
-  return { ok: false, status: "bad_no_communication", error, failed: [] };
 }
