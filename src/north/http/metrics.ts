@@ -1,20 +1,22 @@
 /**
  * Prometheus metrics of the cell (prom-client, one registry per cell).
  *
- * Cheap for the loop: per cycle only a handful of histogram observations
- * (lateness, duration, phases) and counters for the rare events (interlock
- * trips, commands), taken from the cycle stream. Everything else is read on
- * scrape from the loop's own counters (LoopStats, DeviceRunner counters and
- * read-latency histograms). Labels are bounded by the config: device,
+ * Cheap for the loop: per cycle five records into allocation-free loop
+ * histograms (lateness, duration, phases; src/loop/histogram.ts, O(1)) and
+ * counters for the rare events (interlock trips, commands), taken from the
+ * cycle stream. Everything else, including the histograms' buckets, is read
+ * on scrape from these and the loop's own counters (LoopStats, DeviceRunner
+ * counters and read-latency histograms). Labels are bounded by the config: device,
  * interlock, phase, status, command kind; never a point.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics, type Metric } from "prom-client";
+import { Counter, Registry, collectDefaultMetrics, type Metric } from "prom-client";
 import type { Subscription } from "rxjs";
 import type { CellModel } from "../../config/compile.js";
 import type { Clock } from "../../infra/clock.js";
 import type { CycleResult, ControlLoop } from "../../loop/control-loop.js";
 import type { DeviceRunner } from "../../loop/device-runner.js";
 import type { DeviceDriver } from "../../loop/device-port.js";
+import { Histogram } from "../../loop/histogram.js";
 
 /** Northbound client counts. A field left undefined is a part that is not configured (its metric is left out). */
 export interface NorthStats {
@@ -38,7 +40,7 @@ interface DriverLink {
   readonly connected?: unknown;
 }
 
-const LOOP_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const LOOP_BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 50, 100, 250, 500, 1000, 2500];
 const DEVICE_BUCKETS_MS = [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
 const DEVICE_STATES = ["waiting", "good", "stale", "bad"] as const;
 const MODES = ["starting", "running", "faulted"] as const;
@@ -66,14 +68,14 @@ class ScrapeMetric {
 
 export class CellMetrics {
   readonly registry = new Registry();
-  private readonly lateness: Histogram;
-  private readonly duration: Histogram;
-  private readonly phaseChildren: { observe(v: number): void }[];
+  private readonly lateness = new Histogram();
+  private readonly duration = new Histogram();
+  private readonly phases = { input: new Histogram(), logic: new Histogram(), output: new Histogram() };
   private readonly trips: Counter<"interlock">;
   private readonly commands: Counter<"kind" | "result">;
   private sub: Subscription | undefined;
   private lastCycleMs: number | undefined;
-  private readonly cumulative = new Array<number>(DEVICE_BUCKETS_MS.length).fill(0);
+  private readonly cumulative = new Array<number>(Math.max(DEVICE_BUCKETS_MS.length, LOOP_BUCKETS_MS.length)).fill(0);
 
   constructor(
     private readonly cell: MetricsCell,
@@ -81,16 +83,6 @@ export class CellMetrics {
   ) {
     const r = this.registry;
     collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: 10 });
-    this.lateness = new Histogram({ name: "cellio_cycle_lateness_seconds", help: "Cycle start minus its due time (t0 + k*T)", buckets: LOOP_BUCKETS_S, registers: [r] });
-    this.duration = new Histogram({ name: "cellio_cycle_duration_seconds", help: "Cycle execution time, input phase start to output phase end", buckets: LOOP_BUCKETS_S, registers: [r] });
-    const phase = new Histogram({
-      name: "cellio_cycle_phase_duration_seconds",
-      help: "Duration of each phase of the cycle",
-      labelNames: ["phase"] as const,
-      buckets: LOOP_BUCKETS_S,
-      registers: [r],
-    });
-    this.phaseChildren = ["input", "logic", "output"].map((p) => phase.labels(p));
     this.trips = new Counter({ name: "cellio_interlock_trips_total", help: "Interlock trips", labelNames: ["interlock"] as const, registers: [r] });
     for (const il of cell.model.interlocks) this.trips.inc({ interlock: il.id }, 0);
     this.commands = new Counter({
@@ -124,11 +116,11 @@ export class CellMetrics {
 
   private onCycle(c: CycleResult): void {
     this.lastCycleMs = this.clock.now();
-    this.lateness.observe(Math.max(0, c.latenessMs) / 1000);
-    this.duration.observe(c.durationMs / 1000);
-    this.phaseChildren[0]!.observe(c.inputMs / 1000);
-    this.phaseChildren[1]!.observe(c.logicMs / 1000);
-    this.phaseChildren[2]!.observe(c.outputMs / 1000);
+    this.lateness.recordMs(c.latenessMs);
+    this.duration.recordMs(c.durationMs);
+    this.phases.input.recordMs(c.inputMs);
+    this.phases.logic.recordMs(c.logicMs);
+    this.phases.output.recordMs(c.outputMs);
     for (const e of c.interlockEvents) if (e.kind === "trip") this.trips.inc({ interlock: e.id });
     for (const a of c.commands) this.commands.inc({ kind: a.command.kind, result: a.result.accepted ? "applied" : a.result.code });
   }
@@ -139,6 +131,17 @@ export class CellMetrics {
     const perDevice = (f: (r: DeviceRunner) => number): (() => Value[]) => () => runners.map((r) => ({ value: f(r), labels: { device: r.name } }));
     const link = (name: string): DriverLink => drivers.find((d) => d.name === name) as DriverLink;
     const out: ScrapeMetric[] = [
+      new ScrapeMetric("cellio_cycle_lateness_seconds", "Cycle start minus its due time (t0 + k*T)", "histogram", () =>
+        this.histogram("cellio_cycle_lateness_seconds", this.lateness, LOOP_BUCKETS_MS, {}),
+      ),
+      new ScrapeMetric("cellio_cycle_duration_seconds", "Cycle execution time, input phase start to output phase end", "histogram", () =>
+        this.histogram("cellio_cycle_duration_seconds", this.duration, LOOP_BUCKETS_MS, {}),
+      ),
+      new ScrapeMetric("cellio_cycle_phase_duration_seconds", "Duration of each phase of the cycle", "histogram", () =>
+        (["input", "logic", "output"] as const).flatMap((phase) =>
+          this.histogram("cellio_cycle_phase_duration_seconds", this.phases[phase], LOOP_BUCKETS_MS, { phase }),
+        ),
+      ),
       new ScrapeMetric("cellio_cycles_total", "Cycles completed", "counter", () => [{ value: s().cycles }]),
       new ScrapeMetric("cellio_cycles_skipped_total", "Cycles skipped because a tick came a whole period late", "counter", () => [{ value: s().skipped }]),
       new ScrapeMetric("cellio_cycle_overruns_total", "Cycles that took longer than the period", "counter", () => [{ value: s().overruns }]),
@@ -179,7 +182,7 @@ export class CellMetrics {
         }),
       ),
       new ScrapeMetric("cellio_device_read_duration_seconds", "Read round trip per device (every request of one poll)", "histogram", () =>
-        runners.flatMap((r) => this.deviceHistogram(r)),
+        runners.flatMap((r) => this.histogram("cellio_device_read_duration_seconds", r.counters.readLatency, DEVICE_BUCKETS_MS, { device: r.name })),
       ),
       new ScrapeMetric("cellio_mqtt_connected", "1 while connected to the MQTT broker (absent without an mqtt: block)", "gauge", () => {
         const v = this.cell.northStats?.()?.mqttConnected;
@@ -193,15 +196,14 @@ export class CellMetrics {
     return out;
   }
 
-  private deviceHistogram(r: DeviceRunner): Value[] {
-    const h = r.counters.readLatency;
+  /** A loop Histogram as Prometheus `_bucket` (cumulative, `le` in seconds), `_sum` and `_count` samples. */
+  private histogram(name: string, h: Histogram, boundsMs: readonly number[], labels: Record<string, string>): Value[] {
     const c = this.cumulative;
-    h.cumulativeMs(DEVICE_BUCKETS_MS, c);
-    const name = "cellio_device_read_duration_seconds";
-    const out: Value[] = DEVICE_BUCKETS_MS.map((b, i) => ({ metricName: `${name}_bucket`, labels: { device: r.name, le: b / 1000 }, value: c[i]! }));
-    out.push({ metricName: `${name}_bucket`, labels: { device: r.name, le: "+Inf" }, value: h.count });
-    out.push({ metricName: `${name}_sum`, labels: { device: r.name }, value: h.sumMs / 1000 });
-    out.push({ metricName: `${name}_count`, labels: { device: r.name }, value: h.count });
+    h.cumulativeMs(boundsMs, c);
+    const out: Value[] = boundsMs.map((b, i) => ({ metricName: `${name}_bucket`, labels: { ...labels, le: b / 1000 }, value: c[i]! }));
+    out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: "+Inf" }, value: h.count });
+    out.push({ metricName: `${name}_sum`, labels, value: h.sumMs / 1000 });
+    out.push({ metricName: `${name}_count`, labels, value: h.count });
     return out;
   }
 }
