@@ -3,21 +3,12 @@
  * stores; start()/stop() do the work).
  *
  * Never touches the loop: the cycle subscription only keeps a reference to
- * the latest cycle and copies its (rare) events; a timer every
- * `publish_interval_ms` starts comparing that image with what was last
- * queued, and the differences are published with at most `max_inflight` QoS 1
- * messages awaiting PUBACK. All of that work runs in slices of at most
- * SLICE_MS, one setImmediate apart, so the loop's timers always get their
- * turn: publishing 10,000 messages a second in one synchronous burst would
- * hold the thread for tens of milliseconds. While the broker is away the
- * Outbox keeps the latest message per topic; on every (re)connect: command
- * subscription (when the session is gone), birth, then ALL retained state
- * again.
+ * the latest cycle and copies its (rare) events; every `publish_interval_ms`
+ * the PublishPump (pump.ts) compares that image with what was last queued and
+ * publishes the differences, in slices. While the broker is away the Outbox
+ * keeps the latest message per topic; on every (re)connect: command
+ * subscription (when the session is gone), birth, then ALL retained state.
  */
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Subscription } from "rxjs";
 import type { IPublishPacket } from "mqtt";
 import { systemClock, type Clock } from "../../infra/clock.js";
@@ -27,18 +18,14 @@ import { EmbeddedBroker } from "./broker.js";
 import { MqttConnection, type ConnectionOptions } from "./client.js";
 import { MqttCommandHandler, type CommandReply } from "./commands.js";
 import type { MqttConfig } from "./config.js";
-import {
-  CONTRACT_VERSION,
-  defaultPrefix,
-  iso,
-  topics as buildTopics,
-  type BirthPayload,
-  type DiagnosticsPayload,
-  type OfflinePayload,
-  type Topics,
-} from "./contract.js";
+import { defaultPrefix, topics as buildTopics, type OfflinePayload, type Topics } from "./contract.js";
 import type { CellView, CommandPort, CycleView } from "./ports.js";
 import { Outbox, StatePublisher, type OutMessage } from "./publisher.js";
+import { PublishPump, type MqttCounters } from "./pump.js";
+import { birthPayload, diagnosticsPayload, offlinePayload } from "./status.js";
+
+export { cellioVersion, configHash } from "./identity.js";
+export type { MqttCounters } from "./pump.js";
 
 export interface MqttServiceOptions {
   readonly log: Logger;
@@ -53,40 +40,13 @@ export interface MqttServiceOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
-/** cellio's version from its package.json (found upward from this file, in src/ or dist/src/). */
-export function cellioVersion(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    try {
-      const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { name?: unknown; version?: unknown };
-      if (pkg.name === "cellio" && typeof pkg.version === "string") return pkg.version;
-    } catch {
-      // not here: one level up
-    }
-    dir = path.dirname(dir);
-  }
-  return "unknown";
-}
-
-/** Short stable hash of a config object (sha256 of its JSON, 12 hex digits). */
-export function configHash(config: unknown): string {
-  return createHash("sha256").update(JSON.stringify(config)).digest("hex").slice(0, 12);
-}
-
-/** Longest stretch of MQTT work (collecting, publishing) before yielding to the event loop. */
-const SLICE_MS = 1;
-
-export interface MqttCounters {
-  published: number;
-  publishErrors: number;
-}
-
 export class MqttService {
   readonly topics: Topics;
   readonly outbox: Outbox;
   readonly counters: MqttCounters = { published: 0, publishErrors: 0 };
   readonly commands: MqttCommandHandler;
   private readonly publisher: StatePublisher;
+  private readonly pump: PublishPump;
   private readonly clock: Clock;
   private readonly log: Logger;
   private broker: EmbeddedBroker | undefined;
@@ -95,12 +55,6 @@ export class MqttService {
   private latest: CycleView | undefined;
   private pace: NodeJS.Timeout | undefined;
   private diag: NodeJS.Timeout | undefined;
-  private inflight = 0;
-  /** Points being compared, resumable across slices. */
-  private job: { c: CycleView; next: number; all: boolean } | undefined;
-  private pumpQueued = false;
-  /** Bumped on every disconnect: PUBACKs of an older connection are not counted against the new one. */
-  private generation = 0;
   private startedWall = 0;
   private startedMono = 0;
   private running = false;
@@ -121,6 +75,16 @@ export class MqttService {
       cellId: view.cellId,
       stateQos: config.qos.state,
       eventQos: config.qos.events,
+    });
+    this.pump = new PublishPump({
+      view,
+      outbox: this.outbox,
+      publisher: this.publisher,
+      clock: this.clock,
+      counters: this.counters,
+      maxInflight: config.max_inflight,
+      conn: () => this.conn,
+      running: () => this.running,
     });
     this.commands = new MqttCommandHandler({
       topics: this.topics,
@@ -201,7 +165,7 @@ export class MqttService {
       options,
       {
         onOnline: () => this.onOnline(),
-        onOffline: () => this.onOffline(),
+        onOffline: () => this.pump.disconnected(),
         onMessage: (topic, payload, packet) => this.onMessage(topic, payload, packet),
       },
       this.log,
@@ -273,96 +237,20 @@ export class MqttService {
     const c = this.latest;
     if (c === undefined) return;
     this.publisher.collectTransitions(this.view.devices(), c.mode, c.wallMs, this.outbox);
-    // A comparison still running (a slow machine) finishes first; the next tick takes the latest image.
-    this.job ??= { c, next: 0, all: false };
-    this.schedulePump();
+    this.pump.compare(c, false);
   }
 
   private onOnline(): void {
     // Birth first, then every retained topic again: a broker that restarted
     // without persistence has none of it, and a resumed one gets fresh state.
-    this.send({ topic: this.topics.status, payload: JSON.stringify(this.birth()), retain: true, qos: this.config.qos.state });
+    const birth = birthPayload(this.opts.version, this.opts.configHash, this.startedWall);
+    this.pump.send({ topic: this.topics.status, payload: JSON.stringify(birth), retain: true, qos: this.config.qos.state });
     this.outbox.clearState();
     if (this.latest) {
       this.publisher.collectTransitions(this.view.devices(), this.latest.mode, this.latest.wallMs, this.outbox);
-      this.job = { c: this.latest, next: 0, all: true };
+      this.pump.compare(this.latest, true);
     }
     this.queueDiagnostics();
-  }
-
-  /** QoS 1 publishes allowed in flight: ours, and never more than the broker's Receive Maximum (MQTT 5 3.3.4-7). */
-  private get window(): number {
-    return Math.min(this.config.max_inflight, this.conn?.receiveMaximum ?? 65_535);
-  }
-
-  private onOffline(): void {
-    this.generation++;
-    this.inflight = 0;
-  }
-
-  private schedulePump(): void {
-    if (this.pumpQueued || !this.running) return;
-    this.pumpQueued = true;
-    setImmediate(() => this.pump());
-  }
-
-  /** Work for at most SLICE_MS: finish comparing, then publish; come back later for the rest. */
-  private pump(): void {
-    this.pumpQueued = false;
-    if (!this.running) return;
-    const until = this.clock.now() + SLICE_MS;
-    const more = (): boolean => this.clock.now() < until;
-    const job = this.job;
-    if (job) {
-      job.next = this.publisher.collectPoints(job.c, this.outbox, job.all, job.next, more);
-      if (job.next >= this.view.points.length) {
-        this.publisher.collectOthers(this.view.interlocks?.() ?? job.c.interlocks ?? [], this.view.sequences?.() ?? job.c.sequences ?? [], job.c.wallMs, this.outbox, job.all);
-        this.job = undefined;
-      }
-    }
-    const conn = this.conn;
-    if (conn?.connected) {
-      const window = this.window;
-      while (this.inflight < window && this.outbox.size > 0 && more()) {
-        const batch = this.outbox.take(Math.min(16, window - this.inflight));
-        for (let i = 0; i < batch.length; i++) {
-          if (!this.send(batch[i]!)) {
-            // Lost the connection mid-batch: put the rest back (newer values queued since win).
-            for (let j = i; j < batch.length; j++) this.requeue(batch[j]!);
-            return;
-          }
-        }
-      }
-    }
-    if (this.job !== undefined || (conn?.connected && this.outbox.size > 0 && this.inflight < this.window)) this.schedulePump();
-  }
-
-  private requeue(m: OutMessage): void {
-    if (m.retain) {
-      if (!this.outbox.has(m.topic)) this.outbox.putState(m);
-    } else this.outbox.putEvent(m);
-  }
-
-  private send(m: OutMessage, properties?: IPublishPacket["properties"]): boolean {
-    const conn = this.conn;
-    if (!conn) return false;
-    const gen = this.generation;
-    const counted = m.qos > 0;
-    if (counted) this.inflight++;
-    const ok = conn.publish(
-      m,
-      (err) => {
-        if (err) this.counters.publishErrors++;
-        else this.counters.published++;
-        if (counted && gen === this.generation) {
-          this.inflight--;
-          if (this.outbox.size > 0) this.schedulePump();
-        }
-      },
-      properties,
-    );
-    if (!ok && counted) this.inflight--;
-    return ok;
   }
 
   private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
@@ -381,50 +269,21 @@ export class MqttService {
     }
     if (!reply) return;
     const m: OutMessage = { topic: reply.topic, payload: JSON.stringify(reply.payload), retain: false, qos: this.config.qos.commands };
-    if (!this.send(m, reply.correlationData ? { correlationData: reply.correlationData } : undefined)) {
+    if (!this.pump.send(m, reply.correlationData ? { correlationData: reply.correlationData } : undefined)) {
       this.log.warn({ topic: reply.topic }, "command reply not sent: MQTT disconnected");
     }
   }
 
-  private birth(): BirthPayload {
-    return {
-      state: "online",
-      version: this.opts.version,
-      config_hash: this.opts.configHash,
-      started: iso(this.startedWall) ?? "",
-      contract: CONTRACT_VERSION,
-    };
-  }
-
   private offline(reason: OfflinePayload["reason"]): OfflinePayload {
-    const base = { state: "offline" as const, reason, started: iso(this.startedWall) ?? "" };
-    return reason === "shutdown" ? { ...base, ts: iso(this.clock.wall()) } : base;
+    return offlinePayload(reason, this.startedWall, this.clock.wall());
   }
 
   private queueDiagnostics(): void {
-    const c = this.latest;
-    const loop = this.view.loop();
-    const devices: Record<string, { state: string; error: string }> = {};
-    for (const d of this.view.devices()) devices[d.name] = { state: d.state, error: d.lastError };
-    const r = (x: number): number => Math.round(x * 1000) / 1000;
-    const d: DiagnosticsPayload = {
-      ts: iso(this.clock.wall()),
-      uptime_s: Math.round((this.clock.now() - this.startedMono) / 1000),
-      mode: c?.mode ?? "starting",
-      cycle: c?.cycle ?? 0,
-      period_ms: this.view.periodMs,
-      loop: loop
-        ? {
-            cycles: loop.cycles,
-            skipped: loop.skipped,
-            overruns: loop.overruns,
-            input_misses: loop.inputMisses,
-            lateness_p99_ms: r(loop.latenessP99Ms),
-            lateness_max_ms: r(loop.latenessMaxMs),
-            cycle_p99_ms: r(loop.cycleP99Ms),
-          }
-        : null,
-      devices,
+    const d = diagnosticsPayload({
+      view: this.view,
+      latest: this.latest,
+      nowWall: this.clock.wall(),
+      uptimeMs: this.clock.now() - this.startedMono,
       mqtt: {
         published: this.counters.published,
         reconnects: this.reconnects,
@@ -433,8 +292,8 @@ export class MqttService {
         commands_accepted: this.commands.accepted,
         commands_rejected: this.commands.rejected,
       },
-    };
+    });
     this.outbox.putState({ topic: this.topics.diagnostics, payload: JSON.stringify(d), retain: true, qos: this.config.qos.state });
-    this.schedulePump();
+    this.pump.schedule();
   }
 }

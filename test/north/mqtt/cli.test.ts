@@ -17,6 +17,10 @@ import { ROOT, Tech, parse } from "./helpers.js";
 const P = "cellio/demo-cell";
 const USERS = { "cellio-demo-cell": "cellio-secret", bob: "bob-pw" };
 const KEEPALIVE_S = 2;
+/** Start of the built CLI up to the birth (worker thread, on a loaded 2-core machine: generous). */
+const BIRTH_MS = 40_000;
+/** Per test: the birth plus the check after it. */
+const TEST_MS = BIRTH_MS + 20_000;
 
 let broker: Mosquitto;
 let cli = "";
@@ -88,7 +92,7 @@ describe("cellio run with an mqtt: block", () => {
     const w = await watcher();
     const from = w.messages.length;
     const p = run();
-    await w.wait(`${P}/status`, (j) => state(j) === "online", 15_000, "the birth", from).catch((e: unknown) => {
+    await w.wait(`${P}/status`, (j) => state(j) === "online", BIRTH_MS, "the birth", from).catch((e: unknown) => {
       throw new Error(`${String(e)}\n${p.output()}`);
     });
     const killedAt = w.messages.length;
@@ -96,13 +100,13 @@ describe("cellio run with an mqtt: block", () => {
     p.child.kill("SIGKILL");
     await w.wait(`${P}/status`, (j) => reason(j) === "connection lost", KEEPALIVE_S * 1500, "the Will", killedAt);
     expect(Date.now() - t0).toBeLessThanOrEqual(KEEPALIVE_S * 1500);
-  });
+  }, TEST_MS);
 
   it("a frozen process (SIGSTOP: socket open, nothing sent) is declared offline by the broker's keepalive check", async () => {
     const w = await watcher();
     const from = w.messages.length;
     const p = run();
-    await w.wait(`${P}/status`, (j) => state(j) === "online", 15_000, "the birth", from).catch((e: unknown) => {
+    await w.wait(`${P}/status`, (j) => state(j) === "online", BIRTH_MS, "the birth", from).catch((e: unknown) => {
       throw new Error(`${String(e)}\n${p.output()}`);
     });
     const stoppedAt = w.messages.length;
@@ -117,13 +121,13 @@ describe("cellio run with an mqtt: block", () => {
     } finally {
       p.child.kill("SIGCONT");
     }
-  });
+  }, TEST_MS);
 
   it("SIGTERM: offline (shutdown) published by cellio, exit 0, no Will", async () => {
     const w = await watcher();
     const from = w.messages.length;
     const p = run();
-    await w.wait(`${P}/status`, (j) => state(j) === "online", 15_000, "the birth", from).catch((e: unknown) => {
+    await w.wait(`${P}/status`, (j) => state(j) === "online", BIRTH_MS, "the birth", from).catch((e: unknown) => {
       throw new Error(`${String(e)}\n${p.output()}`);
     });
     const stoppedAt = w.messages.length;
@@ -133,5 +137,5 @@ describe("cellio run with an mqtt: block", () => {
     expect(parse(off)).toMatchObject({ reason: "shutdown" });
     await new Promise((r) => setTimeout(r, KEEPALIVE_S * 1500));
     expect(w.on(`${P}/status`, stoppedAt).filter((r) => reason(parse(r)) === "connection lost")).toEqual([]);
-  });
+  }, TEST_MS);
 });
