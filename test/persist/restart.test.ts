@@ -136,7 +136,7 @@ describe("cellio run: a latched trip over kill -9", () => {
     const p1 = runCellio(config, stateDir);
     await waitFor(() => motor(), 20_000, () => `run 1 to drive the motor; output:\n${p1.output()}`);
     dev.bank.setBit("di", 0, false);
-    await waitFor(() => !motor(), 3000, "the trip to stop the motor");
+    await waitFor(() => !motor(), 10_000, () => `the trip to stop the motor; output:\n${p1.output()}`);
     dev.bank.setBit("di", 0, true);
     await waitSaved(file, (s) => s.interlocks[0]?.tripped === true, "the trip in the state file");
     await sleep(200);
@@ -167,7 +167,7 @@ describe("cellio run: a latched trip over kill -9", () => {
     // A reset over MQTT: the logic drives the motor again, and the state file says not tripped.
     const reply = await sendCommand(tech, `cellio/${CELL}`, "alice", "reset_interlock", { id: "guard" }, 4);
     expect(reply).toMatchObject({ accepted: true });
-    await waitFor(() => motor(), 3000, "the motor after the reset");
+    await waitFor(() => motor(), 10_000, () => `the motor after the reset; output:\n${p2.output()}`);
     await waitSaved(file, (s) => s.interlocks[0]?.tripped === false, "the reset in the state file");
 
     p2.child.kill("SIGTERM");
