@@ -7,7 +7,8 @@
  * are published again and commands are received.
  */
 import { describe, expect, it } from "vitest";
-import { Gate, Tech, parse, retained, routerPort, sendCommand, sleep } from "./helpers.js";
+import { Gate } from "./gate.js";
+import { Tech, parse, retained, routerPort, sendCommand, sleep } from "./helpers.js";
 import { P, mosquittoSuite } from "./mosquitto-suite.js";
 
 const { broker, startCellio, tech, auth, cleanup } = mosquittoSuite();
