@@ -65,7 +65,10 @@ export class StatePersister {
     } catch (e) {
       log.error({ dir: this.opts.dir, err: errorMessage(e) }, "state directory cannot be created: latched interlock trips will not survive a restart");
     }
-    const stale = await removeTempFiles(file);
+    const stale = await removeTempFiles(file).catch((e: unknown) => {
+      log.warn({ file, err: errorMessage(e) }, "could not remove the temp files of unfinished state writes");
+      return [];
+    });
     if (stale.length > 0) {
       log.warn({ files: stale }, "removed the temp file of a state write that never finished (crash or power cut): the state file is the last complete one");
     }
