@@ -61,6 +61,7 @@ describe("systemd/cellio.service", () => {
     expect(s.get("NotifyAccess")).toEqual(["all"]); // the socat helper sends the datagrams
     expect(Number(s.get("WatchdogSec")?.[0])).toBeGreaterThan(0);
     expect(s.get("Restart")).toEqual(["on-failure"]);
+    expect(s.get("KillMode")).toEqual(["mixed"]); // SIGTERM to cellio only: the helper carries STOPPING=1
     expect(u.get("StartLimitIntervalSec")).toBeDefined();
     expect(u.get("StartLimitBurst")).toBeDefined();
   });
