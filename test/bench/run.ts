@@ -2,7 +2,7 @@
  * `npm run bench`: runs every benchmark in test/bench/ in turn and prints one
  * table (and writes it as markdown and JSON to bench-report.{md,json}).
  * BENCH_SECONDS sets the length of each timed window (default 60).
- * BENCH_ONLY=loop,… runs a subset (loop, modbus-client, fleet, reaction, mqtt, mqtt-outage, opcua).
+ * BENCH_ONLY=loop,… runs a subset (loop, modbus-client, fleet, reaction, mqtt, mqtt-outage, opcua, opcua-client).
  */
 import { writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -14,6 +14,7 @@ import { runReactionBench } from "./reaction.bench.js";
 import { runMqttBench } from "./mqtt.bench.js";
 import { runMqttOutageBench } from "./mqtt-outage.bench.js";
 import { runOpcuaServerBench } from "./opcua-server.bench.js";
+import { runOpcuaClientBench } from "./opcua-client.bench.js";
 import { ROOT, benchSeconds, fmt, type Figure } from "./util.js";
 
 const BENCHES: Record<string, (seconds: number) => Promise<Figure[]>> = {
@@ -24,6 +25,7 @@ const BENCHES: Record<string, (seconds: number) => Promise<Figure[]>> = {
   mqtt: runMqttBench,
   "mqtt-outage": runMqttOutageBench,
   opcua: runOpcuaServerBench,
+  "opcua-client": runOpcuaClientBench,
 };
 
 function table(figures: readonly Figure[]): string {
