@@ -42,7 +42,9 @@ export class DeviceRunner {
   private readInFlight = false;
   private writeInFlight = false;
   private consecutiveFailures = 0;
-  private lastGoodMs = Number.NEGATIVE_INFINITY;
+  /** Silence of the device since its last good read, in cellio's running time (see checkStale). */
+  private silentMs = 0;
+  private lastCheckMs: number | undefined;
   /** Last value successfully written per output (undefined: unknown, write again). */
   private readonly written = new Map<number, Value>();
 
@@ -101,7 +103,8 @@ export class DeviceRunner {
     this.counters.readLatency.recordMs(now - t0);
     if (o.ok) {
       this.consecutiveFailures = 0;
-      this.lastGoodMs = now;
+      this.silentMs = 0;
+      this.lastCheckMs = now;
       if (this.state !== "good") {
         if (this.state === "bad" || this.state === "stale") this.log.info("device recovered");
         // Stale marked the outputs uncertain too, and only a write puts them
@@ -128,9 +131,24 @@ export class DeviceRunner {
     }
   }
 
-  /** Turn a good device stale when its last good read is too old. Call once per cycle. */
+  /**
+   * Turn a good device stale when it has not answered for staleAfterMs.
+   * Call once per cycle, after the input phase.
+   *
+   * The silence is counted in cellio's running time: the time between two
+   * checks counts at most a third of staleAfterMs. A stall of cellio itself
+   * (its event loop blocked, cycles skipped: counted in the loop's stats) is
+   * not the device's silence, and must not make it stale while its answer
+   * is waiting to be read (a latched interlock on its points would trip and
+   * want a reset for cellio's own hiccup). A device that stays silent while
+   * cellio runs turns stale after staleAfterMs as before. An expression that
+   * needs a strict age can say so: `age(io1.door) < 200ms`.
+   */
   checkStale(nowMs: number): void {
-    if (this.state === "good" && nowMs - this.lastGoodMs > this.opts.staleAfterMs) {
+    const dt = this.lastCheckMs === undefined ? 0 : Math.max(0, nowMs - this.lastCheckMs);
+    this.lastCheckMs = nowMs;
+    this.silentMs += Math.min(dt, this.opts.staleAfterMs / 3);
+    if (this.state === "good" && this.silentMs > this.opts.staleAfterMs) {
       this.state = "stale";
       this.log.warn({ staleAfterMs: this.opts.staleAfterMs }, "device stale: no fresh data");
       this.table.mark(this.opts.points, "uncertain_last_usable");

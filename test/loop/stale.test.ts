@@ -25,6 +25,33 @@ describe("stale samples", () => {
     expect(h.runner.state).toBe("good");
   });
 
+  it("a stall of cellio itself does not make a device stale (regression: both demo interlocks tripped latched, cause uncertain_last_usable, at load 23)", () => {
+    const h = makeHarness();
+    const door = h.idx("io1.door_closed");
+    runFor(h, 600, {
+      100: () => (h.dev.readLatency = 7), // answers come back after the 4 ms input budget: each image has the previous read's data
+      // the event loop is blocked 200 ms between two cycles (stale_after is 50 ms): the first cycle after it runs
+      // before its read is back, on data read 200 ms ago (the read of the cycle due at 120 is back at 127)
+      128: () => h.clock.block(200),
+    });
+    expect(h.loop.stats.skipped).toBeGreaterThan(0); // the stall happened, and is counted as cellio's
+    expect(h.results.map((r) => r.image[door]!.status).filter((s) => s !== "good")).toEqual([]);
+    expect(h.runner.state).toBe("good");
+  });
+
+  it("a device that stays silent while cellio runs still turns stale, also after a stall", () => {
+    const h = makeHarness();
+    const door = h.idx("io1.door_closed");
+    runFor(h, 600, {
+      125: () => h.clock.block(200),
+      330: () => (h.dev.readLatency = 10_000),
+    });
+    const firstStale = h.results.find((r) => r.image[door]!.status === "uncertain_last_usable");
+    expect(firstStale).toBeDefined();
+    expect(firstStale!.dueMs).toBeGreaterThan(350);
+    expect(firstStale!.dueMs).toBeLessThan(420);
+  });
+
   it("a read that is in flight but not yet due back does not make a device stale before stale_after_ms", () => {
     const h = makeHarness();
     const door = h.idx("io1.door_closed");
