@@ -70,3 +70,13 @@ describe("opcua device config", () => {
     expect(model.points.some((x) => x.id === "robot.joint_7")).toBe(false);
   });
 });
+
+describe("sample.yaml", () => {
+  it("validates", async () => {
+    const { readFileSync } = await import("node:fs");
+    const text = readFileSync(new URL("../../../src/drivers/opcua/sample.yaml", import.meta.url), "utf8");
+    const { model } = loadConfigText(text, "src/drivers/opcua/sample.yaml");
+    expect(model.devices.map((d) => d.name)).toEqual(["robot", "press"]);
+    expect(model.points.find((p) => p.id === "robot.watchdog_ms")!.safe).toBe(500);
+  });
+});
