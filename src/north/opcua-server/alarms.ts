@@ -7,10 +7,16 @@
  * or with Cell.Acknowledge(Id).
  *
  * Alarm ids (the `acknowledge` command's id): `interlock.<id>`,
- * `device.<name>`, `overrun`. An acknowledge goes through the CommandPort
- * with the session's role (viewer: BadUserAccessDenied). When the core keeps
- * no state for that alarm (the router answers unknown_target), the
- * condition is still acknowledged here: AckedState is the OPC UA server's.
+ * `device.<name>`, `overrun`, the same as the core's (core/alarms.ts). An
+ * acknowledge goes through the CommandPort with the session's role (viewer:
+ * BadUserAccessDenied), the one path MQTT's acknowledge takes too.
+ *
+ * When the view carries the core's alarm states (CellView.alarmStates), the
+ * conditions mirror them: active and acked come from the core, so an alarm
+ * acknowledged over MQTT shows acknowledged here. Otherwise active is derived
+ * from the interlocks, devices and mode, and AckedState is the server's own
+ * (and a router without alarms, answering unknown_target, still lets the
+ * condition be acknowledged here).
  */
 import {
   StatusCodes,
@@ -26,7 +32,7 @@ import {
 import type { Logger } from "../../infra/logger.js";
 import type { CellNodes } from "./address-space.js";
 import { callerOf, roleOfContext, statusOf, type CommandDeps } from "./commands.js";
-import type { CycleView, DeviceView, InterlockView } from "./ports.js";
+import type { AlarmView, CycleView, DeviceView, InterlockView } from "./ports.js";
 
 interface Alarm {
   readonly id: string;
@@ -76,8 +82,15 @@ export class CellAlarms {
     this.byNodeId.set(node.nodeId.toString(), a);
   }
 
-  /** Raise and clear conditions from the latest published state. */
-  sync(cycle: CycleView | undefined, devices: readonly DeviceView[], interlocks: readonly InterlockView[]): void {
+  /** Raise, clear (and, from the core, acknowledge) conditions from the latest published state. */
+  sync(cycle: CycleView | undefined, devices: readonly DeviceView[], interlocks: readonly InterlockView[], core?: readonly AlarmView[]): void {
+    if (core !== undefined) {
+      for (const s of core) {
+        this.set(s.id, s.active, s.active ? s.message || s.id : `${s.id} clear`);
+        if (s.acked) this.acknowledge(s.id, "cellio", "acknowledged through the command path");
+      }
+      return;
+    }
     for (const s of interlocks) {
       this.set(`interlock.${s.id}`, s.tripped, s.tripped ? `interlock ${s.id} tripped: ${s.lastCause}` : `interlock ${s.id} clear`);
     }
@@ -97,6 +110,8 @@ export class CellAlarms {
     a.active = active;
     const branch = a.node.currentBranch();
     if (active) {
+      // A new raise needs a new acknowledge (ISA-18.2), also after an acknowledged one.
+      branch.setAckedState(false);
       a.node.activateAlarm();
       a.node.raiseNewCondition({ message, severity: a.severity, retain: true });
     } else {
@@ -106,12 +121,13 @@ export class CellAlarms {
     }
   }
 
-  /** Acknowledge the condition of alarm `id` (Cell.Acknowledge, after the command was accepted). */
+  /** Acknowledge the condition of alarm `id` (after the command was accepted, or the core says it is acknowledged). */
   acknowledge(id: string, user: string, comment = ""): boolean {
     const a = this.byId.get(id);
     if (a === undefined) return false;
     const branch = a.node.currentBranch();
     if (branch.getAckedState()) return true;
+    if (!a.active && !branch.getRetain()) return true; // nothing to acknowledge
     a.node.acknowledgeAndAutoConfirmBranch(branch, comment || `acknowledged by ${user}`);
     if (!a.active) a.node.raiseNewCondition({ message: `${id} acknowledged by ${user}`, severity: a.severity, retain: false });
     return true;
@@ -148,6 +164,7 @@ export class CellAlarms {
     const port = this.deps.port;
     if (port !== undefined) {
       const r = port.submit({ kind: "acknowledge", id: a.id }, { role, caller: callerOf(context), nowMs: this.deps.clock.now() });
+      // unknown_target: a router without alarms (the condition is the server's own).
       if (!r.accepted && r.code !== "unknown_target") {
         this.log.warn({ alarm: a.id, user, role, code: r.code, reason: r.reason }, `OPC UA acknowledge of ${a.id} refused: ${r.reason}`);
         return { statusCode: statusOf(r) };

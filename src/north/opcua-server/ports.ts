@@ -7,6 +7,7 @@
 import type { Observable } from "rxjs";
 import type { Caller, Command, CommandResult } from "../../core/commands.js";
 import type { InterlockState } from "../../core/interlocks.js";
+import type { AlarmState } from "../../core/alarms.js";
 import type { SequenceState } from "../../core/sequences.js";
 import type { PointDef } from "../../core/points.js";
 import type { Sample, Value } from "../../core/sample.js";
@@ -82,7 +83,18 @@ export interface CellView {
   /** Live interlock and sequence states as of the latest cycle (read off the cycle, by the publish timer). */
   interlockStates(): readonly InterlockView[];
   sequenceStates(): readonly SequenceView[];
+  /**
+   * The core's alarms (core/alarms.ts AlarmBank), when the view carries them:
+   * the OPC UA conditions then mirror their active and acked state, so an
+   * acknowledge from MQTT shows here too. Without it the server derives
+   * active from the interlocks, devices and mode, and acked from its own
+   * acknowledges.
+   */
+  alarmStates?(): readonly AlarmView[];
 }
+
+/** One alarm of the core (core/alarms.ts AlarmState fits). */
+export type AlarmView = Pick<AlarmState, "id" | "active" | "acked" | "message">;
 
 /** The one internal command path (core/commands.ts CommandRouter fits). */
 export interface CommandPort {

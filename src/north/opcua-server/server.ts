@@ -23,7 +23,7 @@ import { CellAlarms } from "./alarms.js";
 import { CellRobots, ROBOTICS_NODESETS } from "./robot.js";
 import { addCommandMethods, installPointWrite, type CommandDeps } from "./commands.js";
 import { opcuaConfigIssues, type OpcuaConfig } from "./config.js";
-import type { CellView, CommandPort, CycleView, DeviceView, InterlockView, PointView, SequenceView, StatsView } from "./ports.js";
+import type { AlarmView, CellView, CommandPort, CycleView, DeviceView, InterlockView, PointView, SequenceView, StatsView } from "./ports.js";
 import {
   UserDirectory,
   createServerPki,
@@ -174,7 +174,7 @@ export class CellOpcuaServer {
         intervalMs: cfg.publish_interval_ms,
         log: this.log,
         afterFlush: (c, devices, interlocks) => {
-          alarms.sync(c, devices, interlocks);
+          alarms.sync(c, devices, interlocks, view.alarmStates?.());
           if (c !== undefined) robots?.sync(c.image);
         },
       });
@@ -298,6 +298,7 @@ export interface CellAppLike {
       readonly interlocks: { states(): readonly InterlockView[] };
       readonly sequences: { states(): readonly SequenceView[] };
       readonly commands: CommandPort;
+      readonly alarms?: { states(): readonly AlarmView[] };
     };
   };
   readonly runners: readonly DeviceView[];
@@ -319,5 +320,6 @@ export function cellViewOf(app: CellAppLike): CellView {
     deviceStates: () => app.runners,
     interlockStates: () => logic.interlocks.states(),
     sequenceStates: () => logic.sequences.states(),
+    ...(logic.alarms === undefined ? {} : { alarmStates: () => logic.alarms!.states() }),
   };
 }
