@@ -36,63 +36,14 @@ import { type ModbusRequest, type PduResult, type ResponseOf, checkRequest, crc1
 import { FairQueue } from "./fair-queue.js";
 import { MAX_RTU_ADU, examineResponse, expectedResponseLength, frameLength, silenceReason } from "./rtu-frame.js";
 
+import { Txn, type RtuBusMember, type RtuBusOptions, type RtuBusStats, type RtuUnitStats } from "./rtu-bus-types.js";
+
 export { FairQueue } from "./fair-queue.js";
+export type { RtuBusMember, RtuBusOptions, RtuBusStats, RtuUnitStats } from "./rtu-bus-types.js";
 export { MAX_RTU_ADU, examineResponse, expectedResponseLength, frameLength, type Examined } from "./rtu-frame.js";
 import { bitsPerChar, describeLine, type RtuBusSettings } from "./rtu-config.js";
 
 // ---- the bus ------------------------------------------------------------------------
-
-/** A user of the bus (one unit's transport): told when the port is lost under it. */
-export interface RtuBusMember {
-  onBusLost(why: string): void;
-}
-
-export interface RtuBusOptions {
-  /** Requests waiting for the line, all units together; beyond it request() rejects (default 64). */
-  readonly maxQueue?: number;
-  /** Line silence that ends a frame of doubtful length (default: the gap, at least 20 ms: Node timers and ptys are coarse). */
-  readonly frameSilenceMs?: number;
-  readonly log?: Logger;
-}
-
-export interface RtuUnitStats {
-  requests: number;
-  timeouts: number;
-  frameErrors: number;
-  exceptions: number;
-}
-
-export interface RtuBusStats extends RtuUnitStats {
-  responses: number;
-  /** Bursts of bytes nobody waited for (late answers, noise, the tail of an over-long frame). */
-  stale: number;
-  /** Refused by request(): invalid, not open, queue full. */
-  rejected: number;
-  bytesIn: number;
-  bytesOut: number;
-  opens: number;
-  /** Times the port failed under its users. */
-  losses: number;
-}
-
-class Txn {
-  settled = false;
-  /** Valid frames of other units or functions that arrived while this one waited (late answers), and the last one's origin. */
-  skipped = 0;
-  skippedFrom = "";
-  sentAt = 0;
-  deadline = 0;
-  wireMs = 0;
-  unlisten: () => void = () => undefined;
-  constructor(
-    readonly unit: number,
-    readonly req: ModbusRequest,
-    readonly timeoutMs: number,
-    readonly frame: Buffer,
-    readonly resolve: (v: unknown) => void,
-    readonly reject: (e: Error) => void,
-  ) {}
-}
 
 export class RtuBus {
   readonly stats: RtuBusStats = {
@@ -234,9 +185,9 @@ export class RtuBus {
   private async openPort(): Promise<void> {
     await this.closing;
     const s = this.settings;
-    const port = new SerialPort({ path: s.path, baudRate: s.baudRate, parity: s.parity, dataBits: s.dataBits, stopBits: s.stopBits, autoOpen: false });
+    let port: SerialPort;
     try {
-      await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+      port = await openSerialPort(s);
     } catch (e) {
       const msg = `cannot open ${s.path}: ${errorMessage(e)}`;
       if (msg !== this.lastOpenError) this.log.warn({ err: msg }, "serial port open failed");
@@ -265,16 +216,7 @@ export class RtuBus {
 
   /** Closes `port`; a port that failed may never call back, so this waits at most a second. */
   private release(port: SerialPort): Promise<void> {
-    const done = new Promise<void>((resolve) => {
-      if (!port.isOpen) return resolve();
-      const bound = setTimeout(resolve, 1000);
-      bound.unref();
-      port.close(() => {
-        clearTimeout(bound);
-        resolve();
-      });
-    });
-    const closing = done.finally(() => {
+    const closing = closeSerialPort(port).finally(() => {
       if (this.closing === closing) this.closing = undefined;
     });
     this.closing = closing;
@@ -496,6 +438,25 @@ export class RtuBus {
       this.lose(`internal error: ${errorMessage(e)}`);
     }
   }
+}
+
+/** Opens the serial port with the bus's line settings. */
+function openSerialPort(s: RtuBusSettings): Promise<SerialPort> {
+  const port = new SerialPort({ path: s.path, baudRate: s.baudRate, parity: s.parity, dataBits: s.dataBits, stopBits: s.stopBits, autoOpen: false });
+  return new Promise((resolve, reject) => port.open((err) => (err ? reject(err) : resolve(port))));
+}
+
+/** Closes `port`; a port that failed may never call back, so this waits at most a second. */
+function closeSerialPort(port: SerialPort): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (!port.isOpen) return resolve();
+    const bound = setTimeout(resolve, 1000);
+    bound.unref();
+    port.close(() => {
+      clearTimeout(bound);
+      resolve();
+    });
+  });
 }
 
 function frameError(reason: string): PduResult<never> {
