@@ -53,7 +53,8 @@ async function runCommand(file: string, opts: { summaryEvery: number; stateDir?:
     5000,
   );
   await app.start();
-  await sd.readyAfterFirstCycle(app.loop.cycles$, `running: ${loaded.model.devices.length} devices, cycle ${loaded.model.cycle.periodMs} ms`);
+  const n = loaded.model.devices.length;
+  await sd.readyAfterFirstCycle(app.loop.cycles$, `running: ${n} ${n === 1 ? "device" : "devices"}, cycle ${loaded.model.cycle.periodMs} ms`);
 }
 
 const program = new Command()

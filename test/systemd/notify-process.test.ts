@@ -145,7 +145,7 @@ describe.skipIf(!hasSocat())("cellio run under a systemd notify socket", () => {
     await waitFor(() => sock.has("READY=1"), 10_000, () => `READY=1; got:\n${sock.text()}\noutput:\n${p.output()}`);
     const m = await get(p, "/metrics");
     expect(Number(/^cellio_cycles_total (\d+)$/m.exec(m.body)?.[1])).toBeGreaterThanOrEqual(1);
-    expect(sock.lines.find((l) => l.line.startsWith("STATUS=running"))?.line).toBe("STATUS=running: 1 devices, cycle 20 ms");
+    expect(sock.lines.find((l) => l.line.startsWith("STATUS=running"))?.line).toBe("STATUS=running: 1 device, cycle 20 ms");
   });
 
   it("withholds WATCHDOG=1 while the loop is stalled and the event loop alive, resumes after, and says STOPPING=1 on SIGTERM", async () => {
