@@ -146,6 +146,19 @@ describe("/metrics", () => {
   });
 });
 
+describe("/metrics with MQTT", () => {
+  it("serves the MQTT connection state from the cell's northStats()", async () => {
+    const a = await SimDevice.start(t);
+    const b = await SimDevice.start(t);
+    const cell = await startCell(`${yaml(a, b)}mqtt:\n  broker: embedded\n  embedded: { port: 0 }\n`, t);
+    const port = cell.app.http!.address!.port;
+    await waitFor(() => cell.app.northStats().mqttConnected === true, 10_000, "MQTT connected");
+    const { samples } = parseProm((await get(port, "/metrics")).body);
+    expect(one(samples, "cellio_mqtt_connected")).toBe(1);
+    expect(samples.some((s) => s.name === "cellio_opcua_sessions")).toBe(false); // no opcua: block
+  });
+});
+
 describe("/readyz and /healthz", () => {
   it("/readyz turns not-ready when a required device is lost, not for an optional one, and ready again when it is back", async () => {
     const a = await SimDevice.start(t);
