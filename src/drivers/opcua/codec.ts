@@ -64,7 +64,8 @@ export function fromVariant(t: number, v: unknown): { ok: true; value: Value } |
   } else if (t === BUILTIN.String && typeof v === "string") {
     return { ok: true, value: v };
   } else if (t === BUILTIN.LocalizedText && typeof v === "object" && v !== null) {
-    return { ok: true, value: String((v as { text?: unknown }).text ?? "") };
+    const text = (v as { text?: unknown }).text;
+    return { ok: true, value: typeof text === "string" ? text : "" };
   }
   return { ok: false, error: `unexpected ${v === null ? "null" : typeof v} value for ${builtinName(t)}` };
 }

@@ -197,7 +197,7 @@ export class OpcuaLink {
 
   /** Log a transition once: the same message again is a repetition. */
   private transition(level: "info" | "warn" | "error", fields: Record<string, unknown>, msg: string): void {
-    const key = `${msg}|${String(fields.err ?? "")}`;
+    const key = `${msg}|${typeof fields.err === "string" ? fields.err : ""}`;
     if (key === this.lastLogged) return;
     this.lastLogged = key;
     this.log[level](fields, msg);
@@ -293,5 +293,5 @@ export class OpcuaLink {
 }
 
 function rawOf(dv: DataValue): { code: number; variantType: number; value: unknown; sourceTs: Date | null; serverTs: Date | null } {
-  return { code: dv.statusCode.value, variantType: dv.value.dataType as number, value: dv.value.value, sourceTs: dv.sourceTimestamp, serverTs: dv.serverTimestamp };
+  return { code: dv.statusCode.value, variantType: dv.value.dataType, value: dv.value.value, sourceTs: dv.sourceTimestamp, serverTs: dv.serverTimestamp };
 }

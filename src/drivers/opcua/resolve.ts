@@ -5,7 +5,7 @@
  * point to check that each node exists, is a scalar variable of a type that
  * fits the point, and is readable (inputs) or writable (outputs).
  */
-import { AttributeIds, makeBrowsePath, NodeId, NodeIdType, type ClientSession, type DataValue } from "node-opcua";
+import { AttributeIds, makeBrowsePath, NodeId, NodeIdType, VariantArrayType, type ClientSession, type DataValue } from "node-opcua";
 import { builtinName, kindFits, writableAs } from "./codec.js";
 import type { OpcuaAddress } from "./address.js";
 import type { PlannedPoint } from "./plan.js";
@@ -79,7 +79,7 @@ export async function resolveNodes(session: ClientSession, points: readonly Plan
       return;
     }
     const vr = rank.statusCode.isGood() ? Number(rank.value.value) : -1;
-    if (!SCALAR_RANKS.has(vr) || Array.isArray(value.value.value) && value.value.arrayType !== 0) {
+    if (!SCALAR_RANKS.has(vr) || value.value.arrayType !== VariantArrayType.Scalar) {
       errors.push(`${where} is an array; cellio points are scalars`);
       return;
     }
