@@ -53,6 +53,10 @@ export function compileOpcuaPoints(device: string, dev: OpcuaDeviceConfig, map: 
   if ((sec.user === undefined) !== (sec.password_env === undefined)) {
     issues.push(map.issue(["devices", device, "security"], "user and password_env go together"));
   }
+  const keepAliveMs = dev.subscription.publishing_interval_ms * dev.subscription.keepalive_count;
+  if (dev.mode === "subscription" && dev.liveness_ms !== undefined && dev.liveness_ms <= keepAliveMs) {
+    issues.push(map.issue(["devices", device, "liveness_ms"], `liveness_ms (${dev.liveness_ms}) must be longer than the keep-alive period (publishing_interval_ms × keepalive_count = ${keepAliveMs} ms)`));
+  }
   if (dev.reconnect.min_ms > dev.reconnect.max_ms) {
     issues.push(map.issue(["devices", device, "reconnect", "min_ms"], "reconnect.min_ms is larger than reconnect.max_ms"));
   }

@@ -56,6 +56,12 @@ describe("opcua device config", () => {
     expect(msg).toMatch(/devices\.robot\.security\.policy: mode Sign needs a security policy other than None/);
   });
 
+  it("refuses a liveness timeout shorter than the keep-alive period", () => {
+    expect(issues(cfg(`    security: { mode: None }
+    liveness_ms: 400
+    subscription: { publishing_interval_ms: 100, keepalive_count: 5 }`))).toMatch(/devices\.robot\.liveness_ms: liveness_ms \(400\) must be longer than the keep-alive period .*500 ms/);
+  });
+
   it("expands the motoman-yrc1000 profile into OPC UA points by namespace URI", () => {
     const { model } = loadConfigText(cfg(`    security: { mode: None }
     profile: motoman-yrc1000
