@@ -242,7 +242,9 @@ export class CellApp {
     this.started = false;
     // North first (MQTT: a retained explicit `offline`, then DISCONNECT; OPC UA: stop publishing and
     // taking commands), but not awaited here: the outputs go safe without waiting for a broker or a client.
-    const northStopped = this.north?.stop(Math.min(1000, timeoutMs)).catch((e: unknown) => {
+    let outputsSafe: () => void = () => undefined;
+    const outputsDone = new Promise<void>((resolve) => (outputsSafe = resolve));
+    const northStopped = this.north?.stop(Math.min(1000, timeoutMs), outputsDone).catch((e: unknown) => {
       this.log.warn({ err: errorMessage(e) }, "MQTT / OPC UA stop failed");
     });
     const httpStopped = this.http?.stop();
@@ -251,6 +253,7 @@ export class CellApp {
     this.loop.stop();
     const stateSaved = this.state?.flush(Math.min(1000, timeoutMs));
     const res = await this.loop.writeSafeOutputs(timeoutMs);
+    outputsSafe(); // only now may a hung north worker be terminated
     if (res.ok) this.log.info("outputs written to their safe values");
     else this.log.error({ failed: res.failed }, "could not confirm safe outputs on every device");
     for (const d of [...this.drivers].reverse()) {

@@ -18,6 +18,7 @@ import type { InterlockEvent, InterlockState } from "../../core/interlocks.js";
 import type { Sample } from "../../core/sample.js";
 import type { SequenceEvent, SequenceState } from "../../core/sequences.js";
 import type { Clock } from "../../infra/clock.js";
+import { Histogram } from "../../loop/histogram.js";
 import { encodeSamples, type CycleDelta, type DeviceSnap, type LoopModeName, type LoopSnap, type SequenceSnap } from "./protocol.js";
 
 /** What the bridge reads of one cycle (loop/control-loop.ts CycleResult fits). */
@@ -87,6 +88,8 @@ export interface BridgeCounters {
 
 export class CycleBridge {
   readonly counters: BridgeCounters = { cycles: 0, posts: 0, lagged: 0, samples: 0, droppedEvents: 0, busyMs: 0, maxBusyMs: 0 };
+  /** Main-thread time per cycle (build and post), for p50/p99 (benchmarks: resetWindow() between windows). */
+  readonly busy = new Histogram();
   private sent: (Sample | undefined)[];
   private readonly scratch: Int32Array;
   private sentInterlocks = new Map<string, InterlockState>();
@@ -145,6 +148,7 @@ export class CycleBridge {
 
   /** Main-thread time of one cycle's bridge work (measured by the caller, around build and post). */
   addBusy(ms: number): void {
+    this.busy.recordMs(ms);
     this.counters.busyMs += ms;
     if (ms > this.counters.maxBusyMs) this.counters.maxBusyMs = ms;
   }

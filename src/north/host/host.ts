@@ -96,6 +96,11 @@ export class NorthHost {
     return this.bridge.counters;
   }
 
+  /** Main-thread time per cycle of the bridge, as a histogram (p50/p99/max; reset() between windows). */
+  get bridgeTime(): CycleBridge["busy"] {
+    return this.bridge.busy;
+  }
+
   /** The worker thread (tests: terminate it to see a restart). */
   get worker(): Worker | undefined {
     return this.w;
@@ -229,8 +234,14 @@ export class NorthHost {
     this.opts.log[fn](rest, typeof msg === "string" ? msg : "");
   }
 
-  /** Stop MQTT (explicit offline) and the OPC UA server, then the worker: at most about `timeoutMs`. */
-  async stop(timeoutMs = 1000): Promise<void> {
+  /**
+   * Stop MQTT (explicit offline) and the OPC UA server within `timeoutMs`;
+   * the worker then ends by itself. One that does not (busy, hung) is
+   * terminated, but only once `beforeTerminate` has settled (CellApp: the
+   * outputs are safe): terminating a worker in the middle of a crypto job can
+   * abort the whole process (Node 20), which must never come first.
+   */
+  async stop(timeoutMs = 1000, beforeTerminate: Promise<unknown> = Promise.resolve()): Promise<void> {
     if (!this.running) return;
     this.running = false;
     clearTimeout(this.restartTimer);
@@ -248,15 +259,28 @@ export class NorthHost {
     }
     const w = this.w;
     if (w === undefined) return;
+    const exited = new Promise<void>((resolve) => w.once("exit", () => resolve()));
     const stopped = new Promise<void>((resolve) => (this.stoppedWaiter = resolve));
     w.postMessage({ t: "stop", timeoutMs } satisfies ToWorker);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([stopped, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs + 500)))]);
-    clearTimeout(timer);
-    this.stoppedWaiter = undefined;
     this.send = undefined;
+    const answered = await within(Promise.race([stopped, exited]), timeoutMs + 500);
+    if (!answered) this.log.warn({ timeoutMs }, "north worker did not confirm its stop in time");
+    const gone = await within(exited, 1000);
+    this.stoppedWaiter = undefined;
+    if (!gone) {
+      await beforeTerminate.catch(() => undefined);
+      this.log.warn("north worker still running after its stop: terminating it");
+      await within(w.terminate(), 1000);
+    }
     this.w = undefined;
-    await Promise.race([w.terminate(), new Promise<void>((r) => setTimeout(r, 500).unref())]);
     this.current = { ...this.current, phase: "stopped" };
   }
+}
+
+/** Did `p` settle within `ms`? */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const r = await Promise.race([p.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
+  clearTimeout(timer);
+  return r;
 }

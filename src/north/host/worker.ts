@@ -16,7 +16,11 @@ export type NorthWorkerName = "cellio-north";
 if (isMainThread || parentPort === null) throw new Error("north/host/worker.js runs only as a worker thread (host.ts starts it)");
 const port = parentPort;
 const init = workerData as NorthInit;
-const post = (m: FromWorker): void => port.postMessage(m);
+const post = (m: FromWorker): void => {
+  port.postMessage(m);
+  // Stopped: let the thread end by itself (terminate() while a crypto job is in flight can abort the process).
+  if (m.t === "stopped") port.close();
+};
 const runtime = new NorthRuntime({ init, post, commands: new SyncCommandClient(init.shared, post, init.commandTimeoutMs) });
 port.on("message", (m: ToWorker) => runtime.onMessage(m));
 runtime.start().catch((e: unknown) => {

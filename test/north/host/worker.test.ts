@@ -75,8 +75,9 @@ opcua:
     const north = cell.app.north!;
     expect(north.worker).toBeDefined(); // a real worker thread
     expect(north.local).toBeUndefined(); // nothing north on this thread
-    await waitFor(() => north.status.mqtt?.connected === true, 10_000, "MQTT connected in the worker");
-    await waitFor(() => north.status.opcua?.started !== undefined, 30_000, "OPC UA listening in the worker");
+    // The worker prepares the OPC UA address space (and its first certificate) before MQTT: minutes on a busy machine.
+    await waitFor(() => north.status.mqtt?.connected === true, 150_000, "MQTT connected in the worker");
+    await waitFor(() => north.status.opcua?.started !== undefined, 60_000, "OPC UA listening in the worker");
     await cell.waitCycle((c) => c.mode === "running", 5000, "running");
 
     // MQTT: a value change at the device reaches a subscriber.
@@ -122,7 +123,7 @@ opcua:
     const cyclesBefore = cell.app.loop.stats.summary().cycles;
     const old = north.worker!;
     await old.terminate();
-    await waitFor(() => north.worker !== undefined && north.worker !== old && north.status.phase === "ready" && north.status.mqtt?.connected === true, 60_000, "north worker restarted");
+    await waitFor(() => north.worker !== undefined && north.worker !== old && north.status.phase === "ready" && north.status.mqtt?.connected === true, 150_000, "north worker restarted");
     expect(cell.app.loop.stats.summary().cycles).toBeGreaterThan(cyclesBefore);
     const again = await Tech.connect(north.status.mqtt!.url!, { protocolVersion: 4 });
     t.add(() => again.end());
@@ -136,5 +137,5 @@ opcua:
     const off = await again.wait(`${P}/status`, (j) => (j as { state?: string }).state === "offline", 3000, "offline", from);
     expect(parse(off)).toMatchObject({ reason: "shutdown" });
     expect(north.worker).toBeUndefined();
-  }, 180_000);
+  }, 420_000);
 });
