@@ -61,8 +61,9 @@ export function createClient(name: string, cfg: OpcuaDeviceConfig, plan: OpcuaPl
     requestedSessionTimeout: cfg.session_timeout_ms,
     transportTimeout: cfg.connect_timeout_ms,
     defaultTransactionTimeout: Math.max(cfg.timeout_ms * 4, 2000),
-    // Polled mode has no subscription keep-alive: let the session read the server state now and then.
-    keepSessionAlive: cfg.mode === "polled",
+    // Without a subscription (polled mode, or no inputs) nothing else proves the server alive between
+    // requests: let the session read the server state now and then (a failure faults the link).
+    keepSessionAlive: cfg.mode === "polled" || plan.inputs.length === 0,
     keepAliveInterval: Math.max(1000, Math.floor(cfg.session_timeout_ms / 3)),
   });
 }
