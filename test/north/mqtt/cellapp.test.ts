@@ -52,7 +52,7 @@ describe.each(["embedded", "mosquitto"] as const)("CellApp + Modbus simulator + 
       `
 version: 1
 cell: { id: demo-cell }
-cycle: { period_ms: 20, input_budget_ms: 8, output_budget_ms: 8 }
+cycle: { period_ms: 20, input_budget_ms: 8, output_budget_ms: 8, overrun: { fault_after: 1000 } } # overruns of a loaded test machine must not fault the cell here
 devices:
   io1:
     protocol: modbus-tcp

@@ -175,6 +175,8 @@ describe("embedded broker", () => {
       expect.objectContaining({ type: "command", id: "reset_interlock", event: "refused", cause: "interlocked: permit false", caller: "mqtt:alice", cycle: 5 }),
     ]);
     expect(t.on(`${P}/events`, from).every((r) => !r.packet.retain)).toBe(true);
+    // Subscribed with QoS 1: delivered with QoS 1 only if cellio published them with QoS 1 (qos.events).
+    expect(t.on(`${P}/events`, from).map((r) => r.packet.qos)).toEqual([1, 1, 1]);
   });
 
   it("a clean stop publishes offline (reason shutdown) before the broker goes", async () => {
