@@ -13,7 +13,6 @@
 import { mkdir } from "node:fs/promises";
 import os from "node:os";
 import { OPCUAServer, UserNameIdentityToken, type OPCUAServerOptions, type StatusCode, type UserManagerOptions } from "node-opcua";
-import type { Observable } from "rxjs";
 import { systemClock, type Clock } from "../../infra/clock.js";
 import { CellioError, errorMessage } from "../../infra/errors.js";
 import { pathString } from "../../config/issues.js";
@@ -23,7 +22,7 @@ import { CellAlarms } from "./alarms.js";
 import { CellRobots, ROBOTICS_NODESETS } from "./robot.js";
 import { addCommandMethods, installPointWrite, type CommandDeps } from "./commands.js";
 import { opcuaConfigIssues, type OpcuaConfig } from "./config.js";
-import type { AlarmView, CellView, CommandPort, CycleView, DeviceView, InterlockView, PointView, SequenceView, StatsView } from "./ports.js";
+import type { CellView, CommandPort, PointView } from "./ports.js";
 import {
   UserDirectory,
   createServerPki,
@@ -39,6 +38,8 @@ import {
   wellKnownRoles,
 } from "./security.js";
 import { ValuePublisher } from "./values.js";
+
+export { cellViewOf, type CellAppLike } from "./cell-view.js";
 
 export interface OpcuaServerOptions {
   readonly config: OpcuaConfig;
@@ -277,49 +278,4 @@ export class CellOpcuaServer {
       clearTimeout(timer);
     }
   }
-}
-
-/** The parts of CellApp the server reads (structural, so app.ts needs no adapter class). */
-export interface CellAppLike {
-  readonly loaded: {
-    readonly model: {
-      readonly cellId: string;
-      readonly cycle: { readonly periodMs: number };
-      readonly points: readonly PointView[];
-      readonly devices: readonly { readonly name: string }[];
-      readonly interlocks: readonly { readonly id: string; readonly description: string | undefined }[];
-      readonly sequences: readonly { readonly id: string; readonly description: string | undefined }[];
-    };
-  };
-  readonly loop: {
-    readonly cycles$: Observable<CycleView>;
-    readonly stats: { summary(): StatsView };
-    readonly logic: {
-      readonly interlocks: { states(): readonly InterlockView[] };
-      readonly sequences: { states(): readonly SequenceView[] };
-      readonly commands: CommandPort;
-      readonly alarms?: { states(): readonly AlarmView[] };
-    };
-  };
-  readonly runners: readonly DeviceView[];
-}
-
-/** The CellView of a CellApp. Its command port is `app.loop.logic.commands`. */
-export function cellViewOf(app: CellAppLike): CellView {
-  const m = app.loaded.model;
-  const logic = app.loop.logic;
-  return {
-    cellId: m.cellId,
-    periodMs: m.cycle.periodMs,
-    points: m.points,
-    devices: m.devices.map((d) => d.name),
-    interlocks: m.interlocks.map((i) => ({ id: i.id, description: i.description })),
-    sequences: m.sequences.map((s) => ({ id: s.id, description: s.description })),
-    cycles$: app.loop.cycles$,
-    stats: () => app.loop.stats.summary(),
-    deviceStates: () => app.runners,
-    interlockStates: () => logic.interlocks.states(),
-    sequenceStates: () => logic.sequences.states(),
-    ...(logic.alarms === undefined ? {} : { alarmStates: () => logic.alarms!.states() }),
-  };
 }
