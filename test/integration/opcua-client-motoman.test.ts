@@ -35,7 +35,7 @@ function cellYaml(endpoint: string, plcPort: number): string {
   return `
 version: 1
 cell: { id: itest-motoman-opcua }
-cycle: { period_ms: ${PERIOD}, input_budget_ms: 25, output_budget_ms: 20, overrun: { fault_after: 20 } }
+cycle: { period_ms: ${PERIOD}, input_budget_ms: 25, output_budget_ms: 20, overrun: { fault_after: 1000 } }
 devices:
   robot:
     protocol: opcua
