@@ -23,6 +23,8 @@ export interface CompiledPoint {
 
 export class OutputWriter {
   private readonly planOptions: WriteOptions;
+  /** Some output has `verify: true` (otherwise a write reads nothing back). */
+  private readonly anyVerify: boolean;
 
   constructor(
     private readonly name: string,
@@ -30,6 +32,7 @@ export class OutputWriter {
     private readonly byIndex: ReadonlyMap<number, CompiledPoint>,
     private readonly req: DeviceRequester,
   ) {
+    this.anyVerify = [...byIndex.values()].some((p) => p.verify);
     const w = cfg.workarounds;
     this.planOptions = {
       maxRegistersPerWrite: w.max_registers_per_write,
@@ -67,7 +70,7 @@ export class OutputWriter {
     const refused = all.filter((i) => !indices.includes(i));
     for (const r of plan.requests) await this.req.write(r.fc, r.start, r.values);
     await this.writeRegisterBits(plan.rmw);
-    const mismatched = await this.verify(wire, indices);
+    const mismatched = this.anyVerify ? await this.verify(wire, indices) : [];
     if (mismatched.length > 0) {
       return { ok: false, status: "bad_device_failure", error: `${this.name}: ${mismatched.map((m) => m.error).join("; ")}`, failed: [...refused, ...mismatched.map((m) => m.index)] };
     }
