@@ -77,9 +77,9 @@ export class CellRobots {
       const inputs: Sample[] = [];
       for (const i of b.inputs) {
         const s = image[i];
-        if (s === undefined) return;
-        inputs.push(s);
+        if (s !== undefined) inputs.push(s);
       }
+      if (inputs.length !== b.inputs.length) continue; // an image without these points (not this cell's)
       const s = deriveSample(b.signal, inputs);
       if (!changed(b.last, s, 0)) continue;
       b.last = s;
