@@ -95,7 +95,7 @@ afterAll(async () => {
 
 const v = (c: CycleResult, id: string): unknown => cell.sample(c, id).value;
 const coil = (name: keyof typeof PLC, on: boolean): void => plc.bank.setBit("coil", PLC[name], on);
-function robotState(want: Record<string, unknown>, ms = 3000): Promise<CycleResult> {
+function robotState(want: Record<string, unknown>, ms = 8000): Promise<CycleResult> {
   const what = Object.entries(want).map(([k, x]) => `robot.${k}=${String(x)}`).join(", ");
   return cell.waitCycle(
     (c) => Object.entries(want).every(([k, x]) => cell.sample(c, `robot.${k}`).quality === "good" && v(c, `robot.${k}`) === x),
