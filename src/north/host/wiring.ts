@@ -21,7 +21,7 @@ export interface NorthOptions {
   readonly mode?: NorthMode;
   /** The compiled worker entry (default: dist/src/north/host/worker.js next to host.js). */
   readonly workerEntry?: string | URL;
-  /** Least time between two deltas to the worker (default 10 ms). */
+  /** Least time between two deltas to the worker (default: paceFor(), half the fastest publish interval). */
   readonly paceMs?: number;
 }
 
@@ -49,6 +49,18 @@ export interface NorthAppLike {
     };
   };
   readonly runners: ReturnType<BridgeSource["devices"]>;
+}
+
+/**
+ * Default pace of the deltas: half the fastest publish interval of MQTT and the
+ * OPC UA server (they only ever publish the latest image), at least one cycle
+ * and at most 50 ms. Fewer deltas, less main-thread time; events are never
+ * lost by it (they accumulate), values reach the publishers at most one pace later.
+ */
+export function paceFor(periodMs: number, config: NorthAppLike["loaded"]["config"]): number {
+  const intervals = [config.mqtt?.publish_interval_ms, config.opcua?.publish_interval_ms].filter((x): x is number => typeof x === "number");
+  const half = intervals.length > 0 ? Math.min(...intervals) / 2 : periodMs;
+  return Math.max(periodMs, Math.min(50, half));
 }
 
 /** A NorthHost when the config has `mqtt:` or `opcua:`, else undefined. */
@@ -79,6 +91,7 @@ export function northHostOf(app: NorthAppLike, log: Logger, clock: Clock, opts: 
     commands: logic.commands,
     log,
     clock,
+    paceMs: paceFor(model.cycle.periodMs, config),
     ...opts,
   });
 }

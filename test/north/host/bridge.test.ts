@@ -11,6 +11,7 @@ import { CycleBridge, type BridgeCycle, type BridgeSource } from "../../../src/n
 import { CellMirror } from "../../../src/north/host/mirror.js";
 import { applySamples, encodeSamples, type CycleDelta, type NorthInit } from "../../../src/north/host/protocol.js";
 import { createShared } from "../../../src/north/host/sync-call.js";
+import { paceFor } from "../../../src/north/host/wiring.js";
 import { pointTable } from "../../helpers/point-table.js";
 
 const hist = { summary: () => ({ p50: 1, p99: 2, max: 3 }) };
@@ -143,5 +144,17 @@ describe("CycleBridge + CellMirror", () => {
     clock.t = 10;
     const d = bridge.onCycle(cycle(2, s), 1) as { delta: CycleDelta } | undefined;
     expect(d?.delta.samples).toBeUndefined();
+  });
+});
+
+describe("paceFor", () => {
+  it("is half the fastest publish interval, at least one period, at most 50 ms", () => {
+    const mqtt = { publish_interval_ms: 100 } as never;
+    const opcua = { publish_interval_ms: 50 } as never;
+    expect(paceFor(10, { mqtt, opcua })).toBe(25);
+    expect(paceFor(10, { mqtt })).toBe(50);
+    expect(paceFor(100, { opcua })).toBe(100);
+    expect(paceFor(10, { mqtt: { publish_interval_ms: 1000 } as never })).toBe(50);
+    expect(paceFor(10, {})).toBe(10);
   });
 });
