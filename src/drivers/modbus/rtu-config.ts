@@ -114,6 +114,8 @@ const SETTINGS: readonly (keyof SerialConfig)[] = ["baud_rate", "parity", "data_
  * Checks across devices: devices on one serial path must agree on the line
  * settings and use distinct unit ids; RTU needs 8 data bits. Each issue is
  * reported at the later device and names the earlier one with its line.
+ * Also RTU framing over TCP (`framing: rtu`): unit ids 1..247, one request
+ * in flight.
  */
 export function checkRtuBuses(devices: Readonly<Record<string, { readonly protocol: string }>>, map: SourceMap, issues: ConfigIssue[]): void {
   const first = new Map<string, { name: string; cfg: ModbusRtuDeviceConfig }>();
@@ -121,6 +123,7 @@ export function checkRtuBuses(devices: Readonly<Record<string, { readonly protoc
   // The line of the key (`serial:`, or the device's name), not of the value below it.
   const lineOf = (dev: string, key?: string): number => (key === undefined ? map.locateKey(["devices"], dev) : map.locateKey(["devices", dev], key)).line;
   for (const [name, dev] of Object.entries(devices)) {
+    if (dev.protocol === "modbus-tcp") checkRtuOverTcp(name, dev as ModbusTcpDeviceConfig, map, issues);
     if (dev.protocol !== "modbus-rtu") continue;
     const cfg = dev as ModbusRtuDeviceConfig;
     const path = cfg.serial.path;
@@ -156,5 +159,15 @@ export function checkRtuBuses(devices: Readonly<Record<string, { readonly protoc
     } else {
       onBus.set(cfg.unit_id, name);
     }
+  }
+}
+
+function checkRtuOverTcp(name: string, cfg: ModbusTcpDeviceConfig, map: SourceMap, issues: ConfigIssue[]): void {
+  if (cfg.framing !== "rtu") return;
+  if (cfg.unit_id < 1 || cfg.unit_id > 247) {
+    issues.push(map.issue(["devices", name, "unit_id"], `unit id ${cfg.unit_id}: RTU framing addresses units 1..247 (0 is broadcast, which cellio does not send)`));
+  }
+  if (cfg.max_in_flight > 1) {
+    issues.push(map.issue(["devices", name, "max_in_flight"], "RTU framing has no transaction id: one request in flight (max_in_flight: 1)"));
   }
 }
