@@ -113,7 +113,8 @@ describe("alarms through the one command path", () => {
       inputArguments: [new Variant({ dataType: DataType.String, value: "interlock.door" })],
     });
     expect(call.statusCode.value).toBe(StatusCodes.Good.value);
-    expect(alarms.state("interlock.door")?.acked).toBe(true);
+    // The router applies it at the start of the next cycle.
+    await waitUntil(() => alarms.state("interlock.door")?.acked === true, 5000, "the core alarm acknowledged");
     await waitUntil(() => events.slice(before).some((e) => door(e) && e["AckedState.Id"] === true), 5000, "the OPC UA acked event");
     io.bank.setBit("di", 0, true);
     await sub.terminate();
