@@ -38,6 +38,10 @@ export interface TcpConnectionOptions extends Omit<ModbusTcpClientOptions, "time
 }
 
 export class TcpConnection {
+  /** Socket connects started (each shared by every unit that asked meanwhile). */
+  connectAttempts = 0;
+  /** Attaches answered with the last connect failure during the connection's backoff, without a connect. */
+  backedOff = 0;
   private clientOf: ModbusTcpClient | undefined;
   private readonly members = new Set<TcpConnectionMember>();
   private opening: Promise<void> | undefined;
@@ -114,7 +118,11 @@ export class TcpConnection {
     const client = this.client;
     if (client.isOpen) return Promise.resolve();
     if (this.opening) return this.opening;
-    if (performance.now() < this.retryAt) return Promise.reject(this.failedError);
+    if (performance.now() < this.retryAt) {
+      this.backedOff++;
+      return Promise.reject(this.failedError);
+    }
+    this.connectAttempts++;
     this.opening = client
       .connect()
       .then(
