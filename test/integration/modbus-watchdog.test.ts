@@ -80,7 +80,8 @@ describe("coupler communication watchdog", () => {
     const { port } = await coupler();
     const cell = await startCell(cellYaml(port, `watchdog: { address: "hr:4096", value: 3 }`), t);
     const runner = cell.app.runners.find((r) => r.name === "io")!;
-    await waitFor(() => runner.state === "bad", 3000, "device bad");
+    // Bad from the first cycle ("not connected yet"), then with the watchdog's reason.
+    await waitFor(() => runner.state === "bad" && /CELLIO_ERR_MODBUS_WATCHDOG/.test(runner.lastError), 3000, () => `device bad with the watchdog error, is ${runner.state}: ${runner.lastError}`);
     expect(runner.lastError).toMatch(/CELLIO_ERR_MODBUS_WATCHDOG: io: watchdog hr:4096 = 3: not armed: .*FC16 4096\+1: exception 0x02 \(illegal data address\)/i);
     const driver = cell.app.drivers.find((d) => d.name === "io") as ModbusTcpDriver;
     await waitFor(() => driver.stats().watchdogFailures >= 2, 3000, "a second attempt");
@@ -95,7 +96,8 @@ describe("coupler communication watchdog", () => {
     });
     const cell = await startCell(cellYaml(port, `watchdog: { address: "hr:${WD_REGISTER}", value: 3 }`), t);
     const runner = cell.app.runners.find((r) => r.name === "io")!;
-    await waitFor(() => runner.state === "bad", 3000, "device bad");
+    // Bad from the first cycle ("not connected yet"), then with the watchdog's reason.
+    await waitFor(() => runner.state === "bad" && /CELLIO_ERR_MODBUS_WATCHDOG/.test(runner.lastError), 3000, () => `device bad with the watchdog error, is ${runner.state}: ${runner.lastError}`);
     expect(runner.lastError).toMatch(/CELLIO_ERR_MODBUS_WATCHDOG: io: watchdog hr:100 = 3: read back \[0\], wrote \[3\]; the watchdog is not armed/);
   });
 });
