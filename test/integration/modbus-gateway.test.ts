@@ -84,7 +84,7 @@ describe("several unit ids behind one gateway", () => {
     const cell = await startCell(cellYaml(port, { deadUnit: 9, maxInFlight }), t);
     // Never read, its points stay bad_waiting_for_initial_data; the device is bad with the timeout.
     const deadRunner = cell.app.runners.find((r) => r.name === "dead")!;
-    await waitFor(() => deadRunner.state === "bad", 3000, "dead unit bad");
+    await waitFor(() => deadRunner.state === "bad" && /TIMEOUT/.test(deadRunner.lastError), 3000, () => `dead unit bad on its timeout, is ${deadRunner.state}: ${deadRunner.lastError}`);
     expect(deadRunner.lastError).toMatch(/CELLIO_ERR_MODBUS_TIMEOUT: 127\.0\.0\.1:\d+ unit 9 FC4 0\+1: no answer within 60 ms/);
     await cell.waitCycle(allAliveGood(cell), 3000, "every live unit good");
     for (const list of times.values()) list.length = 0;
@@ -111,7 +111,7 @@ describe("several unit ids behind one gateway", () => {
     const { sim, port } = await gateway("gateway_exception");
     const cell = await startCell(cellYaml(port, { deadUnit: 9 }), t);
     const deadRunner = cell.app.runners.find((r) => r.name === "dead")!;
-    await waitFor(() => deadRunner.state === "bad", 3000, "unit 9 bad");
+    await waitFor(() => deadRunner.state === "bad" && /0x0b/.test(deadRunner.lastError), 3000, () => `unit 9 bad on 0B, is ${deadRunner.state}: ${deadRunner.lastError}`);
     const c = await cell.waitCycle(allAliveGood(cell), 3000, "live units good");
     expect(deadRunner.counters.failuresByStatus.get("bad_no_communication")).toBeGreaterThan(0);
     expect(deadRunner.lastError).toMatch(/unit 9 FC4 0\+1: exception 0x0b \(gateway target device failed to respond\)/i);
