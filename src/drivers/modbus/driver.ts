@@ -126,6 +126,11 @@ export class ModbusTcpDriver implements DeviceDriver {
     return this.requests;
   }
 
+  /** The device's connection (its attachment to the shared socket or bus) is open. */
+  get connected(): boolean {
+    return this.transport.isOpen;
+  }
+
   /** Reconnects after the first connection. */
   get reconnects(): number {
     return this.req.stats.reconnects;
