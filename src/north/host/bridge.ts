@@ -19,7 +19,7 @@ import type { Sample } from "../../core/sample.js";
 import type { SequenceEvent, SequenceState } from "../../core/sequences.js";
 import type { Clock } from "../../infra/clock.js";
 import { Histogram } from "../../loop/histogram.js";
-import { encodeSamples, type CycleDelta, type DeviceSnap, type LoopModeName, type LoopSnap, type SequenceSnap } from "./protocol.js";
+import { encodeSamples, type AlarmSnap, type CycleDelta, type DeviceSnap, type LoopModeName, type LoopSnap, type SequenceSnap } from "./protocol.js";
 
 /** What the bridge reads of one cycle (loop/control-loop.ts CycleResult fits). */
 export interface BridgeCycle {
@@ -42,6 +42,8 @@ interface HistogramLike {
 export interface BridgeSource {
   interlocks(): readonly InterlockState[];
   sequences(): readonly SequenceState[];
+  /** The core's alarm states, when the cell keeps them. */
+  alarms?(): readonly AlarmSnap[];
   devices(): readonly {
     readonly name: string;
     readonly state: DeviceSnap["state"];
@@ -94,6 +96,7 @@ export class CycleBridge {
   private readonly scratch: Int32Array;
   private sentInterlocks = new Map<string, InterlockState>();
   private sentSequences = new Map<string, SequenceSnap>();
+  private sentAlarms = new Map<string, AlarmSnap>();
   private sentDevices = new Map<string, { state: string; lastError: string }>();
   private interlockEvents: InterlockEvent[] = [];
   private sequenceEvents: SequenceEvent[] = [];
@@ -122,6 +125,7 @@ export class CycleBridge {
     this.sent.fill(undefined);
     this.sentInterlocks.clear();
     this.sentSequences.clear();
+    this.sentAlarms.clear();
     this.sentDevices.clear();
     this.seq = 0;
     this.lastPost = -Infinity;
@@ -180,6 +184,7 @@ export class CycleBridge {
     this.counters.samples += n;
     const interlocks = this.changedInterlocks();
     const sequences = this.changedSequences();
+    const alarms = this.changedAlarms();
     const stats = now - this.lastStats >= this.statsEveryMs;
     const devices = this.devicesIfChanged(stats);
     let loop: LoopSnap | undefined;
@@ -207,6 +212,7 @@ export class CycleBridge {
       ...(samples ? { samples } : {}),
       ...(interlocks ? { interlocks } : {}),
       ...(sequences ? { sequences } : {}),
+      ...(alarms ? { alarms } : {}),
       ...(this.interlockEvents.length > 0 ? { interlockEvents: this.interlockEvents } : {}),
       ...(this.sequenceEvents.length > 0 ? { sequenceEvents: this.sequenceEvents } : {}),
       ...(this.commands.length > 0 ? { commands: this.commands } : {}),
@@ -253,6 +259,18 @@ export class CycleBridge {
       if (p !== undefined && p.step === s.step && p.stepElapsedMs === s.stepElapsedMs && p.lastFault === s.lastFault && p.faulted === s.faulted) continue;
       const copy: SequenceSnap = { id: s.id, step: s.step, stepElapsedMs: s.stepElapsedMs, lastFault: s.lastFault, faulted: s.faulted };
       this.sentSequences.set(s.id, copy);
+      (out ??= []).push(copy);
+    }
+    return out;
+  }
+
+  private changedAlarms(): AlarmSnap[] | undefined {
+    let out: AlarmSnap[] | undefined;
+    for (const a of this.source.alarms?.() ?? []) {
+      const p = this.sentAlarms.get(a.id);
+      if (p !== undefined && p.active === a.active && p.acked === a.acked && p.message === a.message) continue;
+      const copy: AlarmSnap = { id: a.id, active: a.active, acked: a.acked, message: a.message };
+      this.sentAlarms.set(a.id, copy);
       (out ??= []).push(copy);
     }
     return out;

@@ -30,7 +30,7 @@ import type { NorthWorkerName } from "./worker.js";
 export type NorthMode = "worker" | "in-thread";
 
 export interface NorthHostOptions {
-  readonly init: Omit<NorthInit, "shared" | "logLevel" | "commandTimeoutMs">;
+  readonly init: Omit<NorthInit, "shared" | "logLevel" | "commandTimeoutMs" | "alarms">;
   readonly cycles$: Observable<BridgeCycle>;
   readonly source: BridgeSource;
   /** The command router. */
@@ -149,7 +149,7 @@ export class NorthHost {
     this.shared = createShared();
     this.bridge.reset();
     this.current = STARTING;
-    const init: NorthInit = { ...this.opts.init, shared: this.shared, logLevel: this.opts.log.level, commandTimeoutMs: this.opts.commandTimeoutMs ?? 1000 };
+    const init: NorthInit = { ...this.opts.init, alarms: this.opts.source.alarms !== undefined, shared: this.shared, logLevel: this.opts.log.level, commandTimeoutMs: this.opts.commandTimeoutMs ?? 1000 };
     if (this.mode === "in-thread") {
       const { NorthRuntime } = await import("./runtime.js");
       const { port1, port2 } = new MessageChannel();

@@ -15,7 +15,7 @@ import { INITIAL_SAMPLE, type Sample } from "../../core/sample.js";
 import type { SequenceEvent } from "../../core/sequences.js";
 import type { CellView as MqttCellView, LoopView } from "../mqtt/ports.js";
 import type { CellView as OpcuaCellView, DeviceView as OpcuaDeviceView, StatsView } from "../opcua-server/ports.js";
-import { applySamples, type CycleDelta, type DeviceSnap, type HistogramSnap, type LoopModeName, type NorthInit, type SequenceSnap } from "./protocol.js";
+import { applySamples, type AlarmSnap, type CycleDelta, type DeviceSnap, type HistogramSnap, type LoopModeName, type NorthInit, type SequenceSnap } from "./protocol.js";
 
 /** One mirrored cycle: fits both publishers' CycleView. */
 export interface MirrorCycle {
@@ -51,6 +51,8 @@ export class CellMirror {
   private readonly sequences: SequenceSnap[];
   private readonly interlockAt = new Map<string, number>();
   private readonly sequenceAt = new Map<string, number>();
+  private readonly alarms: AlarmSnap[] = [];
+  private readonly alarmAt = new Map<string, number>();
   private devices: OpcuaDeviceView[];
   private stats: StatsView & { readonly duration: { readonly p99: number } };
 
@@ -84,6 +86,14 @@ export class CellMirror {
     for (const s of d.sequences ?? NONE) {
       const k = this.sequenceAt.get(s.id);
       if (k !== undefined) this.sequences[k] = s;
+    }
+    for (const a of d.alarms ?? NONE) {
+      const k = this.alarmAt.get(a.id);
+      if (k !== undefined) this.alarms[k] = a;
+      else {
+        this.alarmAt.set(a.id, this.alarms.length);
+        this.alarms.push(a);
+      }
     }
     if (d.devices) this.devices = d.devices.map(deviceView);
     if (d.loop) this.stats = d.loop;
@@ -147,6 +157,7 @@ export class CellMirror {
       deviceStates: () => this.devices,
       interlockStates: () => this.interlocks,
       sequenceStates: () => this.sequences,
+      ...(i.alarms ? { alarmStates: () => this.alarms } : {}),
     };
   }
 }

@@ -37,6 +37,8 @@ export interface NorthInit {
   readonly baseDir: string;
   /** The main logger's level: the worker does not even format what would be dropped. */
   readonly logLevel: string;
+  /** The cell keeps alarm states (core/alarms.ts): deltas carry them, the OPC UA conditions follow them. */
+  readonly alarms: boolean;
   /** Shared with the main thread: command replies and the last applied delta (sync-call.ts). */
   readonly shared: SharedArrayBuffer;
   /** How long a command waits for the loop's thread to answer. */
@@ -44,6 +46,14 @@ export interface NorthInit {
 }
 
 export type SequenceSnap = Pick<SequenceState, "id" | "step" | "stepElapsedMs" | "lastFault" | "faulted">;
+
+/** One alarm of the core (core/alarms.ts AlarmState fits). */
+export interface AlarmSnap {
+  readonly id: string;
+  readonly active: boolean;
+  readonly acked: boolean;
+  readonly message: string;
+}
 
 export interface HistogramSnap {
   readonly p50: number;
@@ -97,6 +107,8 @@ export interface CycleDelta {
   /** Interlock and sequence states that changed (whole states). */
   readonly interlocks?: readonly InterlockState[];
   readonly sequences?: readonly SequenceSnap[];
+  /** Alarm states that changed. */
+  readonly alarms?: readonly AlarmSnap[];
   /** Every event since the previous delta (bounded: `droppedEvents` counts what did not fit). */
   readonly interlockEvents?: readonly InterlockEvent[];
   readonly sequenceEvents?: readonly SequenceEvent[];

@@ -45,6 +45,7 @@ export interface NorthAppLike {
     readonly logic: {
       readonly interlocks: { states(): readonly InterlockState[] };
       readonly sequences: { states(): readonly SequenceState[] };
+      readonly alarms?: { states(): ReturnType<NonNullable<BridgeSource["alarms"]>> } | undefined;
       readonly commands: { submit(command: Command, from: Caller): CommandResult };
     };
   };
@@ -85,6 +86,7 @@ export function northHostOf(app: NorthAppLike, log: Logger, clock: Clock, opts: 
     source: {
       interlocks: () => logic.interlocks.states(),
       sequences: () => logic.sequences.states(),
+      ...(logic.alarms === undefined ? {} : { alarms: () => logic.alarms!.states() }),
       devices: () => app.runners,
       loop: () => app.loop.stats.summary(),
     },

@@ -76,6 +76,7 @@ describe("CycleBridge + CellMirror", () => {
       config: {},
       baseDir: "/",
       logLevel: "silent",
+      alarms: false,
       shared: createShared(),
       commandTimeoutMs: 100,
     };
@@ -156,5 +157,29 @@ describe("paceFor", () => {
     expect(paceFor(100, { opcua })).toBe(100);
     expect(paceFor(10, { mqtt: { publish_interval_ms: 1000 } as never })).toBe(50);
     expect(paceFor(10, {})).toBe(10);
+  });
+});
+
+describe("alarms through the bridge", () => {
+  it("sends the core's alarm states when they change; the mirror offers them to the OPC UA server", () => {
+    const clock = clockAt();
+    const alarms = [{ id: "interlock.door", active: true, acked: false, message: "tripped" }];
+    const src = { ...source([], [], { state: "good", lastError: "" }), alarms: () => alarms };
+    const bridge = new CycleBridge(src, { points: 1, clock, paceMs: 10 });
+    const { points } = pointTable([["io.a", "int", "input"]]);
+    const mirror = new CellMirror({ cellId: "c", periodMs: 10, points, devices: ["io"], interlocks: [], sequences: [], config: {}, baseDir: "/", logLevel: "silent", alarms: true, shared: createShared(), commandTimeoutMs: 100 });
+    const img = [goodSample(1, 1)];
+    const d1 = bridge.onCycle(cycle(0, img), 0)!.delta;
+    expect(d1.alarms).toEqual(alarms);
+    mirror.apply(structuredClone(d1));
+    expect(mirror.opcuaView().alarmStates?.()).toEqual(alarms);
+    clock.t = 10;
+    expect(bridge.onCycle(cycle(1, img), 1)!.delta.alarms).toBeUndefined();
+    alarms[0] = { ...alarms[0]!, acked: true };
+    clock.t = 20;
+    const d3 = bridge.onCycle(cycle(2, img), 2)!.delta;
+    expect(d3.alarms).toEqual([{ id: "interlock.door", active: true, acked: true, message: "tripped" }]);
+    mirror.apply(structuredClone(d3));
+    expect(mirror.opcuaView().alarmStates?.()[0]?.acked).toBe(true);
   });
 });
