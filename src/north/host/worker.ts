@@ -2,6 +2,7 @@
  * Entry of the north worker thread (host.ts starts it from the compiled
  * dist/ file next to it): MQTT and the OPC UA server, off the loop's thread.
  */
+import os from "node:os";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { FromWorker, NorthInit, ToWorker } from "./protocol.js";
 import { NorthRuntime } from "./runtime.js";
@@ -15,6 +16,15 @@ export type NorthWorkerName = "cellio-north";
 
 if (isMainThread || parentPort === null) throw new Error("north/host/worker.js runs only as a worker thread (host.ts starts it)");
 const port = parentPort;
+// Below the loop's thread when they compete for a core. Linux only: there the nice value is per
+// thread (setpriority(PRIO_PROCESS, 0) changes the calling thread); elsewhere it would be the process.
+if (process.platform === "linux") {
+  try {
+    os.setPriority(os.constants.priority.PRIORITY_BELOW_NORMAL);
+  } catch {
+    // not allowed here: north runs at the loop's priority
+  }
+}
 const init = workerData as NorthInit;
 const post = (m: FromWorker): void => {
   port.postMessage(m);
