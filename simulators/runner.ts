@@ -94,6 +94,10 @@ export async function startSimulators(model: CellModel, opts: SimulatorOptions =
       case "modbus-rtu":
         // Not simulated here: a test puts a ModbusRtuSimServer on the other end of a pty pair (test/helpers/pty.ts).
         break;
+      case "opcua":
+        // Not simulated here: an OPC UA device's server is the Motoman simulator's OPC UA face
+        // (a profile device below) or a test's own node-opcua server.
+        break;
     }
   }
   const servers: ModbusTcpSimServer[] = [];

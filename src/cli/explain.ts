@@ -41,6 +41,17 @@ export function explainCell(loaded: LoadedConfig): string {
         }
         break;
       }
+      case "opcua": {
+        const c = d.config;
+        const sec = c.security;
+        lines.push(`  endpoint ${c.endpoint}, security ${sec.mode}${sec.policy ? `/${sec.policy}` : ""}, ${sec.user ? `user ${sec.user}` : "anonymous"}`);
+        lines.push(
+          c.mode === "subscription"
+            ? `  read plan: one subscription, publishing every ${c.subscription.publishing_interval_ms} ms, ${d.points.length} monitored item(s)`
+            : `  read plan: one Read of ${d.points.length} node(s) per poll (every ${c.poll_every} cycle(s))`,
+        );
+        break;
+      }
     }
   }
   if (m.logic.length > 0) {
