@@ -11,8 +11,17 @@
  * read in the same cycle), input-change → output-write latency (the child
  * flips device 0's input and timestamps the coil write that mirrors it), and
  * the controller's CPU and RSS.
+ *
+ * The in-process run shares this bench process (and its RSS) with the
+ * baseline and, under `npm run bench`, with every bench before it; so the
+ * fleet is also run by the real daemon, `cellio run` (dist/src/main.js) in its
+ * own process, whose CPU and RSS are read from /proc (Linux) and reported as
+ * the daemon's figures.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { fork, spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import ModbusSerial from "modbus-serial";
@@ -179,6 +188,42 @@ async function runCellio(ports: readonly number[], seconds: number, child: Child
   return { cpu: cpuPct, rss, report, lateP99, running };
 }
 
+/** utime + stime of a process in clock ticks, and its resident set in MiB, from /proc. */
+async function procUsage(pid: number): Promise<{ ticks: number; rssMiB: number }> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat(5))
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return { ticks, rssMiB: kb / 1024 };
+}
+
+/** The fleet run by the daemon itself (`cellio run` in its own process): its CPU and RSS. */
+async function runDaemon(ports: readonly number[], seconds: number, child: ChildProcess): Promise<{ cpu: number; rss: number; report: SimReport } | undefined> {
+  if (process.platform !== "linux") return undefined;
+  const dir = await mkdtemp(path.join(os.tmpdir(), "cellio-fleet-"));
+  const file = path.join(dir, "fleet.yaml");
+  await writeFile(file, fleetYaml(ports));
+  const main = fileURLToPath(new URL("../../src/main.js", import.meta.url));
+  const proc = spawn(process.execPath, [main, "run", "-c", file, "--summary-every", "0", "--state-dir", dir], { stdio: ["ignore", "ignore", "inherit"] });
+  try {
+    await sleep(3000); // start, connect, first good scan
+    child.send({ cmd: "reset" });
+    const u0 = await procUsage(proc.pid!);
+    const t0 = performance.now();
+    await sleep(seconds * 1000);
+    const u1 = await procUsage(proc.pid!);
+    const wallS = (performance.now() - t0) / 1000;
+    const hz = 100; // USER_HZ on Linux
+    const report = await ask<SimReport>(child, "report");
+    return { cpu: ((u1.ticks - u0.ticks) / hz / wallS) * 100, rss: u1.rssMiB, report };
+  } finally {
+    proc.kill("SIGTERM");
+    await new Promise((r) => proc.once("exit", r));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 export async function runFleetBench(seconds: number, devices = 32): Promise<Figure[]> {
   const child = fork(fileURLToPath(import.meta.url), ["--fleet-sim", String(devices)], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
   const { ports } = await new Promise<{ ports: number[] }>((resolve) => child.once("message", (m) => resolve(m as { ports: number[] })));
@@ -186,6 +231,7 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
   try {
     const base = await runBaseline(ports, seconds, child);
     const cell = await runCellio(ports, seconds, child);
+    const daemon = await runDaemon(ports, seconds, child);
     const k = `${devices} devices, 10 ms`;
     const rate = (r: SimReport): number => (Math.min(...r.pollsPerSecond) / (1000 / PERIOD)) * 100;
     const add = (metric: string, v: number, b: number, unit: string): void => {
@@ -200,6 +246,18 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
     add("controller cpu", cell.cpu, base.cpu, "% core");
     add("controller rss", cell.rss, base.rss, "MiB");
     figures.push({ bench: "modbus fleet", case: k, metric: "loop lateness p99", value: cell.lateP99, unit: "ms" });
+    if (daemon) {
+      const d = `${devices} devices, 10 ms, cellio run (own process)`;
+      const addD = (metric: string, v: number, b: number, unit: string): void => {
+        figures.push({ bench: "modbus fleet", case: d, metric, value: v, unit, baseline: b, baselineName: "setInterval + modbus-serial (bench process)" });
+      };
+      addD("polls on time (worst device)", rate(daemon.report), rate(base.report), "% of nominal");
+      addD("poll interval p99", daemon.report.interval.p99, base.report.interval.p99, "ms");
+      addD("poll interval max", daemon.report.interval.max, base.report.interval.max, "ms");
+      addD("input→output mirror p99", daemon.report.mirror.p99, base.report.mirror.p99, "ms");
+      addD("process cpu", daemon.cpu, base.cpu, "% core");
+      addD("process rss", daemon.rss, base.rss, "MiB");
+    }
     figures.push({ bench: "modbus fleet", case: k, metric: "cellio mode at end (1 = running)", value: cell.running ? 1 : 0, unit: "" });
   } finally {
     child.send({ cmd: "stop" });

@@ -114,6 +114,13 @@ async function simWorker(): Promise<void> {
 // ---- worker: the OPC UA clients -------------------------------------------------------
 
 async function clientsWorker(data: { url: string; ns: string; pkiDir: string; clients: number }): Promise<void> {
+  // The clients stand in for HMIs on other machines: below the loop's priority (Linux: this thread only),
+  // so on this 2-core box they do not take the loop's core first.
+  try {
+    os.setPriority(os.constants.priority.PRIORITY_BELOW_NORMAL);
+  } catch {
+    // not allowed: same priority as the loop
+  }
   const post = (m: ClientMsg): void => parentPort!.postMessage(m);
   const cm = new OPCUACertificateManager({ rootFolder: data.pkiDir, automaticallyAcceptUnknownCertificate: true, disableFileWatchers: true });
   await cm.initialize();
