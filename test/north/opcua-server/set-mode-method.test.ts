@@ -85,9 +85,13 @@ describe("OPC UA Cell.SetMode", () => {
     // auto: the logic drives the conveyor, a write is refused as driven
     expect(await write(eng, ns.id("Cell.Devices.io1.conveyor_run"), DataType.Boolean, true)).toBe(StatusCodes.BadInvalidState);
 
+    // Watch from before the call: the cycle that applies the command can be published before the method's answer arrives.
+    const switching = cell.waitCycle((c) => c.modeEvents.some((e) => e.kind === "switch" && e.to === "manual"), 5_000, "the switch to manual");
+    switching.catch(() => undefined); // awaited below; no unhandled rejection if the call's expectation fails first
     const r = await call(eng, ns, "SetMode", ["manual"]);
     expect(r).toEqual({ status: StatusCodes.Good, message: "accepted" });
-    const switched = await cell.waitCycle((c) => c.control === "manual", 5_000, "control manual");
+    const switched = await switching;
+    expect(switched.control).toBe("manual");
     expect(switched.modeEvents[0]).toMatchObject({ kind: "switch", to: "manual" });
     expect(switched.modeEvents[0]!.by).toMatch(/^engineer opcua:engineer@/);
 
