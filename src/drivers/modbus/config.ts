@@ -77,7 +77,7 @@ export const modbusTcpDeviceSchema = z
       .int()
       .positive()
       .optional()
-      .describe("A sample older than this turns uncertain (default: 3 poll periods)"),
+      .describe("A sample older than this turns uncertain (default: the larger of 3 poll periods and 3 request timeouts)"),
     required: z.boolean().default(true).describe("Readiness needs this device to be good"),
     address_base: z.union([z.literal(0), z.literal(1)]).default(0).describe("1 for devices documented one-based"),
     max_gap: z

@@ -111,7 +111,7 @@ export const opcuaDeviceSchema = z
         "Subscription mode: no publish response (data or keep-alive) for this long rebuilds client, session and subscription (default: 3 keep-alive periods + timeout_ms)",
       ),
     poll_every: z.number().int().min(1).max(100_000).default(1).describe("Poll every N cycles (the subscription's values are taken every N cycles)"),
-    stale_after_ms: z.number().int().positive().optional().describe("A sample older than this turns uncertain (default: 3 poll periods)"),
+    stale_after_ms: z.number().int().positive().optional().describe("A sample older than this turns uncertain (default: the larger of 3 poll periods and 3 request timeouts)"),
     required: z.boolean().default(true).describe("Readiness needs this device to be good"),
     reconnect: z
       .object({
