@@ -17,6 +17,12 @@ export function explainCell(loaded: LoadedConfig): string {
   // Every RTU device first, so each bus shows the gap it will really use (the largest asked for).
   const buses = new RtuBusRegistry();
   const transports = new Map(m.devices.flatMap((d) => (d.config.protocol === "modbus-rtu" ? [[d.name, buses.transportFor(d.config)] as const] : [])));
+  // Modbus TCP devices naming the same host, port and framing share one connection (drivers/modbus/links.ts).
+  const tcpKey = (c: { host: string; port: number; framing: string }): string => `${c.host}:${c.port} (${c.framing} framing)`;
+  const sharing = new Map<string, string[]>();
+  for (const d of m.devices) {
+    if (d.config.protocol === "modbus-tcp") sharing.set(tcpKey(d.config), [...(sharing.get(tcpKey(d.config)) ?? []), d.name]);
+  }
   for (const d of m.devices) {
     lines.push(`\ndevice ${d.name} (${d.config.protocol}, stale after ${d.staleAfterMs} ms)`);
     for (const i of d.points) {
@@ -32,6 +38,11 @@ export function explainCell(loaded: LoadedConfig): string {
         if (transport) {
           const bus = transport.bus;
           lines.push(`  unit ${transport.unit} on serial bus ${bus.path} (${describeLine(bus.settings)}, inter-frame gap ${bus.interFrameGapMs.toFixed(2)} ms)`);
+        }
+        if (d.config.protocol === "modbus-tcp") {
+          const key = tcpKey(d.config);
+          const others = (sharing.get(key) ?? []).filter((n) => n !== d.name);
+          lines.push(`  unit ${d.config.unit_id} on ${key}${others.length > 0 ? `, one connection shared with ${others.join(", ")}` : ""}`);
         }
         const driver = new ModbusTcpDriver(d.name, d.config, d.points.map((i) => m.points[i]!), systemClock, silentLogger(), transport);
         lines.push(`  read plan: ${driver.plan.length} request(s) per poll`);

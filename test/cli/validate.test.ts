@@ -157,6 +157,19 @@ describe.concurrent("cellio validate", { timeout: SPAWN_TIMEOUT }, () => {
     expect(out).toContain("FC3 read holding registers start 9 count 1: faulted, at_speed");
   });
 
+  it("--explain says which Modbus TCP devices share one connection, and shows an OPC UA device's plan", async () => {
+    const modbus = await run("validate", "src/drivers/modbus/sample.yaml", "--explain");
+    expect(modbus.code).toBe(0);
+    const out = modbus.stdout.split("\n").map((l) => l.trim());
+    expect(out).toContain("unit 1 on 10.0.0.40:502 (mbap framing), one connection shared with meter_b");
+    expect(out).toContain("unit 2 on 10.0.0.40:502 (mbap framing), one connection shared with meter_a");
+    expect(out).toContain("unit 1 on 10.0.0.21:502 (mbap framing)");
+    const opcua = await run("validate", "src/drivers/opcua/sample.yaml", "--explain");
+    expect(opcua.code).toBe(0);
+    expect(opcua.stdout).toMatch(/endpoint opc\.tcp:\/\/\S+, security \w+/);
+    expect(opcua.stdout).toMatch(/read plan: (one subscription, publishing every \d+ ms, \d+ monitored item\(s\)|one Read of \d+ node\(s\) per poll)/);
+  });
+
   it("exits 1 with CELLIO_ERR_CONFIG_IO for a file that does not exist", async () => {
     const r = await run("validate", "config/no-such-cell.yaml");
     expect(r.code).toBe(1);
