@@ -23,38 +23,11 @@ import mqtt from "mqtt";
 import { CellApp } from "../../src/app.js";
 import { loadConfigText } from "../../src/config/load.js";
 import { silentLogger } from "../../src/infra/logger.js";
-import { ModbusTcpSimServer, RegisterBank } from "../../simulators/modbus/index.js";
-import { Mosquitto } from "../helpers/mosquitto.js";
+import { POINTS, WATCHER, benchCellYaml, startBenchBroker, startChangingSim } from "./mqtt-fixture.js";
 import { sleep, type Figure } from "./util.js";
 
-const POINTS = 1000;
-const PERIOD = 10;
 const CELL = "bench-outage";
-const USERS = { "cellio-bench-outage": "bench", watcher: "watch" };
-const ACL = `pattern read cellio/#
-user cellio-bench-outage
-topic readwrite cellio/${CELL}/#
-`;
 const MiB = 2 ** 20;
-
-function cellYaml(port: number, mqttBlock: object): string {
-  const points = Array.from({ length: POINTS }, (_, i) => `      p${i}: { address: "hr:${i}" }`).join("\n");
-  return `
-version: 1
-cell: { id: ${CELL} }
-cycle: { period_ms: ${PERIOD}, input_budget_ms: 5, output_budget_ms: 3 }
-devices:
-  io:
-    protocol: modbus-tcp
-    host: 127.0.0.1
-    port: ${port}
-    timeout_ms: 50
-    stale_after_ms: 1000
-    points:
-${points}
-mqtt: ${JSON.stringify(mqttBlock)}
-`;
-}
 
 /** Collect garbage when the process was started with --expose-gc, so "before" is not inflated by garbage. */
 function settle(): void {
@@ -63,7 +36,7 @@ function settle(): void {
 
 /** A subscriber to every point and the status: which points it has seen with a source time at or after `sinceWall`. */
 async function watch(url: string, sinceWall: number): Promise<{ current: () => number; retained: () => number; status: () => string; end: () => Promise<void> }> {
-  const c = await mqtt.connectAsync(url, { username: "watcher", password: USERS.watcher, reconnectPeriod: 200 });
+  const c = await mqtt.connectAsync(url, { ...WATCHER, reconnectPeriod: 200 });
   const current = new Set<string>();
   const retained = new Set<string>();
   let status = "";
@@ -86,20 +59,9 @@ export async function runMqttOutageBench(seconds: number): Promise<Figure[]> {
     figures.push({ bench: "mqtt-outage", case: kase, metric, value, unit, ...(baseline === undefined ? {} : { baseline, baselineName }) });
   };
 
-  const bank = new RegisterBank();
-  const sim = new ModbusTcpSimServer({ port: 0, units: bank });
-  const { port } = await sim.start();
-  let k = 0;
-  const changer = setInterval(() => {
-    k = (k + 1) & 0x7fff;
-    const words = bank.holdingRegisters;
-    for (let i = 0; i < POINTS; i++) words[i] = (k + i) & 0xffff;
-  }, PERIOD);
-  // As config/mosquitto/mosquitto.conf: Receive Maximum 100.
-  const broker = await Mosquitto.start({ users: USERS, acl: ACL, extra: ["max_inflight_messages 100", "max_queued_messages 1000"] });
-  process.env.BENCH_MQTT_PW = USERS["cellio-bench-outage"]; // read by the worker (a copy of this environment)
-  const block = { url: broker.url, username: "cellio-bench-outage", password_env: "BENCH_MQTT_PW", publish_interval_ms: 100, reconnect_ms: 500 };
-  const app = new CellApp(loadConfigText(cellYaml(port, block), CELL), { log: silentLogger() });
+  const sim = await startChangingSim();
+  const { broker, block } = await startBenchBroker(CELL, "cellio-bench-outage");
+  const app = new CellApp(loadConfigText(benchCellYaml(CELL, sim.port, block), CELL), { log: silentLogger() });
   try {
     await app.start();
     const north = app.north!;
@@ -163,7 +125,6 @@ export async function runMqttOutageBench(seconds: number): Promise<Figure[]> {
     await fresh.end();
   } finally {
     await app.stop(1000);
-    clearInterval(changer);
     await sim.stop();
     await broker.stop();
   }

@@ -26,37 +26,10 @@ import mqtt from "mqtt";
 import { CellApp } from "../../src/app.js";
 import { loadConfigText } from "../../src/config/load.js";
 import { silentLogger } from "../../src/infra/logger.js";
-import { ModbusTcpSimServer, RegisterBank } from "../../simulators/modbus/index.js";
-import { Mosquitto } from "../helpers/mosquitto.js";
+import { WATCHER, benchCellYaml, startBenchBroker, startChangingSim } from "./mqtt-fixture.js";
 import { cpuMeter, sleep, type Figure } from "./util.js";
 
-const POINTS = 1000;
-const PERIOD = 10;
 const CELL = "bench-mqtt";
-const USERS = { "cellio-bench-mqtt": "bench", watcher: "watch" };
-const ACL = `pattern read cellio/#
-user cellio-bench-mqtt
-topic readwrite cellio/${CELL}/#
-`;
-
-function cellYaml(port: number, mqttBlock?: object): string {
-  const points = Array.from({ length: POINTS }, (_, i) => `      p${i}: { address: "hr:${i}" }`).join("\n");
-  return `
-version: 1
-cell: { id: ${CELL} }
-cycle: { period_ms: ${PERIOD}, input_budget_ms: 5, output_budget_ms: 3 }
-devices:
-  io:
-    protocol: modbus-tcp
-    host: 127.0.0.1
-    port: ${port}
-    timeout_ms: 50
-    stale_after_ms: 1000
-    points:
-${points}
-${mqttBlock ? `mqtt: ${JSON.stringify(mqttBlock)}` : ""}
-`;
-}
 
 interface Window {
   latenessP99: number;
@@ -82,23 +55,12 @@ export async function runMqttBench(seconds: number): Promise<Figure[]> {
     figures.push({ bench: "mqtt", case: kase, metric, value, unit, ...(baseline === undefined ? {} : { baseline, baselineName }) });
   };
 
-  const bank = new RegisterBank();
-  const sim = new ModbusTcpSimServer({ port: 0, units: bank });
-  const { port } = await sim.start();
-  // Every register changes every cycle.
-  let k = 0;
-  const changer = setInterval(() => {
-    k = (k + 1) & 0x7fff;
-    const words = bank.holdingRegisters;
-    for (let i = 0; i < POINTS; i++) words[i] = (k + i) & 0xffff;
-  }, PERIOD);
-  // As config/mosquitto/mosquitto.conf: Receive Maximum 100 (QoS 1 publishes in flight from cellio).
-  const broker = await Mosquitto.start({ users: USERS, acl: ACL, extra: ["max_inflight_messages 100", "max_queued_messages 1000"] });
-  process.env.BENCH_MQTT_PW = USERS["cellio-bench-mqtt"]; // read by the worker (a copy of this environment)
+  const sim = await startChangingSim();
+  const { broker, block: brokerBlock } = await startBenchBroker(CELL, "cellio-bench-mqtt");
   let app: CellApp | undefined;
   let watcher: Worker | undefined;
   try {
-    app = new CellApp(loadConfigText(cellYaml(port), "bench-mqtt"), { log: silentLogger() });
+    app = new CellApp(loadConfigText(benchCellYaml(CELL, sim.port), CELL), { log: silentLogger() });
     await app.start();
     await sleep(1000); // connect, first good scan
     const without = await window(app, seconds);
@@ -108,15 +70,8 @@ export async function runMqttBench(seconds: number): Promise<Figure[]> {
     add("1000 points / 10 ms, no MQTT", "lateness max", without.latenessMax, "ms");
     add("1000 points / 10 ms, no MQTT", "cpu", without.cpuPct, "% core");
 
-    const block = {
-      url: broker.url,
-      username: "cellio-bench-mqtt",
-      password_env: "BENCH_MQTT_PW",
-      publish_interval_ms: 100,
-      reconnect_ms: 500,
-      ...(process.env.BENCH_MQTT_EXTRA ? (JSON.parse(process.env.BENCH_MQTT_EXTRA) as object) : {}),
-    };
-    app = new CellApp(loadConfigText(cellYaml(port, block), "bench-mqtt"), { log: silentLogger() });
+    const block = { ...brokerBlock, ...(process.env.BENCH_MQTT_EXTRA ? (JSON.parse(process.env.BENCH_MQTT_EXTRA) as object) : {}) };
+    app = new CellApp(loadConfigText(benchCellYaml(CELL, sim.port, block), CELL), { log: silentLogger() });
     await app.start();
     const north = app.north!;
     const t0 = performance.now();
@@ -159,7 +114,6 @@ export async function runMqttBench(seconds: number): Promise<Figure[]> {
   } finally {
     await watcher?.terminate();
     await app?.stop(1000);
-    clearInterval(changer);
     await sim.stop();
     await broker.stop();
   }
@@ -175,7 +129,7 @@ async function watcherWorker(data: { url: string; topic: string }): Promise<void
   }
   let received = 0;
   try {
-    const client = await mqtt.connectAsync(data.url, { username: "watcher", password: USERS.watcher });
+    const client = await mqtt.connectAsync(data.url, WATCHER);
     client.on("message", () => received++);
     await client.subscribeAsync(data.topic, { qos: 0 });
     parentPort!.postMessage({ subscribed: true });
