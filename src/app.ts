@@ -17,7 +17,7 @@ import type { DeviceDriver } from "./loop/device-port.js";
 import { PreciseScheduler } from "./loop/precise-scheduler.js";
 import { ModbusLinks } from "./drivers/modbus/links.js";
 // No node-opcua here: the OPC UA driver imports its node-opcua side in start(), only when an opcua device exists.
-import { OpcuaDriver } from "./drivers/opcua/driver.js";
+import { OpcuaDriver, type OpcuaDriverOptions } from "./drivers/opcua/driver.js";
 import type { NorthHost } from "./north/host/host.js";
 import { northHostOf, type NorthOptions } from "./north/host/wiring.js";
 import { HttpService } from "./north/http/server.js";
@@ -49,7 +49,7 @@ function createDriver(
   clock: Clock,
   log: Logger,
   buses: ModbusLinks,
-  baseDir: string,
+  files: OpcuaDriverOptions,
 ): DeviceDriver {
   switch (cfg.protocol) {
     case "modbus-tcp":
@@ -57,7 +57,7 @@ function createDriver(
       // One bus per serial path, one connection per host:port, shared by every device on it.
       return buses.driver(name, cfg, points, clock, log);
     case "opcua":
-      return new OpcuaDriver(name, cfg, points, clock, log, { baseDir });
+      return new OpcuaDriver(name, cfg, points, clock, log, files);
   }
 }
 
@@ -88,10 +88,13 @@ export class CellApp {
     const drivers: DeviceDriver[] = [];
     const runners: DeviceRunner[] = [];
     const buses = new ModbusLinks(this.log);
+    const configDir = path.dirname(path.resolve(loaded.file));
+    const st = loaded.config.state;
+    const stateDir = opts.stateDir ?? (st?.dir === undefined ? undefined : resolveStateDir({ configured: st.dir, configFile: loaded.file }));
     for (const d of model.devices) {
       const points = d.points.map((i) => model.points[i]!);
       const log = this.log.child({ component: "driver", device: d.name });
-      const driver = createDriver(d.name, d.config, points, clock, log, buses, path.dirname(path.resolve(loaded.file)));
+      const driver = createDriver(d.name, d.config, points, clock, log, buses, { baseDir: configDir, ...(stateDir === undefined ? {} : { stateDir }) });
       drivers.push(driver);
       runners.push(
         new DeviceRunner(
@@ -126,8 +129,6 @@ export class CellApp {
     this.http = http?.enabled
       ? new HttpService({ config: http, cell: { model, loop: this.loop, runners, drivers, northStats: () => this.northStats() }, clock, log: this.log })
       : undefined;
-    const st = loaded.config.state;
-    const stateDir = opts.stateDir ?? (st?.dir === undefined ? undefined : resolveStateDir({ configured: st.dir, configFile: loaded.file }));
     this.state = stateDir
       ? new StatePersister({
           dir: stateDir,

@@ -38,9 +38,13 @@ export function resolveStateDir(o: { flag?: string | undefined; configured?: str
   if (o.flag !== undefined) return path.resolve(o.flag);
   const configDir = path.dirname(path.resolve(o.configFile));
   if (o.configured !== undefined) return path.resolve(configDir, o.configured);
-  const sd = (o.env ?? process.env).STATE_DIRECTORY?.split(":")[0];
-  if (sd) return path.resolve(sd);
-  return path.join(configDir, "state");
+  return defaultStateDir(configDir, o.env);
+}
+
+/** The state folder when nothing is configured: $STATE_DIRECTORY (its first entry), else `state/` in `configDir`. */
+export function defaultStateDir(configDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  const sd = env.STATE_DIRECTORY?.split(":")[0];
+  return sd ? path.resolve(sd) : path.join(configDir, "state");
 }
 
 /** The state file of cell `cell` in `dir`. */

@@ -61,7 +61,7 @@ export const opcuaSecuritySchema = z
       .string()
       .min(1)
       .optional()
-      .describe("PKI folder: cellio's application certificate (own/), trusted/ and rejected/ server certificates. Default ./state/pki next to the config file"),
+      .describe("PKI folder: cellio's application certificate (own/), trusted/ and rejected/ server certificates. Default: pki/ in the cell's state folder (--state-dir, state.dir, $STATE_DIRECTORY, else ./state next to the config file)"),
     trust_unknown_server: z
       .boolean()
       .default(false)

@@ -19,6 +19,8 @@ export interface OpcuaDriverOptions {
   /** Folder of the config file: relative paths (pki_dir) start here. */
   readonly baseDir: string;
   readonly env?: NodeJS.ProcessEnv;
+  /** The cell's state folder (the state file's): the default PKI is its `pki/`. */
+  readonly stateDir?: string;
 }
 
 export class OpcuaDriver implements DeviceDriver {
@@ -36,7 +38,7 @@ export class OpcuaDriver implements DeviceDriver {
     private readonly log: Logger,
     private readonly opts: OpcuaDriverOptions,
   ) {
-    this.plan = planDevice(name, cfg, points, opts.baseDir, opts.env);
+    this.plan = planDevice(name, cfg, points, opts.baseDir, opts.env, opts.stateDir);
   }
 
   /** The link, once started (diagnostics and tests). */

@@ -5,6 +5,7 @@
  */
 import path from "node:path";
 import { CellioError } from "../../infra/errors.js";
+import { defaultStateDir } from "../../persist/config.js";
 import type { PointDef, PointKind } from "../../core/points.js";
 import { parseAddress, type OpcuaAddress } from "./address.js";
 import type { OpcuaDeviceConfig } from "./config.js";
@@ -43,15 +44,22 @@ export interface OpcuaPlan {
 }
 
 /**
- * Default PKI folder: `pki/` under $STATE_DIRECTORY (systemd StateDirectory=)
- * when set, else `state/pki` next to the config file.
+ * Default PKI folder: `pki/` in the cell's state folder — the one the state
+ * file uses (`stateDir`: cellio run's --state-dir, the config's state.dir,
+ * $STATE_DIRECTORY, else `state/` next to the config file: persist/config.ts).
  */
-export function defaultPkiDir(baseDir: string, env: NodeJS.ProcessEnv = process.env): string {
-  const state = env.STATE_DIRECTORY?.split(":")[0];
-  return state ? path.join(state, "pki") : path.join(baseDir, "state", "pki");
+export function defaultPkiDir(baseDir: string, env: NodeJS.ProcessEnv = process.env, stateDir?: string): string {
+  return path.join(stateDir ?? defaultStateDir(baseDir, env), "pki");
 }
 
-export function planDevice(name: string, cfg: OpcuaDeviceConfig, points: readonly PointDef[], baseDir: string, env?: NodeJS.ProcessEnv): OpcuaPlan {
+export function planDevice(
+  name: string,
+  cfg: OpcuaDeviceConfig,
+  points: readonly PointDef[],
+  baseDir: string,
+  env?: NodeJS.ProcessEnv,
+  stateDir?: string,
+): OpcuaPlan {
   const sub = cfg.subscription;
   const planned: PlannedPoint[] = [];
   for (const def of points) {
@@ -84,7 +92,7 @@ export function planDevice(name: string, cfg: OpcuaDeviceConfig, points: readonl
     byKey.set(key, g);
   }
   const sec = cfg.security;
-  const pkiDir = sec.pki_dir === undefined ? defaultPkiDir(baseDir, env) : path.resolve(baseDir, sec.pki_dir);
+  const pkiDir = sec.pki_dir === undefined ? defaultPkiDir(baseDir, env, stateDir) : path.resolve(baseDir, sec.pki_dir);
   const keepAliveMs = sub.publishing_interval_ms * sub.keepalive_count;
   if (cfg.mode === "subscription" && cfg.liveness_ms !== undefined && cfg.liveness_ms <= keepAliveMs) {
     throw new CellioError("CELLIO_ERR_CONFIG", `${name}: liveness_ms (${cfg.liveness_ms}) must be longer than the keep-alive period (${keepAliveMs} ms)`);

@@ -105,4 +105,9 @@ describe("PKI folder", () => {
     expect(defaultPkiDir("/etc/cellio", { STATE_DIRECTORY: "/var/lib/cellio" })).toBe("/var/lib/cellio/pki");
     expect(defaultPkiDir("/etc/cellio", {})).toBe("/etc/cellio/state/pki");
   });
+
+  it("is pki/ in the cell's state folder when one is resolved (--state-dir, state.dir), whatever $STATE_DIRECTORY says", () => {
+    expect(defaultPkiDir("/etc/cellio", { STATE_DIRECTORY: "/var/lib/cellio" }, "/srv/cell-7")).toBe("/srv/cell-7/pki");
+    expect(defaultPkiDir("/etc/cellio", {}, "/srv/cell-7")).toBe("/srv/cell-7/pki");
+  });
 });
