@@ -11,6 +11,7 @@ import { InputTable } from "./core/input-table.js";
 import { systemClock, type Clock } from "./infra/clock.js";
 import type { Logger } from "./infra/logger.js";
 import { errorMessage } from "./infra/errors.js";
+import { NOT_REQUESTED, applyRealtime, dropRealtime, type RealtimeState } from "./infra/realtime.js";
 import { ControlLoop, type CycleResult } from "./loop/control-loop.js";
 import { DeviceRunner } from "./loop/device-runner.js";
 import type { DeviceDriver } from "./loop/device-port.js";
@@ -72,6 +73,8 @@ export class CellApp {
   readonly http: HttpService | undefined;
   /** The state file keeper, when there is a state folder (AppOptions.stateDir or config state.dir). */
   readonly state: StatePersister | undefined;
+  /** The loop thread's scheduling (config cycle.realtime_priority), as read back from the kernel at start. */
+  realtime: RealtimeState = NOT_REQUESTED;
   private readonly log: Logger;
   private summarySub: Subscription | undefined;
   private eventSub: Subscription | undefined;
@@ -127,7 +130,7 @@ export class CellApp {
     this.north = northHostOf(this, this.log, clock, opts.north);
     const http = loaded.config.http;
     this.http = http?.enabled
-      ? new HttpService({ config: http, cell: { model, loop: this.loop, runners, drivers, northStats: () => this.northStats() }, clock, log: this.log })
+      ? new HttpService({ config: http, cell: { model, loop: this.loop, runners, drivers, northStats: () => this.northStats(), realtimePriority: () => this.realtime.priority }, clock, log: this.log })
       : undefined;
     this.state = stateDir
       ? new StatePersister({
@@ -164,6 +167,7 @@ export class CellApp {
     const northReady = this.north?.start().catch((e: unknown) => {
       this.log.error({ err: errorMessage(e) }, "MQTT and OPC UA could not start: the cell runs without them");
     });
+    this.startRealtime();
     this.loop.start();
     await northReady;
     const every = this.opts.summaryEveryMs ?? 0;
@@ -172,6 +176,15 @@ export class CellApp {
       timer.unref();
       this.summarySub = { unsubscribe: () => clearInterval(timer) } as Subscription;
     }
+  }
+
+  /** SCHED_FIFO for this thread (the loop's) when the config asks for it; refused: logged, the cell runs on. */
+  private startRealtime(): void {
+    const priority = this.loaded.model.cycle.realtimePriority;
+    if (priority === undefined) return;
+    this.realtime = applyRealtime(priority);
+    if (this.realtime.applied) this.log.info({ priority }, `loop thread runs under SCHED_FIFO at priority ${priority}`);
+    else this.log.warn({ priority, reason: this.realtime.reason }, `real-time priority refused, the loop runs at normal priority: ${this.realtime.reason ?? ""}`);
   }
 
   /** Interlock trips and resets, sequence steps, applied commands, mode switches and alarms: transitions only. */
@@ -252,6 +265,8 @@ export class CellApp {
     this.summarySub?.unsubscribe();
     this.eventSub?.unsubscribe();
     this.loop.stop();
+    dropRealtime(this.realtime);
+    this.realtime = NOT_REQUESTED;
     const stateSaved = this.state?.flush(Math.min(1000, timeoutMs));
     const res = await this.loop.writeSafeOutputs(timeoutMs);
     outputsSafe(); // only now may a hung north worker be terminated

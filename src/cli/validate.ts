@@ -11,7 +11,7 @@ export async function validateCommand(file: string, opts: { explain?: boolean })
     const loaded = await loadConfigFile(file);
     const m = loaded.model;
     process.stdout.write(
-      `${file}: ok — cell ${m.cellId}, ${m.devices.length} device(s), ${m.points.length} point(s), ${m.logic.length} logic rule(s), period ${m.cycle.periodMs} ms\n`,
+      `${file}: ok — cell ${m.cellId}, ${m.devices.length} device(s), ${m.points.length} point(s), ${m.logic.length} logic rule(s), period ${m.cycle.periodMs} ms${m.cycle.realtimePriority === undefined ? "" : `, loop thread SCHED_FIFO ${m.cycle.realtimePriority}`}\n`,
     );
     if (opts.explain) process.stdout.write(explainCell(loaded));
     return 0;

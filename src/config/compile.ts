@@ -26,6 +26,8 @@ export interface CycleModel {
   readonly outputBudgetMs: number;
   readonly warnPct: number;
   readonly faultAfter: number;
+  /** SCHED_FIFO priority for the loop's thread (undefined: normal scheduling). */
+  readonly realtimePriority: number | undefined;
 }
 
 export interface DeviceModel {
@@ -218,6 +220,7 @@ export function compileCell(config: CellConfig, map: SourceMap): CompileResult {
         outputBudgetMs: config.cycle.output_budget_ms,
         warnPct: config.cycle.overrun.warn_pct,
         faultAfter: config.cycle.overrun.fault_after,
+        realtimePriority: config.cycle.realtime_priority,
       }),
       points: Object.freeze(points),
       pointIndex: frozenMap(pointIndex),

@@ -22,6 +22,15 @@ export const cycleSchema = z
     period_ms: z.number().int().min(1).max(60_000).describe("Cycle period T: cycle k starts at t0 + k*T"),
     input_budget_ms: z.number().positive().describe("Deadline for the input phase, from the cycle start"),
     output_budget_ms: z.number().positive().describe("Deadline for the output phase, from its start"),
+    realtime_priority: z
+      .number()
+      .int()
+      .min(1)
+      .max(49)
+      .optional()
+      .describe(
+        "Linux: run the loop's thread (only) under SCHED_FIFO at this priority, so a busy machine cannot delay a cycle. Below 50, the kernel's interrupt threads. Needs CAP_SYS_NICE or RLIMIT_RTPRIO (systemd: LimitRTPRIO=, RestrictRealtime=no); refused: logged, the loop runs at normal priority",
+      ),
     overrun: z
       .object({
         warn_pct: z.number().min(1).max(100).default(80).describe("Warn when a cycle takes more than this % of the period"),

@@ -12,13 +12,13 @@ export const POINTS = 1000;
 export const PERIOD = 10;
 export const WATCHER = { username: "watcher", password: "watch" } as const;
 
-/** The bench cell, with an `mqtt:` block when one is given. */
-export function benchCellYaml(cell: string, port: number, mqttBlock?: object): string {
+/** The bench cell, with an `mqtt:` block when one is given, and the loop's thread real-time when asked. */
+export function benchCellYaml(cell: string, port: number, mqttBlock?: object, realtimePriority?: number): string {
   const points = Array.from({ length: POINTS }, (_, i) => `      p${i}: { address: "hr:${i}" }`).join("\n");
   return `
 version: 1
 cell: { id: ${cell} }
-cycle: { period_ms: ${PERIOD}, input_budget_ms: 5, output_budget_ms: 3 }
+cycle: { period_ms: ${PERIOD}, input_budget_ms: 5, output_budget_ms: 3${realtimePriority === undefined ? "" : `, realtime_priority: ${realtimePriority}`} }
 devices:
   io:
     protocol: modbus-tcp

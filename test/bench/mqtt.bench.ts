@@ -16,6 +16,12 @@
  * thread nor takes the loop's core first (an mqtt.js client receiving
  * 10,000 msg/s on the loop's thread was what an earlier version measured).
  *
+ * Both windows run twice: with the loop's thread at normal priority, then
+ * under SCHED_FIFO (cycle.realtime_priority: 10; needs root or
+ * RLIMIT_RTPRIO). Each window also reports how long the loop's thread waited
+ * for a CPU (runQueueMeter in util.ts): lateness that comes from the other
+ * busy threads and processes on the two cores, not from cellio's own work.
+ *
  * The broker outage (memory held, republish time) is mqtt-outage.bench.ts.
  * Needs `mosquitto` (apt-get install mosquitto). Prints figures, asserts nothing.
  */
@@ -27,7 +33,7 @@ import { CellApp } from "../../src/app.js";
 import { loadConfigText } from "../../src/config/load.js";
 import { silentLogger } from "../../src/infra/logger.js";
 import { WATCHER, benchCellYaml, startBenchBroker, startChangingSim } from "./mqtt-fixture.js";
-import { cpuMeter, sleep, type Figure } from "./util.js";
+import { addRunQueueFigures, cpuMeter, runQueueMeter, sleep, type Figure, type RunQueueFigures } from "./util.js";
 
 const CELL = "bench-mqtt";
 
@@ -37,6 +43,7 @@ interface Window {
   cycles: number;
   skipped: number;
   cpuPct: number;
+  runQueue: RunQueueFigures | undefined;
 }
 
 /** Run the cell for `seconds` and return the loop figures of that window. */
@@ -44,40 +51,60 @@ async function window(app: CellApp, seconds: number): Promise<Window> {
   app.loop.stats.resetWindow();
   const s0 = app.loop.stats.summary();
   const cpu = cpuMeter();
+  const rq = runQueueMeter(app.loop.cycles$);
   await sleep(seconds * 1000);
   const s = app.loop.stats.summary();
-  return { latenessP99: s.lateness.p99, latenessMax: s.lateness.max, cycles: s.cycles - s0.cycles, skipped: s.skipped - s0.skipped, cpuPct: cpu() };
+  const runQueue = rq.read();
+  rq.stop();
+  return { latenessP99: s.lateness.p99, latenessMax: s.lateness.max, cycles: s.cycles - s0.cycles, skipped: s.skipped - s0.skipped, cpuPct: cpu(), runQueue };
 }
+
+/** SCHED_FIFO priority of the loop's thread in the second pair of windows (cycle.realtime_priority). */
+const RT = 10;
 
 export async function runMqttBench(seconds: number): Promise<Figure[]> {
   const figures: Figure[] = [];
-  const add = (kase: string, metric: string, value: number, unit: string, baseline?: number, baselineName?: string): void => {
-    figures.push({ bench: "mqtt", case: kase, metric, value, unit, ...(baseline === undefined ? {} : { baseline, baselineName }) });
-  };
-
   const sim = await startChangingSim();
   const { broker, block: brokerBlock } = await startBenchBroker(CELL, "cellio-bench-mqtt");
+  try {
+    // The same pair of windows with the loop's thread at normal priority, then real-time.
+    for (const rt of [undefined, RT]) await runPair(figures, seconds, sim.port, broker.url, brokerBlock, rt);
+  } finally {
+    await sim.stop();
+    await broker.stop();
+  }
+  return figures;
+}
+
+async function runPair(figures: Figure[], seconds: number, simPort: number, brokerUrl: string, brokerBlock: object, rt: number | undefined): Promise<void> {
+  const sched = rt === undefined ? "" : `, loop SCHED_FIFO ${rt}`;
+  const add = (kase: string, metric: string, value: number, unit: string, baseline?: number, baselineName?: string): void => {
+    figures.push({ bench: "mqtt", case: kase + sched, metric, value, unit, ...(baseline === undefined ? {} : { baseline, baselineName }) });
+  };
   let app: CellApp | undefined;
   let watcher: Worker | undefined;
   try {
-    app = new CellApp(loadConfigText(benchCellYaml(CELL, sim.port), CELL), { log: silentLogger() });
+    app = new CellApp(loadConfigText(benchCellYaml(CELL, simPort, undefined, rt), CELL), { log: silentLogger() });
     await app.start();
+    if (rt !== undefined && !app.realtime.applied) throw new Error(`real-time priority refused: ${app.realtime.reason ?? "?"}`);
     await sleep(1000); // connect, first good scan
     const without = await window(app, seconds);
     await app.stop(1000);
     app = undefined;
-    add("1000 points / 10 ms, no MQTT", "lateness p99", without.latenessP99, "ms");
-    add("1000 points / 10 ms, no MQTT", "lateness max", without.latenessMax, "ms");
-    add("1000 points / 10 ms, no MQTT", "cpu", without.cpuPct, "% core");
+    const base = "1000 points / 10 ms, no MQTT";
+    add(base, "lateness p99", without.latenessP99, "ms");
+    add(base, "lateness max", without.latenessMax, "ms");
+    add(base, "cpu", without.cpuPct, "% core");
+    addRunQueueFigures(figures, "mqtt", base + sched, without.runQueue);
 
     const block = { ...brokerBlock, ...(process.env.BENCH_MQTT_EXTRA ? (JSON.parse(process.env.BENCH_MQTT_EXTRA) as object) : {}) };
-    app = new CellApp(loadConfigText(benchCellYaml(CELL, sim.port, block), CELL), { log: silentLogger() });
+    app = new CellApp(loadConfigText(benchCellYaml(CELL, simPort, block, rt), CELL), { log: silentLogger() });
     await app.start();
     const north = app.north!;
     const t0 = performance.now();
     while (north.status.mqtt?.connected !== true && performance.now() - t0 < 10_000) await sleep(50);
     let received = 0;
-    watcher = new Worker(fileURLToPath(import.meta.url), { workerData: { role: "mqtt-bench-watcher", url: broker.url, topic: `cellio/${CELL}/points/#` } });
+    watcher = new Worker(fileURLToPath(import.meta.url), { workerData: { role: "mqtt-bench-watcher", url: brokerUrl, topic: `cellio/${CELL}/points/#` } });
     const subscribed = new Promise<void>((resolve, reject) => {
       watcher!.on("message", (m: { received: number } | { subscribed: true } | { error: string }) => {
         if ("received" in m) received = m.received;
@@ -103,6 +130,7 @@ export async function runMqttBench(seconds: number): Promise<Figure[]> {
     add(kase, "lateness max", withMqtt.latenessMax, "ms", without.latenessMax, "no MQTT");
     add(kase, "cpu (process, all threads)", withMqtt.cpuPct, "% core", without.cpuPct, "no MQTT");
     add(kase, "skipped cycles", withMqtt.skipped, "cycles", without.skipped, "no MQTT");
+    addRunQueueFigures(figures, "mqtt", kase + sched, withMqtt.runQueue);
     const cycles = b.cycles - b0.cycles;
     add(kase, "bridge: main-thread time per cycle (mean)", cycles > 0 ? ((b.busyMs - b0.busyMs) / cycles) * 1000 : 0, "µs");
     add(kase, "bridge: main-thread time per cycle p50", bt.p50 * 1000, "µs");
@@ -114,10 +142,7 @@ export async function runMqttBench(seconds: number): Promise<Figure[]> {
   } finally {
     await watcher?.terminate();
     await app?.stop(1000);
-    await sim.stop();
-    await broker.stop();
   }
-  return figures;
 }
 
 /** Worker thread: the dashboard stand-in. Counts what it receives and reports it every 250 ms. */

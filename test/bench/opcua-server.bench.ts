@@ -16,6 +16,10 @@
  *  - the main thread's cost of the bridge to the worker (time per cycle
  *    building and posting deltas, mean and max).
  *
+ * The windows with clients and without run again with the loop's thread under
+ * SCHED_FIFO (what cycle.realtime_priority does; root or RLIMIT_RTPRIO), and
+ * every window says how long that thread waited for a CPU (util.ts).
+ *
  * The simulator and the clients run in worker threads (their own event loops),
  * so the loop's thread only carries what cellio's main thread carries; on a
  * small machine they still compete for the same cores ("cpu" counts every
@@ -50,7 +54,8 @@ import { Histogram } from "../../src/loop/histogram.js";
 import type { BridgeCounters } from "../../src/north/host/bridge.js";
 import type { NorthHost } from "../../src/north/host/host.js";
 import { hashPassword } from "../../src/north/opcua-server/password.js";
-import { cpuMeter, sleep, type Figure } from "./util.js";
+import { NOT_REQUESTED, applyRealtime, dropRealtime, type RealtimeState } from "../../src/infra/realtime.js";
+import { addRunQueueFigures, cpuMeter, runQueueMeter, sleep, type Figure, type RunQueueFigures } from "./util.js";
 
 const PERIOD = 10;
 const POINTS = 999; // + the probe: 1,000 monitored items per client
@@ -197,16 +202,40 @@ function bridgeFigures(kase: string, b0: BridgeCounters, north: NorthHost, add: 
   add(kase, "bridge: cycles not sent (worker lagging)", b.lagged - b0.lagged, "cycles");
 }
 
-async function lateness(app: CellApp, seconds: number): Promise<{ h: ReturnType<Histogram["summary"]>; cpuPct: number; elu: number; skipped: number; misses: number }> {
+interface LatenessWindow {
+  h: ReturnType<Histogram["summary"]>;
+  cpuPct: number;
+  elu: number;
+  skipped: number;
+  misses: number;
+  runQueue: RunQueueFigures | undefined;
+}
+
+async function lateness(app: CellApp, seconds: number): Promise<LatenessWindow> {
   app.loop.stats.resetWindow();
   const s0 = app.loop.stats.summary();
   const cpu = cpuMeter();
   const elu0 = performance.eventLoopUtilization();
+  const rq = runQueueMeter(app.loop.cycles$);
   await sleep(seconds * 1000);
   const s = app.loop.stats.summary();
   const elu = performance.eventLoopUtilization(elu0).utilization * 100;
-  return { h: s.lateness, cpuPct: cpu(), elu, skipped: s.skipped - s0.skipped, misses: s.inputMisses - s0.inputMisses };
+  const runQueue = rq.read();
+  rq.stop();
+  return { h: s.lateness, cpuPct: cpu(), elu, skipped: s.skipped - s0.skipped, misses: s.inputMisses - s0.inputMisses, runQueue };
 }
+
+function windowFigures(figures: Figure[], kase: string, w: LatenessWindow, add: (kase: string, metric: string, value: number, unit: string) => void): void {
+  for (const [m, v] of [["p50", w.h.p50], ["p99", w.h.p99], ["max", w.h.max]] as const) add(kase, `loop lateness ${m}`, v, "ms");
+  add(kase, "cpu (process, all threads)", w.cpuPct, "% core");
+  add(kase, "main event loop utilization", w.elu, "%");
+  add(kase, "skipped cycles", w.skipped, "cycles");
+  add(kase, "input deadline misses", w.misses, "reads");
+  addRunQueueFigures(figures, "opcua-server", kase, w.runQueue);
+}
+
+/** SCHED_FIFO priority of the loop's thread in the last two windows (what cycle.realtime_priority applies at start). */
+const RT = 10;
 
 export async function runOpcuaServerBench(seconds: number): Promise<Figure[]> {
   const figures: Figure[] = [];
@@ -223,6 +252,7 @@ export async function runOpcuaServerBench(seconds: number): Promise<Figure[]> {
   });
   let app: CellApp | undefined;
   let clients: Worker | undefined;
+  let realtime: RealtimeState = NOT_REQUESTED;
   try {
     while (simPort === 0) await sleep(10);
     // The clients' certificate, made first and put in the server's trusted folder (the server is in another thread).
@@ -255,10 +285,7 @@ export async function runOpcuaServerBench(seconds: number): Promise<Figure[]> {
     const b0 = { ...north.bridgeCounters };
     north.bridgeTime.reset();
     const idle = await lateness(app, seconds);
-    for (const [m, v] of [["p50", idle.h.p50], ["p99", idle.h.p99], ["max", idle.h.max]] as const) add("0 clients", `loop lateness ${m}`, v, "ms");
-    add("0 clients", "cpu (process, all threads)", idle.cpuPct, "% core");
-    add("0 clients", "main event loop utilization", idle.elu, "%");
-    add("0 clients", "skipped cycles", idle.skipped, "cycles");
+    windowFigures(figures, "0 clients", idle, add);
     bridgeFigures("0 clients", b0, north, add);
 
     const latency = new Histogram();
@@ -279,29 +306,40 @@ export async function runOpcuaServerBench(seconds: number): Promise<Figure[]> {
     while (subscribed < CLIENTS && clientError === "" && performance.now() - t0 < 120_000) await sleep(50);
     if (clientError !== "") throw new Error(`OPC UA bench clients: ${clientError}`);
     await sleep(2000);
-    measuring = true;
-    const b1 = { ...north.bridgeCounters };
-    north.bridgeTime.reset();
-    const busy = await lateness(app, seconds);
-    measuring = false;
     const kase = `${CLIENTS} clients x ${POINTS + 1} items`;
-    for (const [m, v] of [["p50", busy.h.p50], ["p99", busy.h.p99], ["max", busy.h.max]] as const) add(kase, `loop lateness ${m}`, v, "ms");
-    add(kase, "cpu (process, all threads)", busy.cpuPct, "% core");
-    add(kase, "main event loop utilization", busy.elu, "%");
-    add(kase, "skipped cycles", busy.skipped, "cycles");
-    add(kase, "input deadline misses", busy.misses, "reads");
-    const l = latency.summary();
-    add(kase, "change-to-client latency p50", l.p50, "ms");
-    add(kase, "change-to-client latency p99", l.p99, "ms");
-    add(kase, "change-to-client latency max", l.max, "ms");
-    add(kase, "latency samples", l.count, "probes");
-    bridgeFigures(kase, b1, north, add);
+    const busyWindow = async (k: string): Promise<void> => {
+      latency.reset();
+      measuring = true;
+      const b1 = { ...north.bridgeCounters };
+      north.bridgeTime.reset();
+      const busy = await lateness(app!, seconds);
+      measuring = false;
+      windowFigures(figures, k, busy, add);
+      const l = latency.summary();
+      add(k, "change-to-client latency p50", l.p50, "ms");
+      add(k, "change-to-client latency p99", l.p99, "ms");
+      add(k, "change-to-client latency max", l.max, "ms");
+      add(k, "latency samples", l.count, "probes");
+      bridgeFigures(k, b1, north, add);
+    };
+    await busyWindow(kase);
+    // The same with the loop's thread under SCHED_FIFO, as cycle.realtime_priority sets it at start.
+    realtime = applyRealtime(RT);
+    if (!realtime.applied) throw new Error(`real-time priority refused: ${realtime.reason ?? "?"}`);
+    await busyWindow(`${kase}, loop SCHED_FIFO ${RT}`);
     const done = new Promise<void>((resolve) => clients!.once("exit", () => resolve()));
     clients.postMessage("stop");
     await Promise.race([done, sleep(10_000)]);
-    add(kase, "notifications received", notifications, "values");
+    add(kase, "notifications received (both windows)", notifications, "values");
     clients = undefined;
+    await sleep(2000);
+    const b2 = { ...north.bridgeCounters };
+    north.bridgeTime.reset();
+    const idleRt = await lateness(app, seconds);
+    windowFigures(figures, `0 clients, loop SCHED_FIFO ${RT}`, idleRt, add);
+    bridgeFigures(`0 clients, loop SCHED_FIFO ${RT}`, b2, north, add);
   } finally {
+    dropRealtime(realtime);
     await clients?.terminate();
     await app?.stop(2000);
     sim.postMessage("stop");

@@ -6,6 +6,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { existsSync, readFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
+import type { Observable } from "rxjs";
+import { Histogram } from "../../src/loop/histogram.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export const MAIN = path.join(ROOT, "dist", "src", "main.js");
@@ -69,3 +73,61 @@ export async function stopChild(child: ChildProcess): Promise<void> {
 export function fmt(n: number, digits = 3): string {
   return Number.isFinite(n) ? n.toFixed(digits) : String(n);
 }
+
+/**
+ * How long the loop's thread waited for a CPU, from the kernel's scheduler
+ * statistics (/proc/thread-self/schedstat, Linux; field 2 is the time spent
+ * runnable on a run queue, in ns). Read once per cycle on the loop's thread
+ * (≈ 10 µs, the same in every case of a bench). It tells lateness that comes
+ * from cellio's own work on that thread (little or no wait) from lateness
+ * that comes from the machine's other threads and processes holding both
+ * cores (the thread was ready but not running).
+ */
+export interface RunQueueFigures {
+  /** Run-queue wait per cycle, ms. */
+  readonly perCycle: ReturnType<Histogram["summary"]>;
+  /** Total wait over the window, ms per second. */
+  readonly msPerSecond: number;
+  /** Cycles later than 1 ms. */
+  readonly late: number;
+  /** Of those, the cycles whose run-queue wait covers at least half their lateness. */
+  readonly lateWaitingForCpu: number;
+}
+
+export function runQueueMeter(cycles$: Observable<{ readonly latenessMs: number }>): { read(): RunQueueFigures | undefined; stop(): void } {
+  const file = "/proc/thread-self/schedstat";
+  if (!existsSync(file)) return { read: () => undefined, stop: () => undefined };
+  const waitNs = (): number => Number(readFileSync(file, "utf8").split(" ")[1]);
+  const h = new Histogram();
+  const t0 = performance.now();
+  const w0 = waitNs();
+  let prev = w0;
+  let late = 0;
+  let lateWaiting = 0;
+  const sub = cycles$.subscribe((c) => {
+    const w = waitNs();
+    const ms = (w - prev) / 1e6;
+    prev = w;
+    h.recordMs(ms);
+    if (c.latenessMs > 1) {
+      late++;
+      if (ms >= c.latenessMs / 2) lateWaiting++;
+    }
+  });
+  return {
+    read: () => ({ perCycle: h.summary(), msPerSecond: (prev - w0) / 1e6 / ((performance.now() - t0) / 1000), late, lateWaitingForCpu: lateWaiting }),
+    stop: () => sub.unsubscribe(),
+  };
+}
+
+/** The run-queue figures as bench rows (nothing where /proc has no schedstat). */
+export function addRunQueueFigures(figures: Figure[], bench: string, kase: string, rq: RunQueueFigures | undefined): void {
+  if (!rq) return;
+  const add = (metric: string, value: number, unit: string): void => void figures.push({ bench, case: kase, metric, value, unit });
+  add("loop thread: waiting for a CPU per cycle p99", rq.perCycle.p99, "ms");
+  add("loop thread: waiting for a CPU per cycle max", rq.perCycle.max, "ms");
+  add("loop thread: waiting for a CPU, total", rq.msPerSecond, "ms/s");
+  add("cycles later than 1 ms", rq.late, "cycles");
+  add("… of which the thread was waiting for a CPU", rq.lateWaitingForCpu, "cycles");
+}
+

@@ -129,6 +129,16 @@ logic:
     ]);
   });
 
+  it("cycle.realtime_priority: 1–49 reaches the model; 50 and above is refused at its line", () => {
+    const good = loadConfigText(GOOD.replace("output_budget_ms: 4 }", "output_budget_ms: 4, realtime_priority: 20 }"));
+    expect(good.model.cycle.realtimePriority).toBe(20);
+    expect(loadConfigText(GOOD).model.cycle.realtimePriority).toBeUndefined();
+    const text = GOOD.replace("output_budget_ms: 4 }", "output_budget_ms: 4,\n  realtime_priority: 50 }");
+    const issues = issuesOf(text);
+    expect(issues.map((i) => i.path)).toEqual(["cycle.realtime_priority"]);
+    expect(issues[0]!.line).toBe(4);
+  });
+
   it("puts an unknown point inside an expression at its column inside the quotes", () => {
     const text = `${HEAD}devices:
   io1:

@@ -32,6 +32,8 @@ export interface MetricsCell {
   readonly drivers: readonly DeviceDriver[];
   /** MQTT and OPC UA client counts, from wherever those run (main thread or a worker). */
   northStats?(): NorthStats | undefined;
+  /** The loop thread's real-time priority as read back from the kernel (0: normal scheduling). */
+  realtimePriority?(): number;
 }
 
 /** Optional link facts a driver may expose (the Modbus driver counts reconnects). */
@@ -153,6 +155,12 @@ export class CellMetrics {
       new ScrapeMetric("cellio_loop_faulted", "1 while an overrun fault holds every output safe", "gauge", () => [{ value: loop.mode === "faulted" ? 1 : 0 }]),
       new ScrapeMetric("cellio_loop_mode", "Loop mode (1 for the current one): starting holds outputs safe until the first complete good scan", "gauge", () =>
         MODES.map((m) => ({ value: loop.mode === m ? 1 : 0, labels: { mode: m } })),
+      ),
+      new ScrapeMetric(
+        "cellio_loop_realtime_priority",
+        "SCHED_FIFO priority of the loop's thread as the kernel reports it (0: normal scheduling; compare with cycle.realtime_priority)",
+        "gauge",
+        () => [{ value: this.cell.realtimePriority?.() ?? 0 }],
       ),
       new ScrapeMetric("cellio_loop_last_cycle_age_seconds", "Time since the last completed cycle", "gauge", () => {
         const age = this.lastCycleAgeMs();

@@ -112,6 +112,7 @@ describe("/metrics", () => {
     expect(one(samples, "cellio_deadline_misses_total", { phase: "input" })).toBeGreaterThanOrEqual(0);
     expect(one(samples, "cellio_cycle_overruns_total")).toBeGreaterThanOrEqual(0);
     expect(one(samples, "cellio_loop_last_cycle_age_seconds")).toBeLessThan(5);
+    expect(one(samples, "cellio_loop_realtime_priority")).toBe(0); // no cycle.realtime_priority: normal scheduling
     expect(one(samples, "nodejs_eventloop_lag_p99_seconds")).toBeGreaterThan(0);
     // No MQTT or OPC UA configured: their metrics are absent, not a fake 0.
     expect(samples.some((s) => s.name === "cellio_mqtt_connected" || s.name === "cellio_opcua_sessions")).toBe(false);
