@@ -16,9 +16,12 @@
  * baseline and, under `npm run bench`, with every bench before it; so the
  * fleet is also run by the real daemon, `cellio run` (dist/src/main.js) in its
  * own process, whose CPU and RSS are read from /proc (Linux) and reported as
- * the daemon's figures.
+ * the daemon's figures. A second daemon run puts the simulator under SCHED_FIFO
+ * 20 (32 devices are 32 pieces of hardware that answer whatever the
+ * controller's CPU does; one simulator process on the same two cores is not)
+ * and the daemon's loop under cycle.realtime_priority 10.
  */
-import { fork, spawn, type ChildProcess } from "node:child_process";
+import { fork, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -106,7 +109,7 @@ async function simMain(n: number): Promise<void> {
   });
 }
 
-function fleetYaml(ports: readonly number[]): string {
+function fleetYaml(ports: readonly number[], realtimePriority?: number): string {
   const devs = ports
     .map(
       (p, i) => `  d${i}:
@@ -123,7 +126,8 @@ function fleetYaml(ports: readonly number[]): string {
     )
     .join("\n");
   const logic = ports.map((_, i) => `  d${i}.out0: "d${i}.in0"`).join("\n");
-  return `version: 1\ncell: { id: fleet }\ncycle: { period_ms: ${PERIOD}, input_budget_ms: 4, output_budget_ms: 4 }\ndevices:\n${devs}\nlogic:\n${logic}\n`;
+  const rt = realtimePriority === undefined ? "" : `, realtime_priority: ${realtimePriority}`;
+  return `version: 1\ncell: { id: fleet }\ncycle: { period_ms: ${PERIOD}, input_budget_ms: 4, output_budget_ms: 4${rt} }\ndevices:\n${devs}\nlogic:\n${logic}\n`;
 }
 
 function ask<T>(child: ChildProcess, cmd: string): Promise<T> {
@@ -199,11 +203,11 @@ async function procUsage(pid: number): Promise<{ ticks: number; rssMiB: number }
 }
 
 /** The fleet run by the daemon itself (`cellio run` in its own process): its CPU and RSS. */
-async function runDaemon(ports: readonly number[], seconds: number, child: ChildProcess): Promise<{ cpu: number; rss: number; report: SimReport } | undefined> {
+async function runDaemon(ports: readonly number[], seconds: number, child: ChildProcess, realtimePriority?: number): Promise<{ cpu: number; rss: number; report: SimReport } | undefined> {
   if (process.platform !== "linux") return undefined;
   const dir = await mkdtemp(path.join(os.tmpdir(), "cellio-fleet-"));
   const file = path.join(dir, "fleet.yaml");
-  await writeFile(file, fleetYaml(ports));
+  await writeFile(file, fleetYaml(ports, realtimePriority));
   const main = fileURLToPath(new URL("../../src/main.js", import.meta.url));
   const proc = spawn(process.execPath, [main, "run", "-c", file, "--summary-every", "0", "--state-dir", dir], { stdio: ["ignore", "ignore", "inherit"] });
   try {
@@ -232,6 +236,12 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
     const base = await runBaseline(ports, seconds, child);
     const cell = await runCellio(ports, seconds, child);
     const daemon = await runDaemon(ports, seconds, child);
+    // The devices are 32 pieces of hardware: they answer whatever the controller's CPU is doing. The
+    // simulator standing in for them shares this machine's two cores, so its own delays land in the
+    // device-side figures. Second daemon run: the simulator's threads under SCHED_FIFO 20 (independent
+    // of the controller's load, as real devices are) and the daemon's loop under cycle.realtime_priority 10.
+    const independent = chrtAll(child.pid!, ["--fifo", "--all-tasks", "--pid", "20"]) ? await runDaemon(ports, seconds, child, 10) : undefined;
+    chrtAll(child.pid!, ["--other", "--all-tasks", "--pid", "0"]);
     const k = `${devices} devices, 10 ms`;
     const rate = (r: SimReport): number => (Math.min(...r.pollsPerSecond) / (1000 / PERIOD)) * 100;
     const add = (metric: string, v: number, b: number, unit: string): void => {
@@ -258,11 +268,32 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
       addD("process cpu", daemon.cpu, base.cpu, "% core");
       addD("process rss", daemon.rss, base.rss, "MiB");
     }
+    if (independent) {
+      const d = `${devices} devices, 10 ms, cellio run (own process), loop SCHED_FIFO 10, simulator SCHED_FIFO 20`;
+      const addI = (metric: string, v: number, b: number, unit: string): void => {
+        figures.push({ bench: "modbus fleet", case: d, metric, value: v, unit, baseline: b, baselineName: "setInterval + modbus-serial (bench process)" });
+      };
+      addI("polls on time (worst device)", rate(independent.report), rate(base.report), "% of nominal");
+      addI("poll interval p50", independent.report.interval.p50, base.report.interval.p50, "ms");
+      addI("poll interval p99", independent.report.interval.p99, base.report.interval.p99, "ms");
+      addI("poll interval max", independent.report.interval.max, base.report.interval.max, "ms");
+      addI("input→output mirror p50", independent.report.mirror.p50, base.report.mirror.p50, "ms");
+      addI("input→output mirror p99", independent.report.mirror.p99, base.report.mirror.p99, "ms");
+      addI("process cpu", independent.cpu, base.cpu, "% core");
+      addI("process rss", independent.rss, base.rss, "MiB");
+    }
     figures.push({ bench: "modbus fleet", case: k, metric: "cellio mode at end (1 = running)", value: cell.running ? 1 : 0, unit: "" });
   } finally {
     child.send({ cmd: "stop" });
   }
   return figures;
+}
+
+/** chrt on every thread of a process; false (and a line on stderr) where that is not allowed. */
+function chrtAll(pid: number, args: readonly string[]): boolean {
+  const r = spawnSync("chrt", [...args, String(pid)], { encoding: "utf8" });
+  if (r.status !== 0) process.stderr.write(`fleet bench: chrt ${args.join(" ")} ${pid} failed: ${r.stderr || String(r.error)}\n`);
+  return r.status === 0;
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
