@@ -95,6 +95,14 @@ export class Histogram {
     }
   }
 
+  /** Add every value recorded by `other` (e.g. one histogram over many devices). */
+  addAll(other: Histogram): void {
+    for (let b = 0; b < this.counts.length; b++) this.counts[b]! += other.counts[b]!;
+    this.n += other.n;
+    this.sum += other.sum;
+    if (other.maxUs > this.maxUs) this.maxUs = other.maxUs;
+  }
+
   reset(): void {
     this.counts.fill(0);
     this.n = 0;
