@@ -33,7 +33,7 @@ import { CellApp } from "../../src/app.js";
 import { loadConfigText } from "../../src/config/load.js";
 import { silentLogger } from "../../src/infra/logger.js";
 import { WATCHER, benchCellYaml, startBenchBroker, startChangingSim } from "./mqtt-fixture.js";
-import { addRunQueueFigures, cpuMeter, runQueueMeter, sleep, type Figure, type RunQueueFigures } from "./util.js";
+import { addRunQueueFigures, cpuMeter, gcMeter, runQueueMeter, sleep, type Figure, type RunQueueFigures } from "./util.js";
 
 const CELL = "bench-mqtt";
 
@@ -44,6 +44,7 @@ interface Window {
   skipped: number;
   cpuPct: number;
   runQueue: RunQueueFigures | undefined;
+  gc: { count: number; totalMs: number; maxMs: number };
 }
 
 /** Run the cell for `seconds` and return the loop figures of that window. */
@@ -52,11 +53,14 @@ async function window(app: CellApp, seconds: number): Promise<Window> {
   const s0 = app.loop.stats.summary();
   const cpu = cpuMeter();
   const rq = runQueueMeter(app.loop.cycles$);
+  const gcm = gcMeter();
   await sleep(seconds * 1000);
   const s = app.loop.stats.summary();
   const runQueue = rq.read();
   rq.stop();
-  return { latenessP99: s.lateness.p99, latenessMax: s.lateness.max, cycles: s.cycles - s0.cycles, skipped: s.skipped - s0.skipped, cpuPct: cpu(), runQueue };
+  const gc = gcm.read();
+  gcm.stop();
+  return { latenessP99: s.lateness.p99, latenessMax: s.lateness.max, cycles: s.cycles - s0.cycles, skipped: s.skipped - s0.skipped, cpuPct: cpu(), runQueue, gc };
 }
 
 /** SCHED_FIFO priority of the loop's thread in the second pair of windows (cycle.realtime_priority). */
@@ -96,6 +100,7 @@ async function runPair(figures: Figure[], seconds: number, simPort: number, brok
     add(base, "lateness max", without.latenessMax, "ms");
     add(base, "cpu", without.cpuPct, "% core");
     addRunQueueFigures(figures, "mqtt", base + sched, without.runQueue);
+    add(base, "loop thread: GC pause max", without.gc.maxMs, "ms");
 
     const block = { ...brokerBlock, ...(process.env.BENCH_MQTT_EXTRA ? (JSON.parse(process.env.BENCH_MQTT_EXTRA) as object) : {}) };
     app = new CellApp(loadConfigText(benchCellYaml(CELL, simPort, block, rt), CELL), { log: silentLogger() });
@@ -131,6 +136,7 @@ async function runPair(figures: Figure[], seconds: number, simPort: number, brok
     add(kase, "cpu (process, all threads)", withMqtt.cpuPct, "% core", without.cpuPct, "no MQTT");
     add(kase, "skipped cycles", withMqtt.skipped, "cycles", without.skipped, "no MQTT");
     addRunQueueFigures(figures, "mqtt", kase + sched, withMqtt.runQueue);
+    add(kase, "loop thread: GC pause max", withMqtt.gc.maxMs, "ms", without.gc.maxMs, "no MQTT");
     const cycles = b.cycles - b0.cycles;
     add(kase, "bridge: main-thread time per cycle (mean)", cycles > 0 ? ((b.busyMs - b0.busyMs) / cycles) * 1000 : 0, "µs");
     add(kase, "bridge: main-thread time per cycle p50", bt.p50 * 1000, "µs");

@@ -55,7 +55,7 @@ import type { BridgeCounters } from "../../src/north/host/bridge.js";
 import type { NorthHost } from "../../src/north/host/host.js";
 import { hashPassword } from "../../src/north/opcua-server/password.js";
 import { NOT_REQUESTED, applyRealtime, dropRealtime, type RealtimeState } from "../../src/infra/realtime.js";
-import { addRunQueueFigures, cpuMeter, runQueueMeter, sleep, type Figure, type RunQueueFigures } from "./util.js";
+import { addRunQueueFigures, cpuMeter, gcMeter, runQueueMeter, sleep, type Figure, type RunQueueFigures } from "./util.js";
 
 const PERIOD = 10;
 const POINTS = 999; // + the probe: 1,000 monitored items per client
@@ -209,6 +209,7 @@ interface LatenessWindow {
   skipped: number;
   misses: number;
   runQueue: RunQueueFigures | undefined;
+  gc: { count: number; totalMs: number; maxMs: number };
 }
 
 async function lateness(app: CellApp, seconds: number): Promise<LatenessWindow> {
@@ -217,12 +218,15 @@ async function lateness(app: CellApp, seconds: number): Promise<LatenessWindow> 
   const cpu = cpuMeter();
   const elu0 = performance.eventLoopUtilization();
   const rq = runQueueMeter(app.loop.cycles$);
+  const gcm = gcMeter();
   await sleep(seconds * 1000);
   const s = app.loop.stats.summary();
   const elu = performance.eventLoopUtilization(elu0).utilization * 100;
   const runQueue = rq.read();
   rq.stop();
-  return { h: s.lateness, cpuPct: cpu(), elu, skipped: s.skipped - s0.skipped, misses: s.inputMisses - s0.inputMisses, runQueue };
+  const gc = gcm.read();
+  gcm.stop();
+  return { h: s.lateness, cpuPct: cpu(), elu, skipped: s.skipped - s0.skipped, misses: s.inputMisses - s0.inputMisses, runQueue, gc };
 }
 
 function windowFigures(figures: Figure[], kase: string, w: LatenessWindow, add: (kase: string, metric: string, value: number, unit: string) => void): void {
@@ -232,6 +236,8 @@ function windowFigures(figures: Figure[], kase: string, w: LatenessWindow, add: 
   add(kase, "skipped cycles", w.skipped, "cycles");
   add(kase, "input deadline misses", w.misses, "reads");
   addRunQueueFigures(figures, "opcua-server", kase, w.runQueue);
+  add(kase, "loop thread: GC pauses", w.gc.count, "count");
+  add(kase, "loop thread: GC pause max", w.gc.maxMs, "ms");
 }
 
 /** SCHED_FIFO priority of the loop's thread in the last two windows (what cycle.realtime_priority applies at start). */

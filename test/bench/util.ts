@@ -7,7 +7,7 @@ import { createInterface } from "node:readline";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { existsSync, readFileSync } from "node:fs";
-import { performance } from "node:perf_hooks";
+import { PerformanceObserver, performance } from "node:perf_hooks";
 import type { Observable } from "rxjs";
 import { Histogram } from "../../src/loop/histogram.js";
 
@@ -131,3 +131,19 @@ export function addRunQueueFigures(figures: Figure[], bench: string, kase: strin
   add("… of which the thread was waiting for a CPU", rq.lateWaitingForCpu, "cycles");
 }
 
+
+/** Garbage-collection pauses of this thread over a window (perf_hooks 'gc' entries). */
+export function gcMeter(): { read(): { count: number; totalMs: number; maxMs: number }; stop(): void } {
+  let count = 0;
+  let totalMs = 0;
+  let maxMs = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      count++;
+      totalMs += e.duration;
+      if (e.duration > maxMs) maxMs = e.duration;
+    }
+  });
+  obs.observe({ entryTypes: ["gc"] });
+  return { read: () => ({ count, totalMs, maxMs }), stop: () => obs.disconnect() };
+}
