@@ -7,31 +7,32 @@
  * every `paceMs` and only when the worker has applied the previous delta
  * (read from shared memory, no message), one delta is built: the samples
  * whose object changed since the last delta (samples are immutable, so a
- * reference comparison), the interlock and sequence states that changed, the
- * device states when one changed, and the loop and device counters every
- * `statsEveryMs`. A worker that lags is simply not sent anything: the next
+ * reference comparison), the interlock, sequence, alarm and control mode
+ * states that changed, the device states when one changed, and the loop and
+ * device counters every `statsEveryMs`. A worker that lags is simply not sent anything: the next
  * delta carries everything that changed meanwhile (latest wins), so nothing
  * queues up anywhere.
  */
-import type { AppliedCommand } from "../../core/commands.js";
-import type { InterlockEvent, InterlockState } from "../../core/interlocks.js";
+import type { ControlMode } from "../../core/control-mode.js";
+import type { InterlockState } from "../../core/interlocks.js";
 import type { Sample } from "../../core/sample.js";
-import type { SequenceEvent, SequenceState } from "../../core/sequences.js";
+import type { SequenceState } from "../../core/sequences.js";
 import type { Clock } from "../../infra/clock.js";
 import { Histogram } from "../../loop/histogram.js";
+import { ControlTracker, type ControlState } from "./control.js";
+import { PendingEvents, type CycleEvents } from "./pending-events.js";
 import { encodeSamples, type AlarmSnap, type CycleDelta, type DeviceSnap, type LoopModeName, type LoopSnap, type SequenceSnap } from "./protocol.js";
 
 /** What the bridge reads of one cycle (loop/control-loop.ts CycleResult fits). */
-export interface BridgeCycle {
+export interface BridgeCycle extends CycleEvents {
   readonly cycle: number;
   readonly wallMs: number;
   readonly mode: LoopModeName;
   readonly latenessMs: number;
   readonly durationMs: number;
   readonly image: readonly Sample[];
-  readonly interlockEvents: readonly InterlockEvent[];
-  readonly sequenceEvents: readonly SequenceEvent[];
-  readonly commands: readonly AppliedCommand[];
+  /** The control mode this cycle's outputs were computed in. */
+  readonly control: ControlMode;
 }
 
 interface HistogramLike {
@@ -44,6 +45,8 @@ export interface BridgeSource {
   sequences(): readonly SequenceState[];
   /** The core's alarm states, when the cell keeps them. */
   alarms?(): readonly AlarmSnap[];
+  /** manual_mode is configured and its permit holds now (core ModeSwitch.manualPermitted); false without it. */
+  manualPermitted?(): boolean;
   devices(): readonly {
     readonly name: string;
     readonly state: DeviceSnap["state"];
@@ -98,16 +101,14 @@ export class CycleBridge {
   private sentSequences = new Map<string, SequenceSnap>();
   private sentAlarms = new Map<string, AlarmSnap>();
   private sentDevices = new Map<string, { state: string; lastError: string }>();
-  private interlockEvents: InterlockEvent[] = [];
-  private sequenceEvents: SequenceEvent[] = [];
-  private commands: AppliedCommand[] = [];
-  private dropped = 0;
+  private readonly control = new ControlTracker();
+  private sentControl: ControlState | undefined;
+  private readonly events: PendingEvents;
   private seq = 0;
   private lastPost = -Infinity;
   private lastStats = -Infinity;
   private readonly paceMs: number;
   private readonly statsEveryMs: number;
-  private readonly maxEvents: number;
 
   constructor(
     private readonly source: BridgeSource,
@@ -117,7 +118,7 @@ export class CycleBridge {
     this.scratch = new Int32Array(opts.points);
     this.paceMs = opts.paceMs ?? 10;
     this.statsEveryMs = opts.statsEveryMs ?? 250;
-    this.maxEvents = opts.maxEvents ?? 1000;
+    this.events = new PendingEvents(opts.maxEvents ?? 1000);
   }
 
   /** A new worker: the next delta carries everything. */
@@ -127,9 +128,23 @@ export class CycleBridge {
     this.sentSequences.clear();
     this.sentAlarms.clear();
     this.sentDevices.clear();
+    this.sentControl = undefined;
     this.seq = 0;
     this.lastPost = -Infinity;
     this.lastStats = -Infinity;
+  }
+
+  /**
+   * A cycle while there is no worker to post to (starting, restarting): its
+   * events are kept for the next worker (bounded) and the control mode
+   * follows it, so nothing of it is lost while north is away.
+   */
+  observe(c: BridgeCycle): void {
+    this.counters.cycles++;
+    this.events.add(c);
+    this.counters.droppedEvents = this.events.droppedTotal;
+    // Every cycle (not only the posted ones): a switch's time and author come from its event.
+    this.control.update(c, this.source.manualPermitted?.() ?? false);
   }
 
   /**
@@ -138,10 +153,7 @@ export class CycleBridge {
    */
   onCycle(c: BridgeCycle, applied: number): { delta: CycleDelta; transfer: ArrayBuffer[] } | undefined {
     const t0 = this.opts.clock.now();
-    this.counters.cycles++;
-    if (c.interlockEvents.length > 0) this.keep(this.interlockEvents, c.interlockEvents);
-    if (c.sequenceEvents.length > 0) this.keep(this.sequenceEvents, c.sequenceEvents);
-    if (c.commands.length > 0) this.keep(this.commands, c.commands);
+    this.observe(c);
     if (t0 - this.lastPost < this.paceMs) return undefined;
     if (applied < this.seq) {
       this.counters.lagged++;
@@ -155,16 +167,6 @@ export class CycleBridge {
     this.busy.recordMs(ms);
     this.counters.busyMs += ms;
     if (ms > this.counters.maxBusyMs) this.counters.maxBusyMs = ms;
-  }
-
-  private keep<T>(list: T[], add: readonly T[]): void {
-    for (const e of add) list.push(e);
-    const over = list.length - this.maxEvents;
-    if (over > 0) {
-      list.splice(0, over);
-      this.dropped += over;
-      this.counters.droppedEvents += over;
-    }
   }
 
   private build(c: BridgeCycle, now: number): { delta: CycleDelta; transfer: ArrayBuffer[] } {
@@ -185,6 +187,8 @@ export class CycleBridge {
     const interlocks = this.changedInterlocks();
     const sequences = this.changedSequences();
     const alarms = this.changedAlarms();
+    const control = this.control.state !== this.sentControl ? this.control.state : undefined;
+    this.sentControl = this.control.state;
     const stats = now - this.lastStats >= this.statsEveryMs;
     const devices = this.devicesIfChanged(stats);
     let loop: LoopSnap | undefined;
@@ -213,17 +217,11 @@ export class CycleBridge {
       ...(interlocks ? { interlocks } : {}),
       ...(sequences ? { sequences } : {}),
       ...(alarms ? { alarms } : {}),
-      ...(this.interlockEvents.length > 0 ? { interlockEvents: this.interlockEvents } : {}),
-      ...(this.sequenceEvents.length > 0 ? { sequenceEvents: this.sequenceEvents } : {}),
-      ...(this.commands.length > 0 ? { commands: this.commands } : {}),
-      ...(this.dropped > 0 ? { droppedEvents: this.dropped } : {}),
+      ...(control ? { control } : {}),
+      ...this.events.take(),
       ...(devices ? { devices } : {}),
       ...(loop ? { loop } : {}),
     };
-    if (this.interlockEvents.length > 0) this.interlockEvents = [];
-    if (this.sequenceEvents.length > 0) this.sequenceEvents = [];
-    if (this.commands.length > 0) this.commands = [];
-    this.dropped = 0;
     this.lastPost = now;
     this.counters.posts++;
     return { delta, transfer: samples ? [samples.buf] : [] };

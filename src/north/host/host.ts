@@ -122,7 +122,10 @@ export class NorthHost {
 
   private onCycle(c: BridgeCycle): void {
     const send = this.send;
-    if (send === undefined) return;
+    if (send === undefined) {
+      this.bridge.observe(c); // no worker now: keep its events and the control mode for the next one
+      return;
+    }
     const t0 = this.clock.now();
     const out = this.bridge.onCycle(c, appliedSeq(this.shared));
     if (out) send(out.delta, out.transfer);

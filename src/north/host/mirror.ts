@@ -10,11 +10,13 @@
  */
 import { Subject } from "rxjs";
 import type { AppliedCommand } from "../../core/commands.js";
+import type { ModeEvent } from "../../core/control-mode.js";
 import type { InterlockEvent, InterlockState } from "../../core/interlocks.js";
 import { INITIAL_SAMPLE, type Sample } from "../../core/sample.js";
 import type { SequenceEvent } from "../../core/sequences.js";
 import type { CellView as MqttCellView, LoopView } from "../mqtt/ports.js";
 import type { CellView as OpcuaCellView, DeviceView as OpcuaDeviceView, StatsView } from "../opcua-server/ports.js";
+import type { ControlState } from "./control.js";
 import { applySamples, type AlarmSnap, type CycleDelta, type DeviceSnap, type HistogramSnap, type LoopModeName, type NorthInit, type SequenceSnap } from "./protocol.js";
 
 /** One mirrored cycle: fits both publishers' CycleView. */
@@ -27,8 +29,11 @@ export interface MirrorCycle {
   readonly image: readonly Sample[];
   readonly interlocks: readonly InterlockState[];
   readonly sequences: readonly SequenceSnap[];
+  /** The control mode as of this cycle (undefined until the main thread sent it). */
+  readonly controlState: ControlState | undefined;
   readonly interlockEvents: readonly InterlockEvent[];
   readonly sequenceEvents: readonly SequenceEvent[];
+  readonly modeEvents: readonly ModeEvent[];
   readonly commands: readonly AppliedCommand[];
 }
 
@@ -54,6 +59,7 @@ export class CellMirror {
   private readonly alarms: AlarmSnap[] = [];
   private readonly alarmAt = new Map<string, number>();
   private devices: OpcuaDeviceView[];
+  private control: ControlState | undefined;
   private stats: StatsView & { readonly duration: { readonly p99: number } };
 
   constructor(readonly init: NorthInit) {
@@ -96,6 +102,7 @@ export class CellMirror {
       }
     }
     if (d.devices) this.devices = d.devices.map(deviceView);
+    if (d.control) this.control = d.control;
     if (d.loop) this.stats = d.loop;
     this.droppedEvents += d.droppedEvents ?? 0;
     this.applied++;
@@ -108,8 +115,10 @@ export class CellMirror {
       image: this.image,
       interlocks: this.interlocks,
       sequences: this.sequences,
+      controlState: this.control,
       interlockEvents: d.interlockEvents ?? NONE,
       sequenceEvents: d.sequenceEvents ?? NONE,
+      modeEvents: d.modeEvents ?? NONE,
       commands: d.commands ?? NONE,
     });
   }

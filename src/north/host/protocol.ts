@@ -12,12 +12,14 @@
  * value type as one byte each; string values in a side array.
  */
 import type { Caller, Command, AppliedCommand } from "../../core/commands.js";
+import type { ModeEvent } from "../../core/control-mode.js";
 import type { InterlockEvent, InterlockState } from "../../core/interlocks.js";
 import type { PointDef } from "../../core/points.js";
 import { STATUSES, sample, type Sample, type Status, type Value } from "../../core/sample.js";
 import type { SequenceEvent, SequenceState } from "../../core/sequences.js";
 import type { MqttConfig } from "../mqtt/config.js";
 import type { OpcuaConfig } from "../opcua-server/config.js";
+import type { ControlState } from "./control.js";
 
 export type LoopModeName = "starting" | "running" | "faulted";
 
@@ -109,9 +111,13 @@ export interface CycleDelta {
   readonly sequences?: readonly SequenceSnap[];
   /** Alarm states that changed. */
   readonly alarms?: readonly AlarmSnap[];
+  /** The control mode (auto | manual, since, by, manual permitted), when it changed; always in the first delta to a worker. */
+  readonly control?: ControlState;
   /** Every event since the previous delta (bounded: `droppedEvents` counts what did not fit). */
   readonly interlockEvents?: readonly InterlockEvent[];
   readonly sequenceEvents?: readonly SequenceEvent[];
+  /** Control mode switches and lost manual permits. */
+  readonly modeEvents?: readonly ModeEvent[];
   readonly commands?: readonly AppliedCommand[];
   readonly droppedEvents?: number;
   /** All devices, when a state changed or at the stats pace. */

@@ -46,6 +46,8 @@ export interface NorthAppLike {
       readonly interlocks: { states(): readonly InterlockState[] };
       readonly sequences: { states(): readonly SequenceState[] };
       readonly alarms?: { states(): ReturnType<NonNullable<BridgeSource["alarms"]>> } | undefined;
+      /** The control mode switch (core/control-mode.ts ModeSwitch). */
+      readonly mode?: { readonly manualPermitted: boolean } | undefined;
       readonly commands: { submit(command: Command, from: Caller): CommandResult };
     };
   };
@@ -87,6 +89,7 @@ export function northHostOf(app: NorthAppLike, log: Logger, clock: Clock, opts: 
       interlocks: () => logic.interlocks.states(),
       sequences: () => logic.sequences.states(),
       ...(logic.alarms === undefined ? {} : { alarms: () => logic.alarms!.states() }),
+      manualPermitted: () => logic.mode?.manualPermitted ?? false,
       devices: () => app.runners,
       loop: () => app.loop.stats.summary(),
     },

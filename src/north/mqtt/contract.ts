@@ -7,8 +7,9 @@
  * <prefix>/points/<device>/<point>     retained  {v, q, s, ts}
  * <prefix>/interlocks/<id>             retained  {tripped, permitted, latched, trip_count, last_cause, last_trip}
  * <prefix>/sequences/<id>              retained  {step, faulted, last_fault, since}
+ * <prefix>/mode                        retained  {mode: auto|manual, since, by, manual_permitted} (the control mode)
  * <prefix>/diagnostics                 retained  every diagnostics_interval_s
- * <prefix>/events                      not retained, QoS 1 (interlock, sequence, device, cell, command)
+ * <prefix>/events                      not retained, QoS 1 (interlock, sequence, device, cell, mode, command)
  * <prefix>/cmd/<kind>/<username>       technicians publish commands here (the broker ACL pins <username>)
  * <prefix>/reply/<username>[/...]      cellio publishes replies here
  */
@@ -31,6 +32,8 @@ export interface Topics {
   readonly status: string;
   readonly diagnostics: string;
   readonly events: string;
+  /** The control mode (auto | manual), retained. */
+  readonly mode: string;
   point(device: string, name: string): string;
   interlock(id: string): string;
   sequence(id: string): string;
@@ -47,6 +50,7 @@ export function topics(prefix: string): Topics {
     status: `${prefix}/status`,
     diagnostics: `${prefix}/diagnostics`,
     events: `${prefix}/events`,
+    mode: `${prefix}/mode`,
     point: (device: string, name: string) => `${prefix}/points/${device}/${name}`,
     interlock: (id: string) => `${prefix}/interlocks/${id}`,
     sequence: (id: string) => `${prefix}/sequences/${id}`,
@@ -130,6 +134,24 @@ export const sequencePayloadSchema = z
   .strict();
 export type SequencePayload = z.infer<typeof sequencePayloadSchema>;
 
+/**
+ * `<prefix>/mode`: the control mode (core/control-mode.ts), the same words the
+ * set_mode command takes. `since`: wall time of the cycle that applied the
+ * switch (of the first cycle cellio published when it never switched); `by`:
+ * "<role> <caller>" of that switch ("" when it never switched);
+ * `manual_permitted`: manual_mode is configured and its permit holds now (a
+ * set_mode to manual is not refused for the permit).
+ */
+export const modePayloadSchema = z
+  .object({
+    mode: z.enum(["auto", "manual"]),
+    since: isoOrNull,
+    by: z.string(),
+    manual_permitted: z.boolean(),
+  })
+  .strict();
+export type ModePayload = z.infer<typeof modePayloadSchema>;
+
 export const birthPayloadSchema = z
   .object({
     state: z.literal("online"),
@@ -156,19 +178,24 @@ export const statusPayloadSchema = z.discriminatedUnion("state", [birthPayloadSc
 
 // ---- events and diagnostics ------------------------------------------------------
 
-export const EVENT_TYPES = ["interlock", "sequence", "device", "cell", "command"] as const;
+export const EVENT_TYPES = ["interlock", "sequence", "device", "cell", "mode", "command"] as const;
 
 export const eventPayloadSchema = z
   .object({
     ts: z.string(),
     type: z.enum(EVENT_TYPES),
-    /** interlock/sequence id, device name, or the cell id. */
+    /** interlock/sequence id, device name, or the cell id (cell, mode). */
     id: z.string(),
-    /** interlock: trip|clear|reset; sequence: step|fault|reset; device: lost|stale|recovered; cell: running|faulted|starting; command: applied|refused. */
+    /**
+     * interlock: trip|clear|reset; sequence: step|fault|reset; device: lost|stale|recovered;
+     * cell: running|faulted|starting; mode: switch|permit_lost; command: applied|refused.
+     */
     event: z.string(),
     cause: z.string(),
     /** command: who sent it ("mqtt:<user>", an OPC UA session). */
     caller: z.string().optional(),
+    /** mode: "<role> <caller>" of a switch; "cellio" for a lost permit. */
+    by: z.string().optional(),
     from: z.string().optional(),
     to: z.string().optional(),
     cycle: z.number().int().optional(),
@@ -179,7 +206,10 @@ export type EventPayload = z.infer<typeof eventPayloadSchema>;
 export interface DiagnosticsPayload {
   readonly ts: string | null;
   readonly uptime_s: number;
+  /** The loop's state: starting | running | faulted. */
   readonly mode: string;
+  /** The control mode: auto | manual (null before the first cycle that carried it). */
+  readonly control_mode: "auto" | "manual" | null;
   readonly cycle: number;
   readonly period_ms: number;
   readonly loop: {

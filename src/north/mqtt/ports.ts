@@ -7,12 +7,13 @@
  * SequenceState, InterlockEvent, SequenceEvent) so those are assignable
  * without copying.
  */
-import type { Observable } from "rxjs";
+import { map, type Observable } from "rxjs";
 import type { Caller, Command, CommandResult } from "../../core/commands.js";
 import type { InterlockState } from "../../core/interlocks.js";
 import type { SequenceState } from "../../core/sequences.js";
 import type { PointDef } from "../../core/points.js";
 import type { Sample } from "../../core/sample.js";
+import { ControlTracker } from "../host/control.js";
 
 /** Live state of one interlock, as the interlock engine keeps it. */
 export type InterlockView = InterlockState;
@@ -38,6 +39,25 @@ export interface SequenceEventView {
   readonly cause: string;
 }
 
+/** A control mode switch, or the manual permit lost while in manual (core/control-mode.ts ModeEvent fits). */
+export interface ModeEventView {
+  readonly kind: "switch" | "permit_lost";
+  readonly from: string;
+  readonly to: string;
+  readonly cycle: number;
+  readonly wallMs: number;
+  readonly by: string;
+  readonly cause: string;
+}
+
+/** The control mode as of a cycle (src/north/host/control.ts ControlState fits). */
+export interface ControlView {
+  readonly mode: "auto" | "manual";
+  readonly sinceWallMs: number;
+  readonly by: string;
+  readonly manualPermitted: boolean;
+}
+
 export interface AppliedCommandView {
   readonly cycle: number;
   readonly command: { readonly kind: string };
@@ -59,6 +79,9 @@ export interface CycleView {
   /** Transitions in this cycle only. */
   readonly interlockEvents?: readonly InterlockEventView[];
   readonly sequenceEvents?: readonly SequenceEventView[];
+  readonly modeEvents?: readonly ModeEventView[];
+  /** The control mode (auto | manual, since, by): the north mirror and cellViewOf() carry it. */
+  readonly controlState?: ControlView | undefined;
   /** Commands applied (or refused) at the start of this cycle. */
   readonly commands?: readonly AppliedCommandView[];
 }
@@ -103,11 +126,14 @@ export interface CommandPort {
 export interface CellAppLike {
   readonly loaded: { readonly model: { readonly cellId: string; readonly points: readonly PointDef[]; readonly cycle: { readonly periodMs: number } } };
   readonly loop: {
-    readonly cycles$: Observable<CycleView>;
+    /** CycleResult fits: `control` is the cycle's control mode. */
+    readonly cycles$: Observable<CycleView & { readonly control?: "auto" | "manual" }>;
     readonly logic: {
       readonly interlocks: { states(): readonly InterlockView[] };
       readonly sequences: { states(): readonly SequenceView[] };
       readonly commands: CommandPort;
+      /** The control mode switch (core/control-mode.ts ModeSwitch). */
+      readonly mode?: { readonly manualPermitted: boolean };
     };
     readonly stats: {
       summary(): {
@@ -125,11 +151,14 @@ export interface CellAppLike {
 
 export function cellViewOf(app: CellAppLike): CellView {
   const { model } = app.loaded;
+  const control = new ControlTracker();
+  const logic = app.loop.logic;
   return {
     cellId: model.cellId,
     periodMs: model.cycle.periodMs,
     points: model.points,
-    cycles$: app.loop.cycles$,
+    // The control mode's since/by come from the switch events: folded from every cycle, as the north bridge does.
+    cycles$: app.loop.cycles$.pipe(map((c) => ({ ...c, controlState: control.update(c, logic.mode?.manualPermitted ?? false) }))),
     devices: () => app.runners,
     interlocks: () => app.loop.logic.interlocks.states(),
     sequences: () => app.loop.logic.sequences.states(),

@@ -16,15 +16,18 @@ import {
   pointPayload,
   type EventPayload,
   type InterlockPayload,
+  type ModePayload,
   type SequencePayload,
   type Topics,
 } from "./contract.js";
 import type {
   AppliedCommandView,
+  ControlView,
   CycleView,
   DeviceView,
   InterlockEventView,
   InterlockView,
+  ModeEventView,
   SequenceEventView,
   SequenceView,
 } from "./ports.js";
@@ -122,13 +125,13 @@ export class StatePublisher {
   }
 
   /**
-   * Queue every point, interlock and sequence whose published state changed
-   * (all of them when `all`: after a (re)connect). Returns how many were queued.
+   * Queue every point, interlock, sequence and the control mode whose published
+   * state changed (all of them when `all`: after a (re)connect). Returns how many were queued.
    */
   collect(c: CycleView, out: Outbox, all = false): number {
     const q = this.queued;
     this.collectPoints(c, out, all, 0, () => true);
-    this.collectOthers(c.interlocks ?? [], c.sequences ?? [], c.wallMs, out, all);
+    this.collectOthers(c.interlocks ?? [], c.sequences ?? [], c.wallMs, out, all, c.controlState);
     return this.queued - q;
   }
 
@@ -155,10 +158,18 @@ export class StatePublisher {
     return i;
   }
 
-  /** Interlocks and sequences (few); `wallMs` dates a new sequence step. */
-  collectOthers(interlocks: readonly InterlockView[], sequences: readonly SequenceView[], wallMs: number, out: Outbox, all: boolean): void {
+  /** Interlocks, sequences (few) and the control mode; `wallMs` dates a new sequence step. */
+  collectOthers(
+    interlocks: readonly InterlockView[],
+    sequences: readonly SequenceView[],
+    wallMs: number,
+    out: Outbox,
+    all: boolean,
+    control?: ControlView,
+  ): void {
     for (const il of interlocks) this.queued += this.putIfChanged(this.o.topics.interlock(il.id), interlockPayload(il), out, all);
     for (const sq of sequences) this.queued += this.putIfChanged(this.o.topics.sequence(sq.id), this.sequencePayload(sq, wallMs), out, all);
+    if (control !== undefined) this.queued += this.putIfChanged(this.o.topics.mode, modePayload(control), out, all);
   }
 
   private pointChanged(p: PointDef, v: Value | null, status: Status): boolean {
@@ -217,6 +228,13 @@ export class StatePublisher {
     }
   }
 
+  /** Queue control mode switches and lost manual permits (type `mode`, id: the cell id). */
+  collectModeEvents(events: readonly ModeEventView[], out: Outbox): void {
+    for (const e of events) {
+      this.event(out, { ts: iso(e.wallMs) ?? "", type: "mode", id: this.o.cellId, event: e.kind, cause: e.cause, from: e.from, to: e.to, by: e.by, cycle: e.cycle });
+    }
+  }
+
   /** Queue device lost / stale / recovered and cell mode changes seen since the last call. */
   collectTransitions(devices: readonly DeviceView[], mode: string, wallMs: number, out: Outbox): void {
     const ts = iso(wallMs) ?? "";
@@ -248,6 +266,10 @@ function deviceEvent(before: string | undefined, now: string): "lost" | "stale" 
   if (now === "stale") return "stale";
   if (now === "good" && (before === "bad" || before === "stale")) return "recovered";
   return undefined;
+}
+
+export function modePayload(c: ControlView): ModePayload {
+  return { mode: c.mode, since: iso(c.sinceWallMs), by: c.by, manual_permitted: c.manualPermitted };
 }
 
 function interlockPayload(il: InterlockView): InterlockPayload {

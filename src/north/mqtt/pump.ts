@@ -109,7 +109,8 @@ export class PublishPump {
     if (job) {
       job.next = publisher.collectPoints(job.c, outbox, job.all, job.next, more);
       if (job.next >= view.points.length) {
-        publisher.collectOthers(view.interlocks?.() ?? job.c.interlocks ?? [], view.sequences?.() ?? job.c.sequences ?? [], job.c.wallMs, outbox, job.all);
+        const c = job.c;
+        publisher.collectOthers(view.interlocks?.() ?? c.interlocks ?? [], view.sequences?.() ?? c.sequences ?? [], c.wallMs, outbox, job.all, c.controlState);
         this.job = undefined;
       }
     }

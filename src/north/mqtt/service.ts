@@ -226,7 +226,10 @@ export class MqttService {
     const il = c.interlockEvents;
     const sq = c.sequenceEvents;
     const cmd = c.commands;
+    const md = c.modeEvents;
     // Transitions only (rare): formatted here so none is missed between ticks; the Outbox bounds them.
+    // A switch first: it is why sequences reset in the same cycle.
+    if (md && md.length > 0) this.publisher.collectModeEvents(md, this.outbox);
     if ((il && il.length > 0) || (sq && sq.length > 0) || (cmd && cmd.length > 0)) {
       this.publisher.collectEvents(il ?? [], sq ?? [], this.outbox, cmd ?? [], c.wallMs);
     }

@@ -33,6 +33,7 @@ export function diagnosticsPayload(i: DiagnosticsInput): DiagnosticsPayload {
     ts: iso(i.nowWall),
     uptime_s: Math.round(i.uptimeMs / 1000),
     mode: c?.mode ?? "starting",
+    control_mode: c?.controlState?.mode ?? null,
     cycle: c?.cycle ?? 0,
     period_ms: i.view.periodMs,
     loop: loop

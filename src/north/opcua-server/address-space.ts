@@ -8,6 +8,7 @@
  *   s=Cell.Interlocks.<id>.<field>              Permitted, Tripped, Latched, TripCount, LastCause, LastTripTime
  *   s=Cell.Sequences.<id>.<field>               Step, StepElapsedMs, LastFault, Faulted
  *   s=Cell.Diagnostics.<field>                  PeriodMs, LatenessP50Ms, ..., Mode, Faulted, UptimeS, CycleCount
+ *   s=Cell.ControlMode, s=Cell.ManualModeAllowed the control mode (auto | manual) and whether manual may be entered now
  *   s=Cell.ResetInterlock, ...                  the command methods (see commands.ts)
  *
  * Every variable is exception-based (MinimumSamplingInterval 0): values are
@@ -15,7 +16,7 @@
  */
 import { DataType, DataValue, StatusCodes, Variant, makeAccessLevelFlag, type Namespace, type UAObject } from "node-opcua";
 import type { PointType } from "./data-types.js";
-import { StatusVar, setDataValue, type CellNodes, type DeviceNodes, type DiagnosticsNodes, type InterlockNodes, type SequenceNodes } from "./nodes.js";
+import { StatusVar, setDataValue, type CellNodes, type ControlNodes, type DeviceNodes, type DiagnosticsNodes, type InterlockNodes, type SequenceNodes } from "./nodes.js";
 import { addPoint, type PointBuildOptions } from "./point-nodes.js";
 import type { CellView } from "./ports.js";
 
@@ -145,7 +146,13 @@ export function buildAddressSpace(ns: Namespace, view: CellView, opts: BuildOpti
     lastCommand: status(d, "LastCommand", DataType.String, "The latest command over OPC UA and its result"),
   };
 
-  return { ns, cell, points, pointTypes, devices, interlocks, sequences, diagnostics };
+  // The control mode, next to Cell.SetMode
+  const control: ControlNodes = {
+    mode: status(cell, "ControlMode", DataType.String, 'Control mode: "auto" (logic and sequences drive the outputs) or "manual" (outputs set by command); interlocks apply in both'),
+    manualAllowed: status(cell, "ManualModeAllowed", DataType.Boolean, "manual_mode is configured and its permit holds now: SetMode(\"manual\") is not refused for the permit"),
+  };
+
+  return { ns, cell, points, pointTypes, devices, interlocks, sequences, diagnostics, control };
 }
 
 function idOf(node: UAObject): string {

@@ -3,7 +3,8 @@
  * running cell hands the server the north worker's mirror instead, see
  * src/north/host).
  */
-import type { Observable } from "rxjs";
+import { map, type Observable } from "rxjs";
+import { ControlTracker, type ControlCycle } from "../host/control.js";
 import type { AlarmView, CellView, CommandPort, CycleView, DeviceView, InterlockView, PointView, SequenceView, StatsView } from "./ports.js";
 
 /** The parts of CellApp the server reads (structural, so app.ts needs no adapter class). */
@@ -19,13 +20,16 @@ export interface CellAppLike {
     };
   };
   readonly loop: {
-    readonly cycles$: Observable<CycleView>;
+    /** CycleResult fits (`control` and `modeEvents` give the control mode). */
+    readonly cycles$: Observable<CycleView & ControlCycle>;
     readonly stats: { summary(): StatsView };
     readonly logic: {
       readonly interlocks: { states(): readonly InterlockView[] };
       readonly sequences: { states(): readonly SequenceView[] };
       readonly commands: CommandPort;
       readonly alarms?: { states(): readonly AlarmView[] };
+      /** The control mode switch (core/control-mode.ts ModeSwitch). */
+      readonly mode?: { readonly manualPermitted: boolean };
     };
   };
   readonly runners: readonly DeviceView[];
@@ -35,6 +39,7 @@ export interface CellAppLike {
 export function cellViewOf(app: CellAppLike): CellView {
   const m = app.loaded.model;
   const logic = app.loop.logic;
+  const control = new ControlTracker();
   return {
     cellId: m.cellId,
     periodMs: m.cycle.periodMs,
@@ -42,7 +47,8 @@ export function cellViewOf(app: CellAppLike): CellView {
     devices: m.devices.map((d) => d.name),
     interlocks: m.interlocks.map((i) => ({ id: i.id, description: i.description })),
     sequences: m.sequences.map((s) => ({ id: s.id, description: s.description })),
-    cycles$: app.loop.cycles$,
+    // The control mode's since comes from the switch events: folded from every cycle, as the north bridge does.
+    cycles$: app.loop.cycles$.pipe(map((c) => ({ ...c, controlState: control.update(c, logic.mode?.manualPermitted ?? false) }))),
     stats: () => app.loop.stats.summary(),
     deviceStates: () => app.runners,
     interlockStates: () => logic.interlocks.states(),

@@ -1,7 +1,8 @@
 /**
  * The nodes of the address space as the rest of the server holds them: the
  * scalar status variables (StatusVar), the one DataValue setter, and the
- * node groups per device, interlock, sequence and the diagnostics.
+ * node groups per device, interlock, sequence, the diagnostics and the
+ * control mode.
  */
 import { DataType, DataValue, StatusCodes, Variant, type Namespace, type UAObject, type UAVariable } from "node-opcua";
 import type { PointType } from "./data-types.js";
@@ -12,6 +13,7 @@ import type { PointType } from "./data-types.js";
  */
 export class StatusVar {
   private last: unknown = undefined;
+  private lastSourceMs = 0;
 
   constructor(
     readonly node: UAVariable,
@@ -21,7 +23,21 @@ export class StatusVar {
   set(value: boolean | number | string | Date, sourceMs: number): void {
     const key = value instanceof Date ? value.getTime() : value;
     if (key === this.last) return;
+    this.push(key, value, sourceMs);
+  }
+
+  /**
+   * Like set(), but also pushes a new source timestamp of the same value (a
+   * state left and entered again between two publish steps is a new state).
+   */
+  setDated(value: boolean | number | string, sourceMs: number): void {
+    if (value === this.last && sourceMs === this.lastSourceMs) return;
+    this.push(value, value, sourceMs);
+  }
+
+  private push(key: unknown, value: boolean | number | string | Date, sourceMs: number): void {
     this.last = key;
+    this.lastSourceMs = sourceMs;
     setDataValue(
       this.node,
       new DataValue({
@@ -97,6 +113,14 @@ export interface DiagnosticsNodes {
   readonly lastCommand: StatusVar;
 }
 
+/** The control mode, directly under Cell (next to the SetMode method). */
+export interface ControlNodes {
+  /** "auto" | "manual"; source timestamp: the cycle that applied the switch. */
+  readonly mode: StatusVar;
+  /** manual_mode configured and its permit true now. */
+  readonly manualAllowed: StatusVar;
+}
+
 export interface CellNodes {
   readonly ns: Namespace;
   readonly cell: UAObject;
@@ -108,4 +132,5 @@ export interface CellNodes {
   readonly interlocks: ReadonlyMap<string, InterlockNodes>;
   readonly sequences: ReadonlyMap<string, SequenceNodes>;
   readonly diagnostics: DiagnosticsNodes;
+  readonly control: ControlNodes;
 }

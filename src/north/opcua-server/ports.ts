@@ -26,6 +26,16 @@ export type InterlockView = InterlockState;
 /** Live state of one sequence, as the sequence engine keeps it. */
 export type SequenceView = Pick<SequenceState, "id" | "step" | "stepElapsedMs" | "lastFault" | "faulted">;
 
+/** The control mode as of a cycle (src/north/host/control.ts ControlState fits). */
+export interface ControlView {
+  readonly mode: "auto" | "manual";
+  /** Wall time of the cycle that applied the switch into `mode`. */
+  readonly sinceWallMs: number;
+  readonly manualPermitted: boolean;
+  /** Wall time of the cycle in which manualPermitted took its value. */
+  readonly permitSinceWallMs: number;
+}
+
 /** One published cycle (loop/control-loop.ts CycleResult fits). */
 export interface CycleView {
   readonly cycle: number;
@@ -35,6 +45,8 @@ export interface CycleView {
   readonly image: readonly Sample[];
   readonly commanded?: readonly (Value | null)[];
   readonly mode: "starting" | "running" | "faulted";
+  /** The control mode: the north mirror and cellViewOf() carry it. */
+  readonly controlState?: ControlView | undefined;
 }
 
 export interface HistogramView {

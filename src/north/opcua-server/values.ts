@@ -211,6 +211,11 @@ export class ValuePublisher {
     if (c !== undefined) {
       d.mode.set(c.mode, c.wallMs);
       d.faulted.set(c.mode === "faulted", c.wallMs);
+      const cs = c.controlState;
+      if (cs !== undefined) {
+        this.nodes.control.mode.setDated(cs.mode, cs.sinceWallMs);
+        this.nodes.control.manualAllowed.setDated(cs.manualPermitted, cs.permitSinceWallMs);
+      }
     }
   }
 }

@@ -1,14 +1,17 @@
 /**
  * The north bridge without threads: samples through the encoding, the
  * main-side CycleBridge (only what changed, nothing for a lagging worker,
- * events bounded) and the worker-side CellMirror.
+ * events bounded, the control mode when it changed and after a reset) and
+ * the worker-side CellMirror.
  */
 import { describe, expect, it } from "vitest";
+import type { ModeEvent } from "../../../src/core/control-mode.js";
 import type { InterlockState } from "../../../src/core/interlocks.js";
 import { INITIAL_SAMPLE, goodSample, sample, type Sample } from "../../../src/core/sample.js";
 import type { SequenceState } from "../../../src/core/sequences.js";
 import { CycleBridge, type BridgeCycle, type BridgeSource } from "../../../src/north/host/bridge.js";
-import { CellMirror } from "../../../src/north/host/mirror.js";
+import { ControlTracker } from "../../../src/north/host/control.js";
+import { CellMirror, type MirrorCycle } from "../../../src/north/host/mirror.js";
 import { applySamples, encodeSamples, type CycleDelta, type NorthInit } from "../../../src/north/host/protocol.js";
 import { createShared } from "../../../src/north/host/sync-call.js";
 import { paceFor } from "../../../src/north/host/wiring.js";
@@ -26,7 +29,7 @@ function source(il: InterlockState[], sq: SequenceState[], dev: { state: "good" 
 }
 
 function cycle(k: number, image: Sample[], extra: Partial<BridgeCycle> = {}): BridgeCycle {
-  return { cycle: k, wallMs: 1000 + k, mode: "running", latenessMs: 0.1, durationMs: 1, image, interlockEvents: [], sequenceEvents: [], commands: [], ...extra };
+  return { cycle: k, wallMs: 1000 + k, mode: "running", latenessMs: 0.1, durationMs: 1, image, control: "auto", interlockEvents: [], sequenceEvents: [], modeEvents: [], commands: [], ...extra };
 }
 
 function clockAt(): { now: () => number; wall: () => number; t: number } {
@@ -181,5 +184,129 @@ describe("alarms through the bridge", () => {
     expect(d3.alarms).toEqual([{ id: "interlock.door", active: true, acked: true, message: "tripped" }]);
     mirror.apply(structuredClone(d3));
     expect(mirror.opcuaView().alarmStates?.()[0]?.acked).toBe(true);
+  });
+});
+
+describe("the control mode through the bridge", () => {
+  const sw = (k: number, to: "auto" | "manual", by = "engineer mqtt:erin"): ModeEvent => ({
+    kind: "switch",
+    from: to === "manual" ? "auto" : "manual",
+    to,
+    cycle: k,
+    wallMs: 1000 + k,
+    by,
+    cause: "set_mode",
+  });
+
+  function setup(permitted: { v: boolean }, maxEvents = 1000) {
+    const clock = clockAt();
+    const src: BridgeSource = { ...source([], [], { state: "good", lastError: "" }), manualPermitted: () => permitted.v };
+    const bridge = new CycleBridge(src, { points: 1, clock, paceMs: 10, maxEvents });
+    const { points } = pointTable([["io.a", "int", "input"]]);
+    const mirror = new CellMirror({ cellId: "c", periodMs: 10, points, devices: ["io"], interlocks: [], sequences: [], config: {}, baseDir: "/", logLevel: "silent", alarms: false, shared: createShared(), commandTimeoutMs: 100 });
+    const seen: MirrorCycle[] = [];
+    mirror.cycles$.subscribe((c) => seen.push(c));
+    let applied = 0;
+    /** One cycle at time `t`; the delta (if posted) is applied by the mirror. */
+    const step = (t: number, c: BridgeCycle): CycleDelta | undefined => {
+      clock.t = t;
+      const out = bridge.onCycle(c, applied);
+      if (out === undefined) return undefined;
+      mirror.apply(structuredClone(out.delta));
+      applied = out.delta.seq;
+      return out.delta;
+    };
+    return { bridge, mirror, seen, step, resetWorker: () => (applied = 0) };
+  }
+
+  it("carries the mode in the first delta, then only when it changed; its events always, in order", () => {
+    const permitted = { v: true };
+    const { seen, step } = setup(permitted);
+    const img = [goodSample(1, 1)];
+    const d0 = step(0, cycle(0, img))!;
+    expect(d0.control).toEqual({ mode: "auto", sinceWallMs: 1000, by: "", manualPermitted: true, permitSinceWallMs: 1000 });
+    expect(step(10, cycle(1, img))!.control).toBeUndefined();
+    expect(step(20, cycle(2, img))!.control).toBeUndefined();
+
+    const d3 = step(30, cycle(3, img, { control: "manual", modeEvents: [sw(3, "manual")] }))!;
+    expect(d3.control).toEqual({ mode: "manual", sinceWallMs: 1003, by: "engineer mqtt:erin", manualPermitted: true, permitSinceWallMs: 1000 });
+    expect(d3.modeEvents).toEqual([sw(3, "manual")]);
+    expect(seen.at(-1)!.controlState).toEqual(d3.control);
+    expect(seen.at(-1)!.modeEvents).toEqual([sw(3, "manual")]);
+    expect(step(40, cycle(4, img, { control: "manual" }))!.control).toBeUndefined();
+    expect(seen.at(-1)!.controlState?.mode).toBe("manual"); // the mirror keeps it
+    expect(seen.at(-1)!.modeEvents).toEqual([]);
+
+    // The permit drops in manual: the state changes (manualPermitted), the event comes along.
+    permitted.v = false;
+    const lost: ModeEvent = { kind: "permit_lost", from: "manual", to: "manual", cycle: 5, wallMs: 1005, by: "cellio", cause: "panel.key_manual is false" };
+    const d5 = step(50, cycle(5, img, { control: "manual", modeEvents: [lost] }))!;
+    expect(d5.control).toEqual({ mode: "manual", sinceWallMs: 1003, by: "engineer mqtt:erin", manualPermitted: false, permitSinceWallMs: 1005 });
+    expect(d5.modeEvents).toEqual([lost]);
+  });
+
+  it("a switch in a cycle that is not posted (pace, lagging worker) still dates the mode and names who switched", () => {
+    const { step, bridge } = setup({ v: true });
+    const img = [goodSample(1, 1)];
+    step(0, cycle(0, img));
+    expect(step(5, cycle(1, img, { control: "manual", modeEvents: [sw(1, "manual", "engineer opcua:eve@s1")] }))).toBeUndefined(); // within paceMs
+    expect(step(7, cycle(2, img, { control: "manual" }))).toBeUndefined();
+    const d = step(10, cycle(3, img, { control: "manual" }))!;
+    expect(d.control).toMatchObject({ mode: "manual", sinceWallMs: 1001, by: "engineer opcua:eve@s1" });
+    expect(d.modeEvents).toEqual([sw(1, "manual", "engineer opcua:eve@s1")]);
+    expect(bridge.counters.droppedEvents).toBe(0);
+  });
+
+  it("after reset() (a new worker) the first delta carries the whole mode again, with the original switch's time and author", () => {
+    const { step, bridge, resetWorker } = setup({ v: true });
+    const img = [goodSample(1, 1)];
+    step(0, cycle(0, img));
+    step(10, cycle(1, img, { control: "manual", modeEvents: [sw(1, "manual")] }));
+    expect(step(20, cycle(2, img, { control: "manual" }))!.control).toBeUndefined();
+    bridge.reset();
+    resetWorker();
+    // While no worker runs, the host only lets the bridge observe: the mode follows, events are kept.
+    bridge.observe(cycle(3, img, { control: "auto", modeEvents: [sw(3, "auto", "engineer mqtt:bob")] }));
+    bridge.observe(cycle(4, img, { control: "manual", modeEvents: [sw(4, "manual")] }));
+    const d = step(100, cycle(5, img, { control: "manual" }))!;
+    expect(d.seq).toBe(1);
+    expect(d.samples?.n).toBe(1); // everything again
+    expect(d.control).toEqual({ mode: "manual", sinceWallMs: 1004, by: "engineer mqtt:erin", manualPermitted: true, permitSinceWallMs: 1000 });
+    expect(d.modeEvents?.map((e) => `${e.to} ${e.by}`)).toEqual(["auto engineer mqtt:bob", "manual engineer mqtt:erin"]);
+  });
+
+  it("bounds the mode events for a lagging worker: the oldest are dropped and counted, never silently", () => {
+    const { step, bridge } = setup({ v: true }, 2);
+    const img = [goodSample(1, 1)];
+    step(0, cycle(0, img));
+    // The worker has not applied delta 1: nothing is posted, events pile up.
+    for (let k = 1; k <= 4; k++) {
+      expect(bridge.onCycle(cycle(k, img, { control: k % 2 === 1 ? "manual" : "auto", modeEvents: [sw(k, k % 2 === 1 ? "manual" : "auto")] }), 0)).toBeUndefined();
+    }
+    const d = step(100, cycle(5, img))!;
+    expect(d.modeEvents?.map((e) => e.cycle)).toEqual([3, 4]);
+    expect(d.droppedEvents).toBe(2);
+    expect(bridge.counters.droppedEvents).toBe(2);
+    expect(d.control).toMatchObject({ mode: "auto", sinceWallMs: 1004 });
+  });
+});
+
+describe("ControlTracker", () => {
+  it("returns the same object while nothing changed, a new one on a switch or a permit change", () => {
+    const t = new ControlTracker();
+    expect(t.update({ wallMs: 5 }, true)).toBeUndefined(); // a cycle without the mode
+    const a = t.update({ wallMs: 10, control: "auto", modeEvents: [] }, false)!;
+    expect(a).toEqual({ mode: "auto", sinceWallMs: 10, by: "", manualPermitted: false, permitSinceWallMs: 10 });
+    expect(t.update({ wallMs: 20, control: "auto" }, false)).toBe(a);
+    const b = t.update({ wallMs: 30, control: "auto" }, true)!;
+    expect(b).toEqual({ ...a, manualPermitted: true, permitSinceWallMs: 30 });
+    // Two switches in one cycle: the last one counts.
+    const c = t.update({ wallMs: 40, control: "auto", modeEvents: [{ kind: "switch", wallMs: 40, by: "x" }, { kind: "switch", wallMs: 40, by: "y" }] }, true)!;
+    expect(c).toMatchObject({ mode: "auto", sinceWallMs: 40, by: "y" });
+    expect(t.update({ wallMs: 40, control: "auto", modeEvents: [{ kind: "switch", wallMs: 40, by: "y" }] }, true)).toBe(c); // idempotent per cycle
+    // A permit_lost does not date the mode.
+    expect(t.update({ wallMs: 50, control: "auto", modeEvents: [{ kind: "permit_lost", wallMs: 50, by: "cellio" }] }, true)).toBe(c);
+    // A change without its event (not produced by the core) is dated by its cycle, with no author.
+    expect(t.update({ wallMs: 60, control: "manual" }, true)).toMatchObject({ mode: "manual", sinceWallMs: 60, by: "" });
   });
 });
