@@ -10,7 +10,7 @@
  * Time comes from injected schedulers (RxJS SchedulerLike) and a Clock, so the
  * whole loop runs in virtual time under TestScheduler.
  */
-import { merge, Subject, takeUntil, timer, type Observable, type SchedulerLike, type Subscription } from "rxjs";
+import { Subject, type SchedulerLike, type Subscription } from "rxjs";
 import type { CellModel } from "../config/compile.js";
 import type { Clock } from "../infra/clock.js";
 import type { Logger } from "../infra/logger.js";
@@ -47,7 +47,29 @@ export class ControlLoop {
   private k = 0;
   private running = false;
   private tickSub: Subscription | undefined;
+  /** The deadline of the phase in progress. */
   private phaseSub: Subscription | undefined;
+  /**
+   * The phase in progress (input or output of a cycle): a token that every
+   * read and write it starts carries back, so that a late answer of an
+   * earlier phase is not counted in this one. Bumped when a phase ends.
+   */
+  private phase = 0;
+  /** Reads or writes of the phase still in flight. */
+  private pending = 0;
+  /** What follows the phase in progress. */
+  private phaseNext: (() => void) | undefined;
+  /** The devices whose read (write) the phase started. */
+  private readonly started: DeviceRunner[] = [];
+  private readonly ioDone = (phase: number): void => {
+    if (phase === this.phase && --this.pending === 0) this.endPhase();
+  };
+  private readonly deadline = (phase?: number): void => {
+    if (phase === this.phase) {
+      this.phaseSub = undefined;
+      this.endPhase();
+    }
+  };
   private outputsEnabled = false;
   private readonly inputIdx: readonly number[];
   private readonly alarmInputs: AlarmInputs;
@@ -99,6 +121,8 @@ export class ControlLoop {
     this.phaseSub?.unsubscribe();
     this.tickSub = undefined;
     this.phaseSub = undefined;
+    this.phase++;
+    this.phaseNext = undefined;
   }
 
   /** Clear an overrun fault. Refused while cycles still overrun. */
@@ -130,15 +154,13 @@ export class ControlLoop {
       this.k = k;
       due = this.t0 + k * this.T;
     }
-    const reads: Observable<void>[] = [];
-    const started: DeviceRunner[] = [];
+    const started = this.beginPhase();
     for (const r of this.deps.runners) {
       if (!r.isDue(this.k)) continue;
-      const done = r.startRead();
-      if (done) {
-        reads.push(done);
-        started.push(r);
-      } else {
+      this.pending++; // before the start: its answer may come back at once
+      if (r.startRead(this.ioDone, this.phase)) started.push(r);
+      else {
+        this.pending--;
         r.counters.deadlineMisses++;
         this.stats.inputMisses++;
       }
@@ -152,14 +174,45 @@ export class ControlLoop {
       }
       this.afterInput(start, due);
     };
-    if (reads.length === 0) {
-      afterInput();
+    const budget = Math.max(0, start + this.deps.model.cycle.inputBudgetMs - clock.now());
+    this.awaitPhase(budget, afterInput);
+  }
+
+  /**
+   * Phases without an Observable per device and per cycle: each read or
+   * write the phase starts calls `ioDone` with the phase's token; the phase
+   * ends when the last of them is done or at its deadline (an action on the
+   * injected scheduler: virtual time in tests), whichever comes first.
+   */
+  private beginPhase(): DeviceRunner[] {
+    this.phase++;
+    // One pending for the phase itself, so that an answer that comes back
+    // while the phase is still starting (a device not connected answers at
+    // once) cannot end it early.
+    this.pending = 1;
+    this.started.length = 0;
+    return this.started;
+  }
+
+  private awaitPhase(budgetMs: number, next: () => void): void {
+    if (this.pending === 1) {
+      // nothing (left) in flight
+      this.phase++;
+      next();
       return;
     }
-    const budget = Math.max(0, start + this.deps.model.cycle.inputBudgetMs - clock.now());
-    this.phaseSub = merge(...reads)
-      .pipe(takeUntil(timer(budget, this.deps.scheduler)))
-      .subscribe({ complete: afterInput });
+    this.phaseNext = next;
+    this.phaseSub = this.deps.scheduler.schedule(this.deadline, budgetMs, this.phase);
+    this.pending--;
+  }
+
+  private endPhase(): void {
+    this.phase++;
+    this.phaseSub?.unsubscribe();
+    this.phaseSub = undefined;
+    const next = this.phaseNext;
+    this.phaseNext = undefined;
+    next?.();
   }
 
   private afterInput(start: number, due: number): void {
@@ -190,27 +243,18 @@ export class ControlLoop {
   }
 
   private runOutputs(commanded: readonly (Value | null)[], after: () => void): void {
-    const writes: Observable<void>[] = [];
-    const started: DeviceRunner[] = [];
+    const started = this.beginPhase();
     for (const r of this.deps.runners) {
       if (r.opts.outputs.length === 0) continue;
-      const done = r.startWrite(r.changes(commanded));
-      if (done) {
-        writes.push(done);
-        started.push(r);
-      }
+      this.pending++;
+      if (r.startWrite(r.changes(commanded), this.ioDone, this.phase)) started.push(r);
+      else this.pending--;
     }
     const finish = (): void => {
       for (const r of started) if (r.writing) this.stats.outputMisses++;
       after();
     };
-    if (writes.length === 0) {
-      finish();
-      return;
-    }
-    this.phaseSub = merge(...writes)
-      .pipe(takeUntil(timer(this.deps.model.cycle.outputBudgetMs, this.deps.scheduler)))
-      .subscribe({ complete: finish });
+    this.awaitPhase(this.deps.model.cycle.outputBudgetMs, finish);
   }
 
   private afterOutput(

@@ -3,13 +3,32 @@
  * in flight, failure counting, staleness, quality marking and counters.
  * Logs transitions only: first failure at warn, recovery once at info.
  */
-import { AsyncSubject, type Observable } from "rxjs";
 import type { Clock } from "../infra/clock.js";
 import type { Logger } from "../infra/logger.js";
 import type { InputTable } from "../core/input-table.js";
 import type { Status, Value } from "../core/sample.js";
-import type { DevicePort, OutputChange, ReadOutcome, WriteOutcome } from "./device-port.js";
+import type { DevicePort, OutputChange, ReadOutcome, SampleSink, WriteOutcome } from "./device-port.js";
 import { Histogram } from "./histogram.js";
+
+/**
+ * A port that can also read without an Observable per read (the Modbus
+ * driver: 100 reads a second per device make the Observable, its subscriber
+ * and their closures a measurable share of the daemon's CPU). `done` is
+ * called exactly once, possibly before readDirect returns.
+ */
+export interface DirectReadPort {
+  readDirect(sink: SampleSink, done: (o: ReadOutcome) => void): void;
+}
+
+function directReader(port: DevicePort): DirectReadPort | undefined {
+  const p = port as Partial<DirectReadPort>;
+  return typeof p.readDirect === "function" ? (p as DirectReadPort) : undefined;
+}
+
+/** Told when a read or write started by the loop is done; `phase` is the token it was started with. */
+export type PhaseDone = (phase: number) => void;
+
+const NO_OUTCOME: ReadOutcome = Object.freeze({ ok: false, status: "bad_device_failure", error: "driver completed without an outcome" });
 
 export type DeviceState = "waiting" | "good" | "stale" | "bad";
 
@@ -47,6 +66,12 @@ export class DeviceRunner {
   private lastCheckMs: number | undefined;
   /** Last value successfully written per output (undefined: unknown, write again). */
   private readonly written = new Map<number, Value>();
+  private readonly direct: DirectReadPort | undefined;
+  /** The read in flight: when it started, whom to tell, with which token. */
+  private readT0 = 0;
+  private readDone: PhaseDone | undefined;
+  private readPhase = 0;
+  private readonly finishReadBound = (o: ReadOutcome): void => this.finishRead(o);
 
   constructor(
     readonly port: DevicePort,
@@ -54,7 +79,9 @@ export class DeviceRunner {
     private readonly table: InputTable,
     private readonly clock: Clock,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.direct = directReader(port);
+  }
 
   get name(): string {
     return this.port.name;
@@ -74,27 +101,43 @@ export class DeviceRunner {
     return this.writeInFlight;
   }
 
-  /** Start a read unless one is in flight. The Observable completes when the read is done. */
-  startRead(): Observable<void> | undefined {
+  /**
+   * Start a read unless one is in flight (false then: counted as a busy skip).
+   * When it is done, the outcome is applied and `done(phase)` is called,
+   * possibly before startRead returns.
+   */
+  startRead(done: PhaseDone, phase: number): boolean {
     if (this.readInFlight) {
       this.counters.busySkips++;
-      return undefined;
+      return false;
     }
     this.readInFlight = true;
-    const done = new AsyncSubject<void>();
-    const t0 = this.clock.now();
+    this.readDone = done;
+    this.readPhase = phase;
+    this.readT0 = this.clock.now();
+    if (this.direct) {
+      try {
+        this.direct.readDirect(this.table, this.finishReadBound);
+      } catch (e) {
+        if (this.readInFlight) this.finishRead({ ok: false, status: "bad_device_failure", error: String(e) });
+      }
+      return true;
+    }
     let outcome: ReadOutcome | undefined;
     this.port.read(this.table).subscribe({
       next: (o) => (outcome = o),
       error: (e: unknown) => (outcome = { ok: false, status: "bad_device_failure", error: String(e) }),
-      complete: () => {
-        this.readInFlight = false;
-        this.onRead(outcome ?? { ok: false, status: "bad_device_failure", error: "driver completed without an outcome" }, t0);
-        done.next();
-        done.complete();
-      },
+      complete: () => this.finishRead(outcome ?? NO_OUTCOME),
     });
-    return done;
+    return true;
+  }
+
+  private finishRead(o: ReadOutcome): void {
+    const done = this.readDone;
+    this.readDone = undefined;
+    this.readInFlight = false;
+    this.onRead(o, this.readT0);
+    done?.(this.readPhase);
   }
 
   private onRead(o: ReadOutcome, t0: number): void {
@@ -166,11 +209,10 @@ export class DeviceRunner {
     return out;
   }
 
-  /** Start a write unless one is in flight. */
-  startWrite(changes: readonly OutputChange[]): Observable<void> | undefined {
-    if (changes.length === 0 || this.writeInFlight) return undefined;
+  /** Start a write unless there is nothing to write or one is in flight; `done(phase)` when it is done. */
+  startWrite(changes: readonly OutputChange[], done: PhaseDone, phase: number): boolean {
+    if (changes.length === 0 || this.writeInFlight) return false;
     this.writeInFlight = true;
-    const done = new AsyncSubject<void>();
     let outcome: WriteOutcome | undefined;
     this.port.write(changes).subscribe({
       next: (o) => (outcome = o),
@@ -178,11 +220,10 @@ export class DeviceRunner {
       complete: () => {
         this.writeInFlight = false;
         this.onWrite(changes, outcome ?? { ok: false, status: "bad_device_failure", error: "no outcome", failed: [] });
-        done.next();
-        done.complete();
+        done(phase);
       },
     });
-    return done;
+    return true;
   }
 
   private onWrite(changes: readonly OutputChange[], o: WriteOutcome): void {

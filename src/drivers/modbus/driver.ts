@@ -24,7 +24,9 @@ import type { ModbusTransport } from "./transport.js";
 import { ModbusTcpTransport } from "./transport-tcp.js";
 import { DeviceRequester, snapshotStats, type ModbusDeviceStats } from "./requester.js";
 import { OutputWriter, type CompiledPoint } from "./writer.js";
+import type { DirectReadPort } from "../../loop/device-runner.js";
 import { armWatchdog, compileWatchdog, type CompiledWatchdog } from "./watchdog.js";
+import { SequentialPoll } from "./poll.js";
 
 /** Consecutive timeouts after which the connection (or the unit's attachment to it) is dropped and re-made. */
 const TIMEOUTS_BEFORE_RECONNECT = 3;
@@ -48,7 +50,7 @@ function noBusTransport(name: string): never {
 
 const STOPPED: ReadOutcome = Object.freeze({ ok: false, status: "bad_no_communication", error: "driver stopped" });
 
-export class ModbusTcpDriver implements DeviceDriver {
+export class ModbusTcpDriver implements DeviceDriver, DirectReadPort {
   private readonly byIndex = new Map<number, CompiledPoint>();
   private readonly requests: readonly ReadRequest[];
   private readonly transport: ModbusTransport;
@@ -68,6 +70,8 @@ export class ModbusTcpDriver implements DeviceDriver {
   private readonly pipelined: boolean;
   private sink: SampleSink | undefined;
   private ts = 0;
+  /** The sequential read plan on callbacks (readDirect). */
+  private readonly poll: SequentialPoll;
 
   constructor(
     readonly name: string,
@@ -119,6 +123,17 @@ export class ModbusTcpDriver implements DeviceDriver {
     this.writer = new OutputWriter(name, cfg, this.byIndex, this.req);
     this.pipelined = cfg.protocol === "modbus-tcp" && cfg.framing === "mbap" && cfg.max_in_flight > 1 && this.requests.length > 1;
     this.putBound = (index, raw) => this.sink!.put(index, this.toEngineering(index, raw), this.ts);
+    this.poll = new SequentialPoll(this.requests, this.req, {
+      decode: (r, data, sink) => {
+        try {
+          this.decode(r, data, sink);
+        } finally {
+          this.sink = undefined;
+        }
+      },
+      succeeded: () => this.readSucceeded(),
+      failed: (e) => this.readFailed(e),
+    });
   }
 
   /** The read plan, for diagnostics and `cellio validate --explain`. */
@@ -256,6 +271,23 @@ export class ModbusTcpDriver implements DeviceDriver {
     await this.dropConnection(errorMessage(e));
   }
 
+  /**
+   * The loop's read without an Observable (DirectReadPort): the same outcome
+   * as `read`; a sequential plan runs on callbacks (poll.ts).
+   */
+  readDirect(sink: SampleSink, done: (o: ReadOutcome) => void): void {
+    if (this.stopped) return done(STOPPED);
+    if (!this.transport.isOpen) {
+      this.ensureReconnecting();
+      return done({ ok: false, status: this.lastConnectStatus, error: this.lastConnectError });
+    }
+    if (this.pipelined || this.poll.busy) {
+      this.readAll(sink).then(done, (e: unknown) => done({ ok: false, status: "bad_device_failure", error: String(e) }));
+      return;
+    }
+    this.poll.start(sink, done);
+  }
+
   read(sink: SampleSink): Observable<ReadOutcome> {
     return new Observable<ReadOutcome>((sub) => {
       this.readAll(sink).then(
@@ -282,15 +314,23 @@ export class ModbusTcpDriver implements DeviceDriver {
       } else {
         for (const r of this.requests) this.decode(r, await this.req.read(r.fc, r.start, r.count), sink);
       }
-      this.consecutiveTimeouts = 0;
-      this.connectionProven();
-      return OK;
+      return this.readSucceeded();
     } catch (e) {
-      await this.handleError(e);
-      return { ok: false, status: statusOf(e), error: errorMessage(e) };
+      return await this.readFailed(e);
     } finally {
       this.sink = undefined;
     }
+  }
+
+  private readSucceeded(): ReadOutcome {
+    this.consecutiveTimeouts = 0;
+    this.connectionProven();
+    return OK;
+  }
+
+  private async readFailed(e: unknown): Promise<ReadOutcome> {
+    await this.handleError(e);
+    return { ok: false, status: statusOf(e), error: errorMessage(e) };
   }
 
   private decode(r: ReadRequest, data: number[] | boolean[], sink: SampleSink): void {

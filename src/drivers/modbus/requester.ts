@@ -8,7 +8,7 @@
 import { isCellioError } from "../../infra/errors.js";
 import { Histogram } from "../../loop/histogram.js";
 import type { ReadFc, WriteFc } from "./plan.js";
-import type { ModbusTransport } from "./transport.js";
+import type { ModbusTransport, ReadDone, ReadPdu } from "./transport.js";
 
 /** Per-device counters; `ModbusTcpDriver.stats()` returns a snapshot of them. */
 export interface ModbusDeviceStats {
@@ -67,6 +67,10 @@ function exceptionCode(e: unknown): number | undefined {
   return typeof c === "number" ? c : undefined;
 }
 
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
 export class DeviceRequester {
   readonly stats = newDeviceStats();
 
@@ -77,6 +81,36 @@ export class DeviceRequester {
 
   read(fc: ReadFc, start: number, count: number, budgetMs = this.opts.timeoutMs): Promise<number[] | boolean[]> {
     return this.run((t) => this.transport.read(this.opts.unit, fc, start, count, t), budgetMs);
+  }
+
+  /**
+   * `read` with a callback, for the poll path: the first attempt costs no
+   * Promise when the transport has `readWith`; busy retries and failures
+   * take the Promise path, so `done` then comes later, never at once.
+   */
+  readWith(req: ReadPdu, done: ReadDone): void {
+    const transport = this.transport;
+    if (!transport.readWith) {
+      this.read(req.fc, req.start, req.count).then(
+        (v) => done(undefined, v),
+        (e: unknown) => done(asError(e), undefined),
+      );
+      return;
+    }
+    const { unit, timeoutMs } = this.opts;
+    const first = performance.now();
+    this.stats.requests++;
+    transport.readWith(unit, req, timeoutMs, (err, value) => {
+      if (!err) {
+        done(undefined, this.answered(value!, first));
+        return;
+      }
+      const send = (t: number): Promise<number[] | boolean[]> => transport.read(unit, req.fc, req.start, req.count, t);
+      this.retry(send, err, first, first + timeoutMs).then(
+        (v) => done(undefined, v),
+        (e: unknown) => done(asError(e), undefined),
+      );
+    });
   }
 
   write(fc: WriteFc, start: number, values: readonly number[] | readonly boolean[], budgetMs = this.opts.timeoutMs): Promise<void> {

@@ -26,9 +26,9 @@ import { type ModbusRequest, type PduResult, type ResponseOf, checkRequest, crc1
 import { FairQueue } from "./fair-queue.js";
 import { MBAP_HEADER, MbapReceiver } from "./tcp-mbap-receiver.js";
 import { RtuReceiver } from "./tcp-rtu-receiver.js";
-import { MAX_ADU, Txn, type ModbusClientStats, type ModbusTcpClientOptions } from "./tcp-txn.js";
+import { MAX_ADU, Txn, type ModbusClientStats, type ModbusTcpClientOptions, type TxnCallback } from "./tcp-txn.js";
 
-export { MAX_ADU, Txn, type Framing, type ModbusClientStats, type ModbusTcpClientOptions } from "./tcp-txn.js";
+export { MAX_ADU, Txn, type Framing, type ModbusClientStats, type ModbusTcpClientOptions, type TxnCallback } from "./tcp-txn.js";
 
 export class ModbusTcpClient {
   readonly stats: ModbusClientStats = {
@@ -157,6 +157,18 @@ export class ModbusTcpClient {
 
   /** Sends `req` to `unit`; settles within `timeoutMs` (queue time included). */
   request<R extends ModbusRequest>(unit: number, req: R, timeoutMs: number): Promise<ResponseOf<R>> {
+    return new Promise<ResponseOf<R>>((resolve, reject) => {
+      this.submit(unit, req, timeoutMs, (err, value) => (err ? reject(err) : resolve(value as ResponseOf<R>)));
+    });
+  }
+
+  /**
+   * `request` with a callback instead of a Promise (the poll path: no
+   * Promise, no microtask per request). `done` is called exactly once: at
+   * once when the request is refused (invalid, not connected, queue full),
+   * else from the socket's or the timer's handler.
+   */
+  submit(unit: number, req: ModbusRequest, timeoutMs: number, done: TxnCallback): void {
     const bad =
       checkRequest(req) ??
       (!Number.isInteger(unit) || unit < (this.rtu ? 1 : 0) || unit > (this.rtu ? 247 : 255)
@@ -164,20 +176,18 @@ export class ModbusTcpClient {
         : !(timeoutMs > 0 && Number.isFinite(timeoutMs))
           ? `timeout ${timeoutMs} ms is not a positive number`
           : undefined);
-    if (bad !== undefined) return this.refuse("CELLIO_ERR_MODBUS_REQUEST", unit, req, bad);
-    if (!this.open) return this.refuse("CELLIO_ERR_MODBUS_CLOSED", unit, req, "not connected");
+    if (bad !== undefined) return this.refuse("CELLIO_ERR_MODBUS_REQUEST", unit, req, bad, done);
+    if (!this.open) return this.refuse("CELLIO_ERR_MODBUS_CLOSED", unit, req, "not connected", done);
     const canSend = this.inFlightCount < this.maxInFlight && this.queue.size === 0 && !this.rtu?.busy;
     if (!canSend && this.queue.size >= this.queue.capacity) {
-      return this.refuse("CELLIO_ERR_MODBUS_QUEUE_FULL", unit, req, `${this.queue.size} requests already waiting`);
+      return this.refuse("CELLIO_ERR_MODBUS_QUEUE_FULL", unit, req, `${this.queue.size} requests already waiting`, done);
     }
-    return new Promise<ResponseOf<R>>((resolve, reject) => {
-      const t = new Txn(unit, req, timeoutMs, resolve as (v: unknown) => void, reject);
-      if (canSend) this.send(t);
-      else {
-        if (!this.deadlineFromSend) this.setDeadline(t, performance.now());
-        this.queue.push(unit, t);
-      }
-    });
+    const t = new Txn(unit, req, timeoutMs, done);
+    if (canSend) this.send(t);
+    else {
+      if (!this.deadlineFromSend) this.setDeadline(t, performance.now());
+      this.queue.push(unit, t);
+    }
   }
 
   // ---- internals shared with the RTU receiver ----------------------------------
@@ -242,9 +252,9 @@ export class ModbusTcpClient {
 
   // ---- private ------------------------------------------------------------------
 
-  private refuse<T>(code: ErrorCode, unit: number, req: ModbusRequest, msg: string): Promise<T> {
+  private refuse(code: ErrorCode, unit: number, req: ModbusRequest, msg: string, done: TxnCallback): void {
     this.stats.rejected += 1;
-    return Promise.reject(this.error(code, { unit, req }, msg));
+    done(this.error(code, { unit, req }, msg), undefined);
   }
 
   private send(t: Txn): void {

@@ -52,6 +52,9 @@ export interface ModbusClientStats {
   disconnects: number;
 }
 
+/** How a request settles: an error, or the response value (bits, words, or undefined for a write). */
+export type TxnCallback = (err: Error | undefined, value: unknown) => void;
+
 /** One request from submission to settlement. */
 export class Txn {
   tid = -1;
@@ -63,7 +66,29 @@ export class Txn {
     readonly unit: number,
     readonly req: ModbusRequest,
     readonly timeoutMs: number,
-    readonly resolve: (v: unknown) => void,
-    readonly reject: (e: Error) => void,
+    private readonly done: TxnCallback,
   ) {}
+
+  resolve(value: unknown): void {
+    this.settle(undefined, value);
+  }
+
+  reject(err: Error): void {
+    this.settle(err, undefined);
+  }
+
+  /**
+   * The caller's callback runs synchronously (no Promise, no microtask per
+   * request). What it throws is the caller's bug, not the connection's: it
+   * is rethrown outside the socket's handler instead of dropping the socket.
+   */
+  private settle(err: Error | undefined, value: unknown): void {
+    try {
+      this.done(err, value);
+    } catch (e) {
+      queueMicrotask(() => {
+        throw e;
+      });
+    }
+  }
 }

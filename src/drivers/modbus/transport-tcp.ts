@@ -11,9 +11,9 @@
 import { CellioError } from "../../infra/errors.js";
 import type { ReadFc, WriteFc } from "./plan.js";
 import type { ModbusRequest } from "./pdu-client.js";
-import type { ModbusClientStats } from "./tcp-txn.js";
+import type { ModbusClientStats, TxnCallback } from "./tcp-txn.js";
 import { TcpConnection, type TcpConnectionMember, type TcpConnectionOptions } from "./tcp-connection.js";
-import type { ModbusTransport } from "./transport.js";
+import type { ModbusTransport, ReadDone, ReadPdu } from "./transport.js";
 
 export class ModbusTcpTransport implements ModbusTransport, TcpConnectionMember {
   readonly connection: TcpConnection;
@@ -59,6 +59,14 @@ export class ModbusTcpTransport implements ModbusTransport, TcpConnectionMember 
     if (!this.attached) return this.notConnected(unit, fc, start);
     const req: ModbusRequest = { fc, start, count };
     return this.connection.client.request(unit, req, timeoutMs) as Promise<number[] | boolean[]>;
+  }
+
+  readWith(unit: number, req: ReadPdu, timeoutMs: number, done: ReadDone): void {
+    if (!this.attached) {
+      this.notConnected(unit, req.fc, req.start).catch((e: Error) => done(e, undefined));
+      return;
+    }
+    this.connection.client.submit(unit, req, timeoutMs, done as TxnCallback);
   }
 
   async write(unit: number, fc: WriteFc, start: number, values: readonly number[] | readonly boolean[], timeoutMs: number): Promise<void> {
