@@ -1,0 +1,127 @@
+/**
+ * Cell/ControlMode and Cell/ManualModeAllowed over a real OPC UA session, on a
+ * CellApp whose `opcua:` block runs the server through the north bridge and
+ * mirror (in-thread: the same messages as the worker): the mode reads "auto",
+ * Good, dated; browsing shows both variables with their DataType; an engineer's
+ * SetMode("manual") shows as "manual" with the switch's cycle as source
+ * timestamp; the key-switch permit dropping shows in ManualModeAllowed (and
+ * SetMode("manual") is then refused); back to auto.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { AttributeIds, BrowseDirection, DataType, type NodeId } from "node-opcua";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hashPassword } from "../../../src/north/opcua-server/password.js";
+import { SimDevice, Teardown, startCell, waitFor, type RunningCell } from "../../integration/helpers.js";
+import { StatusCodes, call, cellNamespace, clientPki, connect, readValue, trust, waitUntil, type Connected, type Ns } from "./helpers.js";
+
+const t = new Teardown();
+let io1: SimDevice;
+let cell: RunningCell;
+let ns: Ns;
+let eng: Connected;
+const PW = "engineer-secret";
+
+beforeAll(async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "cellio-control-mode-"));
+  t.add(() => rm(dir, { recursive: true, force: true }));
+  io1 = await SimDevice.start(t);
+  io1.bank.setBit("di", 0, true); // key switch: manual allowed
+  const hash = await hashPassword(PW, { N: 1024 });
+  cell = await startCell(
+    `
+version: 1
+cell: { id: control-mode }
+cycle: { period_ms: 50, input_budget_ms: 20, output_budget_ms: 20, overrun: { fault_after: 1000 } }
+devices:
+  io1:
+    protocol: modbus-tcp
+    host: 127.0.0.1
+    port: ${io1.port}
+    timeout_ms: 500
+    stale_after_ms: 3000
+    points:
+      key_manual:   { address: "di:0" }
+      conveyor_run: { address: "coil:0", direction: output, safe: false }
+logic:
+  io1.conveyor_run: "false"
+manual_mode:
+  permit: "io1.key_manual"
+opcua:
+  port: 0
+  host: 127.0.0.1
+  hostname: 127.0.0.1
+  state_dir: ${JSON.stringify(path.join(dir, "state"))}
+  users:
+    engineer: { password_hash: ${JSON.stringify(hash)}, role: engineer }
+`,
+    t,
+  );
+  const north = cell.app.north!;
+  await waitFor(() => north.status.opcua?.started !== undefined, 90_000, "OPC UA listening");
+  await cell.waitCycle((c) => c.mode === "running", 10_000, "the first complete good scan");
+  const started = north.status.opcua!.started!;
+  const pki = await clientPki(path.join(dir, "client-pki"), "cellio-test");
+  await trust(north.local!.opcua!, pki);
+  eng = await connect(`opc.tcp://127.0.0.1:${started.port}`, { pki, user: "engineer", password: PW });
+  t.add(() => eng.close());
+  ns = await cellNamespace(eng.session, started.namespaceUri);
+}, 120_000);
+
+afterAll(() => t.run(), 20_000);
+
+const text = async (id: string): Promise<unknown> => (await readValue(eng.session, ns.id(id))).value.value;
+
+describe("OPC UA Cell/ControlMode", () => {
+  it("browses as String and Boolean variables under Cell with stable NodeIds", async () => {
+    const r = await eng.session.browse({ nodeId: ns.id("Cell"), browseDirection: BrowseDirection.Forward, resultMask: 63 });
+    const ref = (name: string) => r.references?.find((x) => x.browseName.name === name);
+    expect(ref("ControlMode")?.nodeId.toString()).toBe(ns.id("Cell.ControlMode"));
+    expect(ref("ManualModeAllowed")?.nodeId.toString()).toBe(ns.id("Cell.ManualModeAllowed"));
+    expect(ref("ControlMode")?.typeDefinition.value).toBe(63); // BaseDataVariableType
+    const dataType = async (id: string) => ((await eng.session.read({ nodeId: ns.id(id), attributeId: AttributeIds.DataType })).value.value as NodeId).value;
+    expect(await dataType("Cell.ControlMode")).toBe(DataType.String);
+    expect(await dataType("Cell.ManualModeAllowed")).toBe(DataType.Boolean);
+  });
+
+  it("reads auto; an engineer's SetMode(manual) reads manual, dated by the cycle that applied it; the permit shows; back to auto", async () => {
+    await waitUntil(async () => (await text("Cell.ControlMode")) === "auto", 5_000, "ControlMode auto");
+    const auto = await readValue(eng.session, ns.id("Cell.ControlMode"));
+    expect(auto.statusCode).toBe(StatusCodes.Good);
+    expect(auto.sourceTimestamp).toBeInstanceOf(Date);
+    expect(auto.sourceTimestamp!.getTime()).toBeLessThanOrEqual(Date.now());
+    await waitUntil(async () => (await text("Cell.ManualModeAllowed")) === true, 5_000, "ManualModeAllowed true");
+
+    // Watch from before the call: the applying cycle can be published before the method's answer arrives.
+    const switching = cell.waitCycle((c) => c.modeEvents.some((e) => e.kind === "switch" && e.to === "manual"), 5_000, "the switch to manual");
+    switching.catch(() => undefined);
+    expect(await call(eng.session, ns, "SetMode", ["manual"])).toEqual({ status: StatusCodes.Good, message: "accepted" });
+    const applied = await switching;
+    await waitUntil(async () => (await text("Cell.ControlMode")) === "manual", 5_000, "ControlMode manual");
+    const manual = await readValue(eng.session, ns.id("Cell.ControlMode"));
+    expect(manual.statusCode).toBe(StatusCodes.Good);
+    expect(manual.sourceTimestamp!.getTime()).toBe(Math.floor(applied.wallMs)); // a JS Date holds whole ms
+
+    // The key switch drops: ManualModeAllowed false (the cell stays in manual), dated by its cycle.
+    const dropped = cell.waitCycle((c) => c.modeEvents.some((e) => e.kind === "permit_lost"), 5_000, "permit_lost");
+    dropped.catch(() => undefined);
+    io1.bank.setBit("di", 0, false);
+    const lost = await dropped;
+    await waitUntil(async () => (await text("Cell.ManualModeAllowed")) === false, 5_000, "ManualModeAllowed false");
+    const allowed = await readValue(eng.session, ns.id("Cell.ManualModeAllowed"));
+    expect(allowed.statusCode).toBe(StatusCodes.Good);
+    expect(allowed.sourceTimestamp!.getTime()).toBe(Math.floor(lost.wallMs));
+    expect(await text("Cell.ControlMode")).toBe("manual");
+
+    expect((await call(eng.session, ns, "SetMode", ["auto"])).status).toBe(StatusCodes.Good);
+    await waitUntil(async () => (await text("Cell.ControlMode")) === "auto", 5_000, "ControlMode auto again");
+    // Manual is refused while the permit is false, and the mode stays auto.
+    const refused = await call(eng.session, ns, "SetMode", ["manual"]);
+    expect(refused.status).toBe(StatusCodes.BadInvalidState);
+    expect(refused.message).toMatch(/permit/);
+    io1.bank.setBit("di", 0, true);
+    await waitUntil(async () => (await text("Cell.ManualModeAllowed")) === true, 5_000, "ManualModeAllowed true again");
+    expect(await text("Cell.ControlMode")).toBe("auto");
+  }, 60_000);
+});
