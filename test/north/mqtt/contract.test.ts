@@ -10,7 +10,7 @@ import { silentLogger } from "../../../src/infra/logger.js";
 import { MqttCommandHandler, type IncomingCommand } from "../../../src/north/mqtt/commands.js";
 import { clientOptions } from "../../../src/north/mqtt/client.js";
 import { mqttConfigSchema } from "../../../src/north/mqtt/config.js";
-import { COMMAND_KINDS, commandPayloadSchemas, parseCommandTopic, replyTopicAllowed, topics } from "../../../src/north/mqtt/contract.js";
+import { COMMAND_KINDS, commandPayloadSchemas, eventPayloadSchema, modePayloadSchema, parseCommandTopic, replyTopicAllowed, topics } from "../../../src/north/mqtt/contract.js";
 import { configHash } from "../../../src/north/mqtt/service.js";
 import { ROOT, routerPort } from "./helpers.js";
 
@@ -18,10 +18,11 @@ const T = topics("cellio/t1");
 
 describe("topics", () => {
   it("builds every topic under the prefix", () => {
-    expect([T.status, T.diagnostics, T.events, T.point("io1", "door"), T.interlock("door"), T.sequence("main"), T.command("set", "alice"), T.commandFilter, T.replyRoot("alice")]).toEqual([
+    expect([T.status, T.diagnostics, T.events, T.mode, T.point("io1", "door"), T.interlock("door"), T.sequence("main"), T.command("set", "alice"), T.commandFilter, T.replyRoot("alice")]).toEqual([
       "cellio/t1/status",
       "cellio/t1/diagnostics",
       "cellio/t1/events",
+      "cellio/t1/mode",
       "cellio/t1/points/io1/door",
       "cellio/t1/interlocks/door",
       "cellio/t1/sequences/main",
@@ -54,6 +55,19 @@ describe("topics", () => {
     expect(commandPayloadSchemas.set.safeParse({ point: "io1.x", value: 1, extra: 1 }).success).toBe(false);
     expect(commandPayloadSchemas.set.safeParse({ point: "io1.x", value: 1, expires: "2026-01-01T00:00:00Z" }).success).toBe(true);
     expect(commandPayloadSchemas.reset_fault.safeParse({}).success).toBe(true);
+  });
+});
+
+describe("the control mode payloads", () => {
+  it("<prefix>/mode: the set_mode command's words, strict; a `mode` event may say who switched", () => {
+    const ok = { mode: "manual", since: "2026-01-01T00:00:00.020Z", by: "engineer mqtt:erin", manual_permitted: true };
+    expect(modePayloadSchema.parse(ok)).toEqual(ok);
+    expect(commandPayloadSchemas.set_mode.parse({ mode: ok.mode }).mode).toBe("manual");
+    expect(modePayloadSchema.safeParse({ ...ok, mode: "running" }).success).toBe(false);
+    expect(modePayloadSchema.safeParse({ ...ok, extra: 1 }).success).toBe(false);
+    expect(modePayloadSchema.safeParse({ mode: "auto", since: null, by: "" }).success).toBe(false); // manual_permitted is always there
+    const ev = { ts: ok.since, type: "mode", id: "t1", event: "switch", cause: "set_mode", from: "auto", to: "manual", by: ok.by, cycle: 3 };
+    expect(eventPayloadSchema.parse(ev)).toEqual(ev);
   });
 });
 

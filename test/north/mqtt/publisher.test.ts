@@ -1,11 +1,12 @@
 /**
  * What gets published, without a broker: per-point change detection with
  * deadband and quality, the bounded Outbox (latest per topic, capped events,
- * no starvation), interlock/sequence state, and device/cell events.
+ * no starvation), interlock/sequence state, the control mode, and
+ * device/cell/mode events.
  */
 import { describe, expect, it } from "vitest";
 import { goodSample, sample, INITIAL_SAMPLE } from "../../../src/core/sample.js";
-import { topics, pointPayloadSchema, interlockPayloadSchema, sequencePayloadSchema, eventPayloadSchema } from "../../../src/north/mqtt/contract.js";
+import { topics, pointPayloadSchema, interlockPayloadSchema, sequencePayloadSchema, eventPayloadSchema, modePayloadSchema } from "../../../src/north/mqtt/contract.js";
 import { Outbox, StatePublisher, type OutMessage } from "../../../src/north/mqtt/publisher.js";
 import type { CycleView } from "../../../src/north/mqtt/ports.js";
 import { POINTS } from "./helpers.js";
@@ -149,6 +150,49 @@ describe("StatePublisher: interlocks, sequences, events", () => {
     expect(events[0]).toMatchObject({ ts: "2026-01-01T00:00:00.000Z", cause: "permit false: io1.door_closed", cycle: 7 });
     expect(events[1]).toMatchObject({ from: "pick", to: "fault" });
     expect(events[2]).toMatchObject({ cause: "timeout" });
+  });
+});
+
+describe("StatePublisher: the control mode", () => {
+  const auto = { mode: "auto" as const, sinceWallMs: TS, by: "", manualPermitted: true };
+
+  it("publishes <prefix>/mode retained when it changes, nothing while it does not, all again after a reconnect", () => {
+    const p = publisher();
+    const out = new Outbox(100);
+    expect(p.collect(cycle(undefined), out)).toBe(4); // no control state: no mode topic
+    expect(out.take(100).some((m) => m.topic === T.mode)).toBe(false);
+    expect(p.collect(cycle(undefined, { controlState: auto }), out)).toBe(1);
+    const first = out.take(100);
+    expect(first).toEqual([{ topic: "cellio/t1/mode", payload: expect.any(String) as string, retain: true, qos: 1 }]);
+    expect(modePayloadSchema.parse(json(first[0]!))).toEqual({ mode: "auto", since: "2026-01-01T00:00:00.000Z", by: "", manual_permitted: true });
+    expect(p.collect(cycle(undefined, { controlState: { ...auto }, wallMs: TS + 10 }), out)).toBe(0);
+    const manual = { mode: "manual" as const, sinceWallMs: TS + 20, by: "engineer mqtt:erin", manualPermitted: true };
+    expect(p.collect(cycle(undefined, { controlState: manual }), out)).toBe(1);
+    expect(json(out.take(100)[0]!)).toEqual({ mode: "manual", since: "2026-01-01T00:00:00.020Z", by: "engineer mqtt:erin", manual_permitted: true });
+    expect(p.collect(cycle(undefined, { controlState: { ...manual, manualPermitted: false } }), out)).toBe(1); // the permit is part of it
+    out.take(100);
+    p.collect(cycle(undefined, { controlState: { ...manual, manualPermitted: false } }), out, true);
+    expect(out.take(100).filter((m) => m.topic === T.mode).map((m) => json(m)["manual_permitted"])).toEqual([false]);
+  });
+
+  it("turns switches and a lost permit into `mode` events of the cell", () => {
+    const p = publisher();
+    const out = new Outbox(100);
+    p.collectModeEvents(
+      [
+        { kind: "switch", from: "auto", to: "manual", cycle: 3, wallMs: TS + 3, by: "engineer mqtt:erin", cause: "set_mode" },
+        { kind: "permit_lost", from: "manual", to: "manual", cycle: 9, wallMs: TS + 9, by: "cellio", cause: "panel.key_manual is false" },
+      ],
+      out,
+    );
+    const events = out.take(100).map((m) => {
+      expect(m).toMatchObject({ topic: "cellio/t1/events", retain: false, qos: 1 });
+      return eventPayloadSchema.parse(json(m));
+    });
+    expect(events).toEqual([
+      { ts: "2026-01-01T00:00:00.003Z", type: "mode", id: "t1", event: "switch", cause: "set_mode", from: "auto", to: "manual", by: "engineer mqtt:erin", cycle: 3 },
+      { ts: "2026-01-01T00:00:00.009Z", type: "mode", id: "t1", event: "permit_lost", cause: "panel.key_manual is false", from: "manual", to: "manual", by: "cellio", cycle: 9 },
+    ]);
   });
 });
 
