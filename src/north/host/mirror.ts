@@ -148,6 +148,7 @@ export class CellMirror {
       loop: () => this.loopView(),
       interlocks: () => this.interlocks,
       sequences: () => this.sequences,
+      droppedEvents: () => this.droppedEvents,
     };
   }
 

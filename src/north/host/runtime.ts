@@ -53,6 +53,9 @@ export class NorthRuntime {
   /** One message from the main thread. */
   onMessage(m: ToWorker): void {
     if (m.t === "cycle") {
+      if (m.droppedEvents !== undefined && m.droppedEvents > 0) {
+        this.log.warn({ component: "north", dropped: m.droppedEvents }, `${m.droppedEvents} cycle events dropped before they reached north (the worker lagged): counted in MQTT diagnostics`);
+      }
       this.mirror.apply(m);
       setAppliedSeq(this.deps.init.shared, m.seq);
     } else if (m.t === "stop") {

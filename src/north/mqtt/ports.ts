@@ -115,6 +115,8 @@ export interface CellView {
   interlocks?(): readonly InterlockView[];
   /** Live sequence states (else CycleView.sequences is used). */
   sequences?(): readonly SequenceView[];
+  /** Events dropped before they reached MQTT (the north bridge's bound, for a worker that lagged); counted in diagnostics. */
+  droppedEvents?(): number;
 }
 
 /** Where commands go: the command router (src/core/commands.ts CommandRouter.submit). Answers synchronously. */

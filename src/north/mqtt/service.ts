@@ -291,7 +291,7 @@ export class MqttService {
         published: this.counters.published,
         reconnects: this.reconnects,
         queued: this.outbox.size,
-        dropped_events: this.outbox.droppedEvents,
+        dropped_events: this.outbox.droppedEvents + (this.view.droppedEvents?.() ?? 0),
         commands_accepted: this.commands.accepted,
         commands_rejected: this.commands.rejected,
       },

@@ -276,7 +276,7 @@ describe("the control mode through the bridge", () => {
   });
 
   it("bounds the mode events for a lagging worker: the oldest are dropped and counted, never silently", () => {
-    const { step, bridge } = setup({ v: true }, 2);
+    const { step, bridge, mirror } = setup({ v: true }, 2);
     const img = [goodSample(1, 1)];
     step(0, cycle(0, img));
     // The worker has not applied delta 1: nothing is posted, events pile up.
@@ -287,6 +287,7 @@ describe("the control mode through the bridge", () => {
     expect(d.modeEvents?.map((e) => e.cycle)).toEqual([3, 4]);
     expect(d.droppedEvents).toBe(2);
     expect(bridge.counters.droppedEvents).toBe(2);
+    expect(mirror.mqttView().droppedEvents?.()).toBe(2); // MQTT diagnostics count them (dropped_events)
     expect(d.control).toMatchObject({ mode: "auto", sinceWallMs: 1004 });
   });
 });

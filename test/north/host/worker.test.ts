@@ -5,7 +5,8 @@
  * that worker. Values reach an MQTT subscriber and an OPC UA client; commands
  * from both go through the worker to the command router on the loop's thread
  * and their answers come back; a killed worker is restarted while the loop
- * runs on; stop() publishes offline.
+ * runs on; the control mode set over MQTT shows on both and survives the
+ * restart; stop() publishes offline.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -57,6 +58,7 @@ interlocks:
     permit: "io1.door"
     latch: true
     force: { io1.motor: false }
+manual_mode: {}
 mqtt:
   broker: embedded
   embedded: { port: 0, users: { erin: { password_env: CELLIO_TEST_NW_PW } } }
@@ -117,6 +119,15 @@ opcua:
     await waitFor(() => cell.app.loop.logic.interlocks.state("door_closed")?.permitted === true, 3000, "permit back");
     expect((await call(c.session, ns, "ResetInterlock", ["door_closed"])).status.value).toBe(StatusCodes.Good.value);
     await watcher.wait(`${P}/interlocks/door_closed`, (j) => (j as { tripped?: boolean }).tripped === false, 3000, "reset");
+
+    // The control mode through the worker: an engineer switches to manual over MQTT; MQTT and OPC UA show it.
+    await watcher.wait(`${P}/mode`, (j) => (j as { mode?: string }).mode === "auto", 5000, "mode auto (retained)");
+    const toManual = watcher.messages.length;
+    expect(await sendCommand(erin, P, "erin", "set_mode", { mode: "manual" }, 4)).toMatchObject({ accepted: true });
+    const manual = parse(await watcher.wait(`${P}/mode`, (j) => (j as { mode?: string }).mode === "manual", 5000, "mode manual", toManual));
+    expect(manual).toMatchObject({ mode: "manual", by: "engineer mqtt:erin", manual_permitted: true });
+    await watcher.wait(`${P}/events`, (j) => (j as { type?: string; event?: string }).type === "mode" && (j as { event?: string }).event === "switch", 5000, "mode event", toManual);
+    await waitUntil(async () => (await readValue(c.session, ns.id("Cell.ControlMode"))).value.value === "manual", 5000, "Cell.ControlMode manual over OPC UA");
     await c.close();
 
     // The worker dies: the loop runs on, the worker comes back with MQTT (a new embedded broker port).
@@ -130,6 +141,8 @@ opcua:
     await again.sub(`${P}/#`);
     sim.bank.setRegister("hr", 0, 777);
     await again.wait(`${P}/points/io1/count`, (j) => (j as { v?: number }).v === 777, 5000, "count 777 after the restart");
+    // The new worker (and its new broker) got the whole mode in its first delta: the same switch, its time and author.
+    expect(parse(await again.wait(`${P}/mode`, (_j, r) => r.packet.retain, 5000, "retained mode after the restart"))).toEqual(manual);
 
     // Stop: the worker publishes the explicit offline before its broker goes away.
     const from = again.messages.length;

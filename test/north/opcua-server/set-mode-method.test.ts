@@ -14,7 +14,7 @@ import { opcuaConfigSchema } from "../../../src/north/opcua-server/config.js";
 import { hashPassword } from "../../../src/north/opcua-server/password.js";
 import { CellOpcuaServer, cellViewOf } from "../../../src/north/opcua-server/server.js";
 import { SimDevice, Teardown, startCell, type RunningCell } from "../../integration/helpers.js";
-import { StatusCodes, call, cellNamespace, clientPki, connect, memoryLog, trust, waitUntil, write, type Connected, type Ns } from "./helpers.js";
+import { StatusCodes, call, cellNamespace, clientPki, connect, memoryLog, readValue, trust, waitUntil, write, type Connected, type Ns } from "./helpers.js";
 
 const t = new Teardown();
 let io1: SimDevice;
@@ -94,6 +94,8 @@ describe("OPC UA Cell.SetMode", () => {
     expect(switched.control).toBe("manual");
     expect(switched.modeEvents[0]).toMatchObject({ kind: "switch", to: "manual" });
     expect(switched.modeEvents[0]!.by).toMatch(/^engineer opcua:engineer@/);
+    // cellViewOf(app) carries the control mode too (folded from the cycles, as the north bridge does).
+    await waitUntil(async () => (await readValue(eng, ns.id("Cell.ControlMode"))).value.value === "manual", 5_000, "Cell.ControlMode manual");
 
     expect(await write(eng, ns.id("Cell.Devices.io1.conveyor_run"), DataType.Boolean, true)).toBe(StatusCodes.Good);
     await waitUntil(() => io1.bank.getBit("coil", 0), 5_000, "coil 0 on at the device");
@@ -103,5 +105,6 @@ describe("OPC UA Cell.SetMode", () => {
 
     expect((await call(eng, ns, "SetMode", ["auto"])).status).toBe(StatusCodes.Good);
     await cell.waitCycle((c) => c.control === "auto", 5_000, "control auto");
+    await waitUntil(async () => (await readValue(eng, ns.id("Cell.ControlMode"))).value.value === "auto", 5_000, "Cell.ControlMode auto");
   }, 60_000);
 });
