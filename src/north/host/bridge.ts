@@ -9,9 +9,10 @@
  * whose object changed since the last delta (samples are immutable, so a
  * reference comparison), the interlock, sequence, alarm and control mode
  * states that changed, the device states when one changed, and the loop and
- * device counters every `statsEveryMs`. A worker that lags is simply not sent anything: the next
- * delta carries everything that changed meanwhile (latest wins), so nothing
- * queues up anywhere.
+ * device counters every `statsEveryMs`. A worker that lags is simply not
+ * sent anything: the next delta carries everything that changed meanwhile
+ * (latest wins), so nothing queues up anywhere; its events wait, bounded
+ * (pending-events.ts).
  */
 import type { ControlMode } from "../../core/control-mode.js";
 import type { InterlockState } from "../../core/interlocks.js";
