@@ -20,16 +20,9 @@ const USERS = { "cellio-demo-cell": "cellio-secret", bob: "bob-pw", erin: "erin-
 const P = "cellio/demo-cell"; // the cell id the shipped ACL names
 const PW_ENV = "CELLIO_TEST_MODE_MQTT_PW";
 
-/**
- * The shipped ACL, plus read access to `<prefix>/mode` for every user when the
- * shipped file does not grant it yet (config/ is the integrator's: the line to
- * add there is exactly this one).
- */
-const MODE_ACL_LINE = "pattern read cellio/+/mode";
+/** The shipped ACL, unchanged: it must let every user read `<prefix>/mode`. */
 function acl(): string {
-  const shipped = readFileSync(path.join(ROOT, "config", "mosquitto", "cellio.acl"), "utf8");
-  if (shipped.split("\n").some((l) => l.trim() === MODE_ACL_LINE)) return shipped;
-  return shipped.replace("pattern read cellio/+/events\n", `pattern read cellio/+/events\n${MODE_ACL_LINE}\n`);
+  return readFileSync(path.join(ROOT, "config", "mosquitto", "cellio.acl"), "utf8");
 }
 
 let broker: Mosquitto | undefined;
@@ -38,7 +31,7 @@ const t = new Teardown();
 beforeAll(async () => {
   if (!mosquittoInstalled()) throw new Error("mosquitto is not installed: apt-get install -y mosquitto (these tests need a real broker)");
   const text = acl();
-  expect(text).toContain(MODE_ACL_LINE);
+  expect(text.split("\n")).toContain("pattern read cellio/+/mode");
   broker = await Mosquitto.start({ users: USERS, acl: text });
   process.env[PW_ENV] = USERS["cellio-demo-cell"];
 });
