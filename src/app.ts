@@ -11,7 +11,7 @@ import { InputTable } from "./core/input-table.js";
 import { systemClock, type Clock } from "./infra/clock.js";
 import type { Logger } from "./infra/logger.js";
 import { errorMessage } from "./infra/errors.js";
-import { NOT_REQUESTED, applyRealtime, dropRealtime, type RealtimeState } from "./infra/realtime.js";
+import { NOT_REQUESTED, SINGLE_THREADED_GC, applyRealtime, dropRealtime, gcOnLoopThread, type RealtimeState } from "./infra/realtime.js";
 import { ControlLoop, type CycleResult } from "./loop/control-loop.js";
 import { DeviceRunner } from "./loop/device-runner.js";
 import type { DeviceDriver } from "./loop/device-port.js";
@@ -183,8 +183,14 @@ export class CellApp {
     const priority = this.loaded.model.cycle.realtimePriority;
     if (priority === undefined) return;
     this.realtime = applyRealtime(priority);
-    if (this.realtime.applied) this.log.info({ priority }, `loop thread runs under SCHED_FIFO at priority ${priority}`);
-    else this.log.warn({ priority, reason: this.realtime.reason }, `real-time priority refused, the loop runs at normal priority: ${this.realtime.reason ?? ""}`);
+    if (this.realtime.applied) {
+      this.log.info({ priority }, `loop thread runs under SCHED_FIFO at priority ${priority}`);
+      if (!gcOnLoopThread()) {
+        this.log.warn(
+          `node runs without ${SINGLE_THREADED_GC}: a garbage collection on the real-time loop thread can wait for V8's helper threads at normal priority (tens of ms under load); start node with ${SINGLE_THREADED_GC} (the systemd unit and npm start do)`,
+        );
+      }
+    } else this.log.warn({ priority, reason: this.realtime.reason }, `real-time priority refused, the loop runs at normal priority: ${this.realtime.reason ?? ""}`);
   }
 
   /** Interlock trips and resets, sequence steps, applied commands, mode switches and alarms: transitions only. */

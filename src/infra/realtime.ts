@@ -20,6 +20,15 @@
  * and the fix, and the loop runs at normal priority — timing gets worse under
  * load, nothing else changes.
  *
+ * V8's garbage collector hands work to helper threads that stay at normal
+ * priority, and the loop's thread waits for them at the end of a collection:
+ * under load that is priority inversion (measured: a 45 ms GC pause of the
+ * real-time loop thread with 10 OPC UA clients busy, against 2.3 ms with
+ * `node --single-threaded-gc`, where the thread does its own GC work). So
+ * the daemon is started with that flag (systemd unit, `npm start`, the
+ * `cellio` command's first line), and a real-time loop without it is
+ * logged (gcOnLoopThread()).
+ *
  * The kernel's real-time throttling (sched_rt_runtime_us, 95 % by default)
  * still leaves the other tasks of a core 5 %, and the systemd watchdog still
  * stops a loop that no longer completes cycles.
@@ -98,6 +107,14 @@ export function applyRealtime(priority: number, sys: RealtimeSys = linuxSys): Re
     return { requested: priority, applied: false, priority: now.priority, reason: `the kernel reports policy ${now.policy}, priority ${now.priority} after chrt` };
   }
   return { requested: priority, applied: true, priority };
+}
+
+/** The node flag that keeps V8's GC work on the thread that needs it (see the header). */
+export const SINGLE_THREADED_GC = "--single-threaded-gc";
+
+/** This process was started with SINGLE_THREADED_GC. */
+export function gcOnLoopThread(execArgv: readonly string[] = process.execArgv): boolean {
+  return execArgv.includes(SINGLE_THREADED_GC);
 }
 
 /** Back to normal scheduling (the cell stopped; the process may go on, as in tests and benchmarks). */

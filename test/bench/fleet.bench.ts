@@ -30,6 +30,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import ModbusSerial from "modbus-serial";
 import { loadConfigText } from "../../src/config/load.js";
 import { CellApp } from "../../src/app.js";
+import { SINGLE_THREADED_GC } from "../../src/infra/realtime.js";
 import { silentLogger } from "../../src/infra/logger.js";
 import { Histogram } from "../../src/loop/histogram.js";
 import { ModbusTcpSimServer } from "../../simulators/modbus/tcp-server.js";
@@ -243,7 +244,7 @@ async function runDaemon(ports: readonly number[], seconds: number, child: Child
   const file = path.join(dir, "fleet.yaml");
   await writeFile(file, fleetYaml(ports, realtimePriority));
   const main = fileURLToPath(new URL("../../src/main.js", import.meta.url));
-  const proc = spawn(process.execPath, [main, "run", "-c", file, "--summary-every", "0", "--state-dir", dir], { stdio: ["ignore", "ignore", "inherit"] });
+  const proc = spawn(process.execPath, [SINGLE_THREADED_GC, main, "run", "-c", file, "--summary-every", "0", "--state-dir", dir], { stdio: ["ignore", "ignore", "inherit"] });
   try {
     await sleep(3000); // start, connect, first good scan
     child.send({ cmd: "reset" });

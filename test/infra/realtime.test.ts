@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
-import { applyRealtime, dropRealtime, linuxSys, schedOf, threadId, type RealtimeSys } from "../../src/infra/realtime.js";
+import { SINGLE_THREADED_GC, applyRealtime, dropRealtime, gcOnLoopThread, linuxSys, schedOf, threadId, type RealtimeSys } from "../../src/infra/realtime.js";
 import { SimDevice, Teardown, startCell, waitFor } from "../integration/helpers.js";
 
 function fakeSys(over: Partial<RealtimeSys> & { after?: { policy: number; priority: number } } = {}): RealtimeSys & { calls: string[][] } {
@@ -77,6 +77,21 @@ describe("realtime: decisions", () => {
     dropRealtime(s, sys);
     expect(sys.calls[1]).toEqual(["--other", "--pid", "0", "4242"]);
     expect(sys.read()).toEqual({ policy: 0, priority: 0 });
+  });
+});
+
+describe("realtime: V8's GC on the loop thread", () => {
+  it("knows whether node was started with --single-threaded-gc", () => {
+    expect(gcOnLoopThread(["--single-threaded-gc"])).toBe(true);
+    expect(gcOnLoopThread(["--max-old-space-size=200"])).toBe(false);
+  });
+
+  it("every way the daemon is started passes it: the systemd unit, npm start, the cellio command", () => {
+    const unit = readFileSync("systemd/cellio.service", "utf8");
+    expect(unit).toMatch(new RegExp(`^ExecStart=/usr/bin/node ${SINGLE_THREADED_GC} `, "m"));
+    const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { scripts: Record<string, string> };
+    expect(pkg.scripts["start"]).toContain(`node ${SINGLE_THREADED_GC} `);
+    expect(readFileSync("src/main.ts", "utf8").split("\n")[0]).toBe(`#!/usr/bin/env -S node ${SINGLE_THREADED_GC}`);
   });
 });
 
