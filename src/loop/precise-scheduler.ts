@@ -10,10 +10,9 @@
  *  2. fine: a chain of setImmediate callbacks, each of which blocks the thread
  *     in Atomics.wait (a futex sleep: no CPU) for at most `sliceMs`, so I/O
  *     callbacks still run between slices. Each slice is a sleep and a wake-up,
- *     and on a VM those cost CPU (≈ 40 µs each, measured): 0.5 ms slices cost
- *     about 0.7 % of a core less than 0.25 ms ones at 100 Hz, with the same
- *     lateness (an I/O callback waits at most one slice, ~0.65 ms with the
- *     sleep's overshoot);
+ *     which on a VM costs CPU (≈ 40 µs each, measured). 0.5 ms slices saved
+ *     ~0.7 % of a core at 100 Hz idle, but with the 32-device fleet on a busy
+ *     2-core machine they made the tick's lateness p99 ~1 ms worse: 0.25 ms;
  *  3. finish: Atomics.wait overshoots by ~0.1 ms (timer slack plus wake-up), so
  *     the last sleep ends `spinMs` early and the rest is a short busy-wait on
  *     the monotonic clock (≈ 1 % of a core at 100 Hz).
@@ -108,7 +107,7 @@ export class PreciseScheduler implements SchedulerLike {
     opts: PreciseSchedulerOptions = {},
   ) {
     this.coarseMarginMs = opts.coarseMarginMs ?? 2;
-    this.sliceMs = opts.sliceMs ?? 0.5;
+    this.sliceMs = opts.sliceMs ?? 0.25;
     this.spinMs = opts.spinMs ?? 0.15;
   }
 
