@@ -41,6 +41,16 @@ export interface DevicePort {
   write(changes: readonly OutputChange[]): Observable<WriteOutcome>;
 }
 
+/**
+ * A port that can also read without an Observable per read (the Modbus
+ * driver: 100 reads a second per device make the Observable, its subscriber
+ * and their closures a measurable share of the daemon's CPU). `done` is
+ * called exactly once, possibly before readDirect returns.
+ */
+export interface DirectReadPort {
+  readDirect(sink: SampleSink, done: (o: ReadOutcome) => void): void;
+}
+
 export interface DeviceDriver extends DevicePort {
   start(): Promise<void>;
   stop(): Promise<void>;

@@ -7,18 +7,9 @@ import type { Clock } from "../infra/clock.js";
 import type { Logger } from "../infra/logger.js";
 import type { InputTable } from "../core/input-table.js";
 import type { Status, Value } from "../core/sample.js";
-import type { DevicePort, OutputChange, ReadOutcome, SampleSink, WriteOutcome } from "./device-port.js";
+import type { DevicePort, DirectReadPort, OutputChange, ReadOutcome, WriteOutcome } from "./device-port.js";
 import { Histogram } from "./histogram.js";
 
-/**
- * A port that can also read without an Observable per read (the Modbus
- * driver: 100 reads a second per device make the Observable, its subscriber
- * and their closures a measurable share of the daemon's CPU). `done` is
- * called exactly once, possibly before readDirect returns.
- */
-export interface DirectReadPort {
-  readDirect(sink: SampleSink, done: (o: ReadOutcome) => void): void;
-}
 
 function directReader(port: DevicePort): DirectReadPort | undefined {
   const p = port as Partial<DirectReadPort>;
@@ -124,9 +115,11 @@ export class DeviceRunner {
       return true;
     }
     let outcome: ReadOutcome | undefined;
+    // An Observable ends with complete OR error, never both: both end the read
+    // (an error that only set the outcome left the device busy for good).
     this.port.read(this.table).subscribe({
       next: (o) => (outcome = o),
-      error: (e: unknown) => (outcome = { ok: false, status: "bad_device_failure", error: String(e) }),
+      error: (e: unknown) => this.finishRead({ ok: false, status: "bad_device_failure", error: String(e) }),
       complete: () => this.finishRead(outcome ?? NO_OUTCOME),
     });
     return true;
@@ -214,14 +207,15 @@ export class DeviceRunner {
     if (changes.length === 0 || this.writeInFlight) return false;
     this.writeInFlight = true;
     let outcome: WriteOutcome | undefined;
+    const finish = (o: WriteOutcome): void => {
+      this.writeInFlight = false;
+      this.onWrite(changes, o);
+      done(phase);
+    };
     this.port.write(changes).subscribe({
       next: (o) => (outcome = o),
-      error: (e: unknown) => (outcome = { ok: false, status: "bad_device_failure", error: String(e), failed: changes.map((c) => c.index) }),
-      complete: () => {
-        this.writeInFlight = false;
-        this.onWrite(changes, outcome ?? { ok: false, status: "bad_device_failure", error: "no outcome", failed: [] });
-        done(phase);
-      },
+      error: (e: unknown) => finish({ ok: false, status: "bad_device_failure", error: String(e), failed: changes.map((c) => c.index) }),
+      complete: () => finish(outcome ?? { ok: false, status: "bad_device_failure", error: "no outcome", failed: [] }),
     });
     return true;
   }

@@ -24,7 +24,7 @@ import type { ModbusTransport } from "./transport.js";
 import { ModbusTcpTransport } from "./transport-tcp.js";
 import { DeviceRequester, snapshotStats, type ModbusDeviceStats } from "./requester.js";
 import { OutputWriter, type CompiledPoint } from "./writer.js";
-import type { DirectReadPort } from "../../loop/device-runner.js";
+import type { DirectReadPort } from "../../loop/device-port.js";
 import { armWatchdog, compileWatchdog, type CompiledWatchdog } from "./watchdog.js";
 import { SequentialPoll } from "./poll.js";
 
