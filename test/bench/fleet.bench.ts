@@ -295,37 +295,36 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
     add("read round trip p99 (32 devices at once)", cell.reads.rtt.p99, base.reads.rtt.p99, "ms");
     add("controller cpu per 1,000 reads (loop included)", cell.reads.cpuMsPer1000, base.reads.cpuMsPer1000, "ms");
     figures.push({ bench: "modbus fleet", case: k, metric: "loop lateness p99", value: cell.lateP99, unit: "ms" });
-    if (daemon) {
-      const d = `${devices} devices, 10 ms, cellio run (own process)`;
-      const addD = (metric: string, v: number, b: number, unit: string): void => {
-        figures.push({ bench: "modbus fleet", case: d, metric, value: v, unit, baseline: b, baselineName: "setInterval + modbus-serial (bench process)" });
-      };
-      addD("polls on time (worst device)", rate(daemon.report), rate(base.report), "% of nominal");
-      addD("poll interval p99", daemon.report.interval.p99, base.report.interval.p99, "ms");
-      addD("poll interval max", daemon.report.interval.max, base.report.interval.max, "ms");
-      addD("input→output mirror p99", daemon.report.mirror.p99, base.report.mirror.p99, "ms");
-      addD("process cpu", daemon.cpu, base.cpu, "% core");
-      addD("process rss", daemon.rss, base.rss, "MiB");
-    }
+    if (daemon) daemonFigures(figures, `${devices} devices, 10 ms, cellio run (own process)`, daemon, base, rate);
     if (independent) {
-      const d = `${devices} devices, 10 ms, cellio run (own process), loop SCHED_FIFO 10, simulator SCHED_FIFO 20`;
-      const addI = (metric: string, v: number, b: number, unit: string): void => {
-        figures.push({ bench: "modbus fleet", case: d, metric, value: v, unit, baseline: b, baselineName: "setInterval + modbus-serial (bench process)" });
-      };
-      addI("polls on time (worst device)", rate(independent.report), rate(base.report), "% of nominal");
-      addI("poll interval p50", independent.report.interval.p50, base.report.interval.p50, "ms");
-      addI("poll interval p99", independent.report.interval.p99, base.report.interval.p99, "ms");
-      addI("poll interval max", independent.report.interval.max, base.report.interval.max, "ms");
-      addI("input→output mirror p50", independent.report.mirror.p50, base.report.mirror.p50, "ms");
-      addI("input→output mirror p99", independent.report.mirror.p99, base.report.mirror.p99, "ms");
-      addI("process cpu", independent.cpu, base.cpu, "% core");
-      addI("process rss", independent.rss, base.rss, "MiB");
+      daemonFigures(figures, `${devices} devices, 10 ms, cellio run (own process), loop SCHED_FIFO 10, simulator SCHED_FIFO 20`, independent, base, rate);
     }
     figures.push({ bench: "modbus fleet", case: k, metric: "cellio mode at end (1 = running)", value: cell.running ? 1 : 0, unit: "" });
   } finally {
     child.send({ cmd: "stop" });
   }
   return figures;
+}
+
+/** The device-side figures of a daemon run, against the baseline of the same run. */
+function daemonFigures(
+  figures: Figure[],
+  kase: string,
+  d: { cpu: number; rss: number; report: SimReport },
+  base: { cpu: number; rss: number; report: SimReport },
+  rate: (r: SimReport) => number,
+): void {
+  const add = (metric: string, v: number, b: number, unit: string): void => {
+    figures.push({ bench: "modbus fleet", case: kase, metric, value: v, unit, baseline: b, baselineName: "setInterval + modbus-serial (bench process)" });
+  };
+  add("polls on time (worst device)", rate(d.report), rate(base.report), "% of nominal");
+  add("poll interval p50", d.report.interval.p50, base.report.interval.p50, "ms");
+  add("poll interval p99", d.report.interval.p99, base.report.interval.p99, "ms");
+  add("poll interval max", d.report.interval.max, base.report.interval.max, "ms");
+  add("input→output mirror p50", d.report.mirror.p50, base.report.mirror.p50, "ms");
+  add("input→output mirror p99", d.report.mirror.p99, base.report.mirror.p99, "ms");
+  add("process cpu", d.cpu, base.cpu, "% core");
+  add("process rss", d.rss, base.rss, "MiB");
 }
 
 /** chrt on every thread of a process; false (and a line on stderr) where that is not allowed. */
