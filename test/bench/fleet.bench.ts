@@ -25,7 +25,7 @@ import { fork, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { performance } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import ModbusSerial from "modbus-serial";
 import { loadConfigText } from "../../src/config/load.js";
@@ -43,6 +43,9 @@ const MAX_IN_FLIGHT = Number(process.env.FLEET_MAX_IN_FLIGHT ?? 1);
 const ModbusRTU = ModbusSerial as unknown as typeof ModbusSerial.default;
 
 interface SimReport {
+  /** The simulator's own event-loop delay (ms): its stalls land in the device-side intervals. */
+  simDelayP99: number;
+  simDelayMax: number;
   pollsPerSecond: number[];
   interval: ReturnType<Histogram["summary"]>;
   mirror: ReturnType<Histogram["summary"]>;
@@ -57,6 +60,8 @@ async function simMain(n: number): Promise<void> {
   let flipAt = 0;
   let flipValue = false;
   const mirror = new Histogram();
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
   for (let i = 0; i < n; i++) {
     const bank = new RegisterBank({ coils: 16, discreteInputs: 16, holdingRegisters: 16, inputRegisters: 16 });
     const server = new ModbusTcpSimServer({ port: 0, units: bank });
@@ -91,6 +96,7 @@ async function simMain(n: number): Promise<void> {
     if (m.cmd === "reset") {
       for (const t of times) t.length = 0;
       mirror.reset();
+      delay.reset();
     } else if (m.cmd === "report") {
       const h = new Histogram();
       const pollsPerSecond: number[] = [];
@@ -101,7 +107,7 @@ async function simMain(n: number): Promise<void> {
         const span = (t[t.length - 1]! - t[0]!) / 1000;
         pollsPerSecond.push(span > 0 ? (polls.length - 1) / span : 0);
       }
-      const report: SimReport = { pollsPerSecond, interval: h.summary(), mirror: mirror.summary(), mirrorSamples: mirror.count };
+      const report: SimReport = { simDelayP99: delay.percentile(99) / 1e6, simDelayMax: delay.max / 1e6, pollsPerSecond, interval: h.summary(), mirror: mirror.summary(), mirrorSamples: mirror.count };
       process.send?.(report);
     } else if (m.cmd === "stop") {
       clearInterval(flipper);
@@ -290,6 +296,8 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
     add("input→output mirror p99", cell.report.mirror.p99, base.report.mirror.p99, "ms");
     add("controller cpu", cell.cpu, base.cpu, "% core");
     add("controller rss", cell.rss, base.rss, "MiB");
+    add("simulator event-loop delay p99", cell.report.simDelayP99, base.report.simDelayP99, "ms");
+    add("simulator event-loop delay max", cell.report.simDelayMax, base.report.simDelayMax, "ms");
     add("read requests", cell.reads.perSecond, base.reads.perSecond, "req/s");
     add("read round trip p50 (32 devices at once)", cell.reads.rtt.p50, base.reads.rtt.p50, "ms");
     add("read round trip p99 (32 devices at once)", cell.reads.rtt.p99, base.reads.rtt.p99, "ms");
@@ -325,6 +333,7 @@ function daemonFigures(
   add("input→output mirror p99", d.report.mirror.p99, base.report.mirror.p99, "ms");
   add("process cpu", d.cpu, base.cpu, "% core");
   add("process rss", d.rss, base.rss, "MiB");
+  add("simulator event-loop delay max", d.report.simDelayMax, base.report.simDelayMax, "ms");
 }
 
 /** chrt on every thread of a process; false (and a line on stderr) where that is not allowed. */
