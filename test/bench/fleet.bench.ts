@@ -270,7 +270,9 @@ async function runDaemon(ports: readonly number[], seconds: number, child: Child
 }
 
 export async function runFleetBench(seconds: number, devices = 32): Promise<Figure[]> {
-  const child = fork(fileURLToPath(import.meta.url), ["--fleet-sim", String(devices)], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  // The simulator runs as the daemon does, with --single-threaded-gc: under SCHED_FIFO its GC would
+  // otherwise wait for V8 helper threads at normal priority (its stalls land in the device-side figures).
+  const child = fork(fileURLToPath(import.meta.url), ["--fleet-sim", String(devices)], { stdio: ["ignore", "ignore", "inherit", "ipc"], execArgv: [SINGLE_THREADED_GC] });
   const { ports } = await new Promise<{ ports: number[] }>((resolve) => child.once("message", (m) => resolve(m as { ports: number[] })));
   const figures: Figure[] = [];
   try {
