@@ -286,29 +286,18 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
     const independent = chrtAll(child.pid!, ["--fifo", "--all-tasks", "--pid", "20"]) ? await runDaemon(ports, seconds, child, 10) : undefined;
     chrtAll(child.pid!, ["--other", "--all-tasks", "--pid", "0"]);
     const k = `${devices} devices, 10 ms`;
-    const rate = (r: SimReport): number => (Math.min(...r.pollsPerSecond) / (1000 / PERIOD)) * 100;
+    deviceSideFigures(figures, k, "controller", cell, base, "setInterval + modbus-serial");
     const add = (metric: string, v: number, b: number, unit: string): void => {
       figures.push({ bench: "modbus fleet", case: k, metric, value: v, unit, baseline: b, baselineName: "setInterval + modbus-serial" });
     };
-    add("polls on time (worst device)", rate(cell.report), rate(base.report), "% of nominal");
-    add("poll interval p50", cell.report.interval.p50, base.report.interval.p50, "ms");
-    add("poll interval p99", cell.report.interval.p99, base.report.interval.p99, "ms");
-    add("poll interval max", cell.report.interval.max, base.report.interval.max, "ms");
-    add("input→output mirror p50", cell.report.mirror.p50, base.report.mirror.p50, "ms");
-    add("input→output mirror p99", cell.report.mirror.p99, base.report.mirror.p99, "ms");
-    add("controller cpu", cell.cpu, base.cpu, "% core");
-    add("controller rss", cell.rss, base.rss, "MiB");
-    add("simulator event-loop delay p99", cell.report.simDelayP99, base.report.simDelayP99, "ms");
-    add("simulator event-loop delay max", cell.report.simDelayMax, base.report.simDelayMax, "ms");
     add("read requests", cell.reads.perSecond, base.reads.perSecond, "req/s");
     add("read round trip p50 (32 devices at once)", cell.reads.rtt.p50, base.reads.rtt.p50, "ms");
     add("read round trip p99 (32 devices at once)", cell.reads.rtt.p99, base.reads.rtt.p99, "ms");
     add("controller cpu per 1,000 reads (loop included)", cell.reads.cpuMsPer1000, base.reads.cpuMsPer1000, "ms");
     figures.push({ bench: "modbus fleet", case: k, metric: "loop lateness p99", value: cell.lateP99, unit: "ms" });
-    if (daemon) daemonFigures(figures, `${devices} devices, 10 ms, cellio run (own process)`, daemon, base, rate);
-    if (independent) {
-      daemonFigures(figures, `${devices} devices, 10 ms, cellio run (own process), loop SCHED_FIFO 10, simulator SCHED_FIFO 20`, independent, base, rate);
-    }
+    const bench = "setInterval + modbus-serial (bench process)";
+    if (daemon) deviceSideFigures(figures, `${k}, cellio run (own process)`, "process", daemon, base, bench);
+    if (independent) deviceSideFigures(figures, `${k}, cellio run (own process), loop SCHED_FIFO 10, simulator SCHED_FIFO 20`, "process", independent, base, bench);
     figures.push({ bench: "modbus fleet", case: k, metric: "cellio mode at end (1 = running)", value: cell.running ? 1 : 0, unit: "" });
   } finally {
     child.send({ cmd: "stop" });
@@ -316,16 +305,22 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
   return figures;
 }
 
-/** The device-side figures of a daemon run, against the baseline of the same run. */
-function daemonFigures(
+/** Polls on time: the worst device's polls per second, as % of the nominal rate. */
+function rate(r: SimReport): number {
+  return (Math.min(...r.pollsPerSecond) / (1000 / PERIOD)) * 100;
+}
+
+/** The device-side figures of one controller run (and its CPU, RSS), against the baseline of the same run. */
+function deviceSideFigures(
   figures: Figure[],
   kase: string,
+  who: "controller" | "process",
   d: { cpu: number; rss: number; report: SimReport },
   base: { cpu: number; rss: number; report: SimReport },
-  rate: (r: SimReport) => number,
+  baselineName: string,
 ): void {
   const add = (metric: string, v: number, b: number, unit: string): void => {
-    figures.push({ bench: "modbus fleet", case: kase, metric, value: v, unit, baseline: b, baselineName: "setInterval + modbus-serial (bench process)" });
+    figures.push({ bench: "modbus fleet", case: kase, metric, value: v, unit, baseline: b, baselineName });
   };
   add("polls on time (worst device)", rate(d.report), rate(base.report), "% of nominal");
   add("poll interval p50", d.report.interval.p50, base.report.interval.p50, "ms");
@@ -333,8 +328,9 @@ function daemonFigures(
   add("poll interval max", d.report.interval.max, base.report.interval.max, "ms");
   add("input→output mirror p50", d.report.mirror.p50, base.report.mirror.p50, "ms");
   add("input→output mirror p99", d.report.mirror.p99, base.report.mirror.p99, "ms");
-  add("process cpu", d.cpu, base.cpu, "% core");
-  add("process rss", d.rss, base.rss, "MiB");
+  add(`${who} cpu`, d.cpu, base.cpu, "% core");
+  add(`${who} rss`, d.rss, base.rss, "MiB");
+  add("simulator event-loop delay p99", d.report.simDelayP99, base.report.simDelayP99, "ms");
   add("simulator event-loop delay max", d.report.simDelayMax, base.report.simDelayMax, "ms");
 }
 
