@@ -33,35 +33,9 @@ import { CellApp } from "../../src/app.js";
 import { loadConfigText } from "../../src/config/load.js";
 import { silentLogger } from "../../src/infra/logger.js";
 import { WATCHER, benchCellYaml, startBenchBroker, startChangingSim } from "./mqtt-fixture.js";
-import { addRunQueueFigures, cpuMeter, gcMeter, runQueueMeter, sleep, type Figure, type RunQueueFigures } from "./util.js";
+import { addRunQueueFigures, loopWindow, sleep, type Figure } from "./util.js";
 
 const CELL = "bench-mqtt";
-
-interface Window {
-  latenessP99: number;
-  latenessMax: number;
-  cycles: number;
-  skipped: number;
-  cpuPct: number;
-  runQueue: RunQueueFigures | undefined;
-  gc: { count: number; totalMs: number; maxMs: number };
-}
-
-/** Run the cell for `seconds` and return the loop figures of that window. */
-async function window(app: CellApp, seconds: number): Promise<Window> {
-  app.loop.stats.resetWindow();
-  const s0 = app.loop.stats.summary();
-  const cpu = cpuMeter();
-  const rq = runQueueMeter(app.loop.cycles$);
-  const gcm = gcMeter();
-  await sleep(seconds * 1000);
-  const s = app.loop.stats.summary();
-  const runQueue = rq.read();
-  rq.stop();
-  const gc = gcm.read();
-  gcm.stop();
-  return { latenessP99: s.lateness.p99, latenessMax: s.lateness.max, cycles: s.cycles - s0.cycles, skipped: s.skipped - s0.skipped, cpuPct: cpu(), runQueue, gc };
-}
 
 /** SCHED_FIFO priority of the loop's thread in the second pair of windows (cycle.realtime_priority). */
 const RT = 10;
@@ -92,12 +66,12 @@ async function runPair(figures: Figure[], seconds: number, simPort: number, brok
     await app.start();
     if (rt !== undefined && !app.realtime.applied) throw new Error(`real-time priority refused: ${app.realtime.reason ?? "?"}`);
     await sleep(1000); // connect, first good scan
-    const without = await window(app, seconds);
+    const without = await loopWindow(app, seconds);
     await app.stop(1000);
     app = undefined;
     const base = "1000 points / 10 ms, no MQTT";
-    add(base, "lateness p99", without.latenessP99, "ms");
-    add(base, "lateness max", without.latenessMax, "ms");
+    add(base, "lateness p99", without.lateness.p99, "ms");
+    add(base, "lateness max", without.lateness.max, "ms");
     add(base, "cpu", without.cpuPct, "% core");
     addRunQueueFigures(figures, "mqtt", base + sched, without.runQueue);
     add(base, "loop thread: GC pause max", without.gc.maxMs, "ms");
@@ -123,7 +97,7 @@ async function runPair(figures: Figure[], seconds: number, simPort: number, brok
     const r0 = received;
     const b0 = { ...north.bridgeCounters };
     north.bridgeTime.reset();
-    const withMqtt = await window(app, seconds);
+    const withMqtt = await loopWindow(app, seconds);
     await sleep(600); // the watcher reports its count every 250 ms
     const bt = north.bridgeTime.summary();
     await sleep(1100); // the worker's status comes every second
@@ -131,8 +105,8 @@ async function runPair(figures: Figure[], seconds: number, simPort: number, brok
     const kase = "1000 points / 10 ms, MQTT QoS 1 (worker)";
     add(kase, "published (PUBACKed)", ((north.status.mqtt?.published ?? 0) - p0) / (seconds + 1.1), "msg/s");
     add(kase, "received by a subscriber", (received - r0) / (seconds + 1.1), "msg/s");
-    add(kase, "lateness p99", withMqtt.latenessP99, "ms", without.latenessP99, "no MQTT");
-    add(kase, "lateness max", withMqtt.latenessMax, "ms", without.latenessMax, "no MQTT");
+    add(kase, "lateness p99", withMqtt.lateness.p99, "ms", without.lateness.p99, "no MQTT");
+    add(kase, "lateness max", withMqtt.lateness.max, "ms", without.lateness.max, "no MQTT");
     add(kase, "cpu (process, all threads)", withMqtt.cpuPct, "% core", without.cpuPct, "no MQTT");
     add(kase, "skipped cycles", withMqtt.skipped, "cycles", without.skipped, "no MQTT");
     addRunQueueFigures(figures, "mqtt", kase + sched, withMqtt.runQueue);

@@ -55,7 +55,7 @@ import type { BridgeCounters } from "../../src/north/host/bridge.js";
 import type { NorthHost } from "../../src/north/host/host.js";
 import { hashPassword } from "../../src/north/opcua-server/password.js";
 import { NOT_REQUESTED, applyRealtime, dropRealtime, type RealtimeState } from "../../src/infra/realtime.js";
-import { addRunQueueFigures, cpuMeter, gcMeter, runQueueMeter, sleep, type Figure, type RunQueueFigures } from "./util.js";
+import { addRunQueueFigures, loopWindow, sleep, type Figure, type LoopWindow } from "./util.js";
 
 const PERIOD = 10;
 const POINTS = 999; // + the probe: 1,000 monitored items per client
@@ -202,39 +202,12 @@ function bridgeFigures(kase: string, b0: BridgeCounters, north: NorthHost, add: 
   add(kase, "bridge: cycles not sent (worker lagging)", b.lagged - b0.lagged, "cycles");
 }
 
-interface LatenessWindow {
-  h: ReturnType<Histogram["summary"]>;
-  cpuPct: number;
-  elu: number;
-  skipped: number;
-  misses: number;
-  runQueue: RunQueueFigures | undefined;
-  gc: { count: number; totalMs: number; maxMs: number };
-}
-
-async function lateness(app: CellApp, seconds: number): Promise<LatenessWindow> {
-  app.loop.stats.resetWindow();
-  const s0 = app.loop.stats.summary();
-  const cpu = cpuMeter();
-  const elu0 = performance.eventLoopUtilization();
-  const rq = runQueueMeter(app.loop.cycles$);
-  const gcm = gcMeter();
-  await sleep(seconds * 1000);
-  const s = app.loop.stats.summary();
-  const elu = performance.eventLoopUtilization(elu0).utilization * 100;
-  const runQueue = rq.read();
-  rq.stop();
-  const gc = gcm.read();
-  gcm.stop();
-  return { h: s.lateness, cpuPct: cpu(), elu, skipped: s.skipped - s0.skipped, misses: s.inputMisses - s0.inputMisses, runQueue, gc };
-}
-
-function windowFigures(figures: Figure[], kase: string, w: LatenessWindow, add: (kase: string, metric: string, value: number, unit: string) => void): void {
-  for (const [m, v] of [["p50", w.h.p50], ["p99", w.h.p99], ["max", w.h.max]] as const) add(kase, `loop lateness ${m}`, v, "ms");
+function windowFigures(figures: Figure[], kase: string, w: LoopWindow, add: (kase: string, metric: string, value: number, unit: string) => void): void {
+  for (const [m, v] of [["p50", w.lateness.p50], ["p99", w.lateness.p99], ["max", w.lateness.max]] as const) add(kase, `loop lateness ${m}`, v, "ms");
   add(kase, "cpu (process, all threads)", w.cpuPct, "% core");
   add(kase, "main event loop utilization", w.elu, "%");
   add(kase, "skipped cycles", w.skipped, "cycles");
-  add(kase, "input deadline misses", w.misses, "reads");
+  add(kase, "input deadline misses", w.inputMisses, "reads");
   addRunQueueFigures(figures, "opcua-server", kase, w.runQueue);
   add(kase, "loop thread: GC pauses", w.gc.count, "count");
   add(kase, "loop thread: GC pause max", w.gc.maxMs, "ms");
@@ -290,7 +263,7 @@ export async function runOpcuaServerBench(seconds: number): Promise<Figure[]> {
 
     const b0 = { ...north.bridgeCounters };
     north.bridgeTime.reset();
-    const idle = await lateness(app, seconds);
+    const idle = await loopWindow(app, seconds);
     windowFigures(figures, "0 clients", idle, add);
     bridgeFigures("0 clients", b0, north, add);
 
@@ -318,7 +291,7 @@ export async function runOpcuaServerBench(seconds: number): Promise<Figure[]> {
       measuring = true;
       const b1 = { ...north.bridgeCounters };
       north.bridgeTime.reset();
-      const busy = await lateness(app!, seconds);
+      const busy = await loopWindow(app!, seconds);
       measuring = false;
       windowFigures(figures, k, busy, add);
       const l = latency.summary();
@@ -341,7 +314,7 @@ export async function runOpcuaServerBench(seconds: number): Promise<Figure[]> {
     await sleep(2000);
     const b2 = { ...north.bridgeCounters };
     north.bridgeTime.reset();
-    const idleRt = await lateness(app, seconds);
+    const idleRt = await loopWindow(app, seconds);
     windowFigures(figures, `0 clients, loop SCHED_FIFO ${RT}`, idleRt, add);
     bridgeFigures(`0 clients, loop SCHED_FIFO ${RT}`, b2, north, add);
   } finally {

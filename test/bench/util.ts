@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { PerformanceObserver, performance } from "node:perf_hooks";
 import type { Observable } from "rxjs";
 import { Histogram } from "../../src/loop/histogram.js";
+import type { ControlLoop } from "../../src/loop/control-loop.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export const MAIN = path.join(ROOT, "dist", "src", "main.js");
@@ -146,4 +147,46 @@ export function gcMeter(): { read(): { count: number; totalMs: number; maxMs: nu
   });
   obs.observe({ entryTypes: ["gc"] });
   return { read: () => ({ count, totalMs, maxMs }), stop: () => obs.disconnect() };
+}
+
+/** What one bench window measured of the loop (see loopWindow). */
+export interface LoopWindow {
+  readonly lateness: ReturnType<Histogram["summary"]>;
+  readonly cycles: number;
+  readonly skipped: number;
+  readonly inputMisses: number;
+  /** CPU of this process, all threads, % of one core. */
+  readonly cpuPct: number;
+  /** Event-loop utilization of the loop's thread, %. */
+  readonly elu: number;
+  readonly runQueue: RunQueueFigures | undefined;
+  readonly gc: { count: number; totalMs: number; maxMs: number };
+}
+
+/** Run a cell (in this process) for `seconds` and return its loop's figures of that window. */
+export async function loopWindow(app: { readonly loop: Pick<ControlLoop, "stats" | "cycles$"> }, seconds: number): Promise<LoopWindow> {
+  const stats = app.loop.stats;
+  stats.resetWindow();
+  const s0 = stats.summary();
+  const cpu = cpuMeter();
+  const elu0 = performance.eventLoopUtilization();
+  const rq = runQueueMeter(app.loop.cycles$);
+  const gcm = gcMeter();
+  await sleep(seconds * 1000);
+  const s = stats.summary();
+  const elu = performance.eventLoopUtilization(elu0).utilization * 100;
+  const runQueue = rq.read();
+  rq.stop();
+  const gc = gcm.read();
+  gcm.stop();
+  return {
+    lateness: s.lateness,
+    cycles: s.cycles - s0.cycles,
+    skipped: s.skipped - s0.skipped,
+    inputMisses: s.inputMisses - s0.inputMisses,
+    cpuPct: cpu(),
+    elu,
+    runQueue,
+    gc,
+  };
 }
