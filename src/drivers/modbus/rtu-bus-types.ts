@@ -1,8 +1,10 @@
 /**
- * The RTU bus's options, counters, members and transaction record (rtu-bus.ts).
+ * The RTU bus's options, counters, members, transaction record and errors
+ * (rtu-bus.ts, rtu-line.ts).
  */
+import { CellioError, type ErrorCode } from "../../infra/errors.js";
 import type { Logger } from "../../infra/logger.js";
-import type { ModbusRequest } from "./pdu-client.js";
+import { quantityOf, type ModbusRequest } from "./pdu-client.js";
 
 /** A user of the bus (one unit's transport): told when the port is lost under it. */
 export interface RtuBusMember {
@@ -54,4 +56,25 @@ export class Txn {
     readonly resolve: (v: unknown) => void,
     readonly reject: (e: Error) => void,
   ) {}
+
+  /** Settles the caller's promise once: with `err`, or else with `value`. */
+  settle(err: Error | undefined, value?: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.unlisten();
+    if (err) this.reject(err);
+    else this.resolve(value);
+  }
+}
+
+/** The error of a request of `t.unit` on the bus at `path`, naming the bus, unit, function and addresses. */
+export function rtuError(path: string, code: ErrorCode, t: { unit: number; req: ModbusRequest }, msg: string, extra?: Record<string, unknown>): CellioError {
+  const r = t.req;
+  const where = `${path} unit ${t.unit} FC${r.fc} ${r.start}+${quantityOf(r)}`;
+  return new CellioError(code, `${where}: ${msg}`, { bus: path, unit: t.unit, fc: r.fc, start: r.start, ...extra });
+}
+
+/** Milliseconds to two decimals, for messages and logs. */
+export function roundMs(ms: number): number {
+  return Math.round(ms * 100) / 100;
 }
