@@ -8,7 +8,8 @@
  *   s=Cell.Interlocks.<id>.<field>              Permitted, Tripped, Latched, TripCount, LastCause, LastTripTime
  *   s=Cell.Sequences.<id>.<field>               Step, StepElapsedMs, LastFault, Faulted
  *   s=Cell.Diagnostics.<field>                  PeriodMs, LatenessP50Ms, ..., Mode, Faulted, UptimeS, CycleCount
- *   s=Cell.ControlMode, s=Cell.ManualModeAllowed the control mode (auto | manual) and whether manual may be entered now
+ *   s=Cell.ControlMode, .ControlModeBy, .ControlModeSince, .ManualModeAllowed
+ *                                               the control mode (auto | manual), who switched into it and when, whether manual may be entered now
  *   s=Cell.ResetInterlock, ...                  the command methods (see commands.ts)
  *
  * Every variable is exception-based (MinimumSamplingInterval 0): values are
@@ -149,6 +150,8 @@ export function buildAddressSpace(ns: Namespace, view: CellView, opts: BuildOpti
   // The control mode, next to Cell.SetMode
   const control: ControlNodes = {
     mode: status(cell, "ControlMode", DataType.String, 'Control mode: "auto" (logic and sequences drive the outputs) or "manual" (outputs set by command); interlocks apply in both'),
+    by: status(cell, "ControlModeBy", DataType.String, 'Who switched into the control mode: "<role> <caller>" (e.g. "engineer opcua:erin@<session id>", "engineer mqtt:erin"); empty while it is the startup mode (auto, never switched)'),
+    since: status(cell, "ControlModeSince", DataType.DateTime, "When the control mode was entered: the cycle that applied the switch; the first cycle while it is the startup mode"),
     manualAllowed: status(cell, "ManualModeAllowed", DataType.Boolean, "manual_mode is configured and its permit holds now: SetMode(\"manual\") is not refused for the permit"),
   };
 

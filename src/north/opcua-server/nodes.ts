@@ -117,6 +117,10 @@ export interface DiagnosticsNodes {
 export interface ControlNodes {
   /** "auto" | "manual"; source timestamp: the cycle that applied the switch. */
   readonly mode: StatusVar;
+  /** Who switched into the mode ("" when it never switched); source timestamp: the switch's cycle. */
+  readonly by: StatusVar;
+  /** Wall time of the cycle that applied the switch (of the first cycle when it never switched). */
+  readonly since: StatusVar;
   /** manual_mode configured and its permit true now. */
   readonly manualAllowed: StatusVar;
 }

@@ -31,6 +31,8 @@ export interface ControlView {
   readonly mode: "auto" | "manual";
   /** Wall time of the cycle that applied the switch into `mode`. */
   readonly sinceWallMs: number;
+  /** Who switched: "<role> <caller>"; "" when it never switched since cellio started (the startup mode, auto). */
+  readonly by: string;
   readonly manualPermitted: boolean;
   /** Wall time of the cycle in which manualPermitted took its value. */
   readonly permitSinceWallMs: number;

@@ -214,6 +214,8 @@ export class ValuePublisher {
       const cs = c.controlState;
       if (cs !== undefined) {
         this.nodes.control.mode.setDated(cs.mode, cs.sinceWallMs);
+        this.nodes.control.by.setDated(cs.by, cs.sinceWallMs);
+        this.nodes.control.since.set(new Date(cs.sinceWallMs), cs.sinceWallMs);
         this.nodes.control.manualAllowed.setDated(cs.manualPermitted, cs.permitSinceWallMs);
       }
     }

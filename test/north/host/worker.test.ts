@@ -128,6 +128,10 @@ opcua:
     expect(manual).toMatchObject({ mode: "manual", by: "engineer mqtt:erin", manual_permitted: true });
     await watcher.wait(`${P}/events`, (j) => (j as { type?: string; event?: string }).type === "mode" && (j as { event?: string }).event === "switch", 5000, "mode event", toManual);
     await waitUntil(async () => (await readValue(c.session, ns.id("Cell.ControlMode"))).value.value === "manual", 5000, "Cell.ControlMode manual over OPC UA");
+    // Who and when: the same switch as MQTT's `by` and `since`, through the same worker state.
+    const since = Date.parse((manual as { since: string }).since);
+    await waitUntil(async () => ((await readValue(c.session, ns.id("Cell.ControlModeSince"))).value.value as Date | null)?.getTime() === since, 5000, "Cell.ControlModeSince over OPC UA");
+    expect((await readValue(c.session, ns.id("Cell.ControlModeBy"))).value.value).toBe("engineer mqtt:erin");
     await c.close();
 
     // The worker dies: the loop runs on, the worker comes back with MQTT (a new embedded broker port).
