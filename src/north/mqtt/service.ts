@@ -8,16 +8,19 @@
  * publishes the differences, in slices. While the broker is away the Outbox
  * keeps the latest message per topic; on every (re)connect: command
  * subscription (when the session is gone), birth, then ALL retained state.
+ * Where it connects and as whom (the embedded broker, the login, the
+ * connection options) follows from the config in endpoint.ts.
  */
 import type { Subscription } from "rxjs";
 import type { IPublishPacket } from "mqtt";
 import { systemClock, type Clock } from "../../infra/clock.js";
 import type { Logger } from "../../infra/logger.js";
 import { errorMessage } from "../../infra/errors.js";
-import { EmbeddedBroker } from "./broker.js";
-import { MqttConnection, type ConnectionOptions } from "./client.js";
+import type { EmbeddedBroker } from "./broker.js";
+import { MqttConnection } from "./client.js";
 import { MqttCommandHandler, type CommandReply } from "./commands.js";
 import type { MqttConfig } from "./config.js";
+import { connectionOptions, embeddedBroker, loginOf } from "./endpoint.js";
 import { defaultPrefix, topics as buildTopics, type OfflinePayload, type Topics } from "./contract.js";
 import type { CellView, CommandPort, CycleView } from "./ports.js";
 import { Outbox, StatePublisher, type OutMessage } from "./publisher.js";
@@ -116,51 +119,25 @@ export class MqttService {
     this.startedMono = this.clock.now();
     const c = this.config;
     const env = this.opts.env ?? process.env;
-    let url: string;
-    let username: string | undefined;
-    let password: string | undefined;
-    if (c.broker === "embedded") {
-      const users = new Map<string, string>();
-      for (const [user, u] of Object.entries(c.embedded.users)) {
-        const pw = env[u.password_env];
-        if (pw === undefined || pw === "") this.log.warn({ user, env: u.password_env }, "no password in the environment: this user cannot log in");
-        else users.set(user, pw);
-      }
-      this.broker = new EmbeddedBroker(
-        { host: c.embedded.host, port: c.embedded.port, allowAnonymous: c.embedded.allow_anonymous, users, topics: this.topics },
-        this.log.child({ component: "mqtt-broker" }),
-      );
+    const broker = c.broker === "embedded" ? embeddedBroker(c, this.topics, env, this.log) : undefined;
+    if (broker) {
+      this.broker = broker;
       try {
-        await this.broker.start();
+        await broker.start();
       } catch (e) {
         this.broker = undefined;
         this.running = false;
         throw e;
       }
-      url = this.broker.url;
-      username = this.broker.internal.username;
-      password = this.broker.internal.password;
-    } else {
-      url = c.url!; // the schema demands url when broker is not embedded
-      username = c.username;
-      password = c.password_env === undefined ? undefined : env[c.password_env];
-      if (c.password_env !== undefined && password === undefined) this.log.warn({ env: c.password_env }, "MQTT password variable is not set");
     }
+    const login = loginOf(c, broker, env, this.log);
     this.cycleSub = this.view.cycles$.subscribe((cy) => this.onCycle(cy));
-    const options: ConnectionOptions = {
-      url,
-      protocolVersion: c.protocol_version ?? (c.broker === "embedded" ? 4 : 5),
-      clientId: c.client_id ?? `cellio-${this.view.cellId}`,
-      username,
-      password,
-      keepaliveS: c.keepalive_s,
-      reconnectMs: c.reconnect_ms,
-      sessionExpiryS: c.session_expiry_s,
-      tls: c.tls ? { ca: c.tls.ca, cert: c.tls.cert, key: c.tls.key, rejectUnauthorized: c.tls.reject_unauthorized } : undefined,
+    const options = connectionOptions(c, login, {
+      cellId: this.view.cellId,
+      topics: this.topics,
+      willPayload: JSON.stringify(this.offline("connection lost")),
       baseDir: this.opts.baseDir ?? process.cwd(),
-      will: { topic: this.topics.status, payload: JSON.stringify(this.offline("connection lost")), qos: c.qos.state },
-      subscriptions: [{ topic: this.topics.commandFilter, qos: c.qos.commands }],
-    };
+    });
     this.conn = new MqttConnection(
       options,
       {
