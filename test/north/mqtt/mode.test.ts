@@ -14,6 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { eventPayloadSchema, modePayloadSchema, type ModePayload } from "../../../src/north/mqtt/contract.js";
 import { Mosquitto, mosquittoInstalled } from "../../helpers/mosquitto.js";
 import { SimDevice, Teardown, startCell, waitFor } from "../../integration/helpers.js";
+import { manualModeCellYaml, setKeySwitch } from "../manual-mode-cell.js";
 import { ROOT, Tech, parse, retained, sendCommand } from "./helpers.js";
 
 const USERS = { "cellio-demo-cell": "cellio-secret", bob: "bob-pw", erin: "erin-pw", alice: "alice-pw" } as const;
@@ -50,24 +51,13 @@ const isMode = (m: ModePayload["mode"], extra: (p: ModePayload) => boolean = () 
 describe("the control mode on MQTT (mosquitto, CellApp with manual_mode)", () => {
   it("set_mode by an engineer: retained <prefix>/mode and a mode event; a fresh subscriber gets it; permit lost; back to auto; again after a reconnect", async () => {
     const sim = await SimDevice.start(t);
-    sim.bank.setBit("di", 0, true); // the key switch in "manual allowed"
+    setKeySwitch(sim, true);
     const cell = await startCell(
-      `
-version: 1
-cell: { id: demo-cell }
-cycle: { period_ms: 20, input_budget_ms: 8, output_budget_ms: 8, overrun: { fault_after: 1000 } }
-devices:
-  io1:
-    protocol: modbus-tcp
-    host: 127.0.0.1
-    port: ${sim.port}
-    timeout_ms: 300
-    stale_after_ms: 3000
-    points:
-      key_manual: { address: "di:0" }
-      lamp: { address: "coil:0", direction: output, safe: false }
-manual_mode:
-  permit: "io1.key_manual"
+      manualModeCellYaml({
+        cellId: "demo-cell",
+        port: sim.port,
+        periodMs: 20,
+        north: `
 mqtt:
   url: ${broker!.url}
   username: cellio-demo-cell
@@ -78,6 +68,7 @@ mqtt:
   diagnostics_interval_s: 1
   roles: { erin: engineer, alice: operator }
 `,
+      }),
       t,
     );
     const north = cell.app.north!;
@@ -120,13 +111,13 @@ mqtt:
 
     // The key switch drops while in manual: permit_lost, the cell stays in manual, not permitted.
     const keyOff = bob.messages.length;
-    sim.bank.setBit("di", 0, false);
+    setKeySwitch(sim, false);
     const lost = eventPayloadSchema.parse(parse(await bob.wait(`${P}/events`, (j) => (j as { event?: string }).event === "permit_lost", 5000, "permit_lost", keyOff)));
     expect(lost).toMatchObject({ type: "mode", id: "demo-cell", from: "manual", to: "manual", by: "cellio" });
     expect(lost.cause).toMatch(/key_manual/);
     const stale = modePayloadSchema.parse(parse(await bob.wait(`${P}/mode`, isMode("manual", (p) => !p.manual_permitted), 5000, "manual, not permitted", keyOff)));
     expect(stale).toMatchObject({ by: "engineer mqtt:erin", since: manual.since }); // still the same switch
-    sim.bank.setBit("di", 0, true);
+    setKeySwitch(sim, true);
     await bob.wait(`${P}/mode`, isMode("manual", (p) => p.manual_permitted), 5000, "permitted again", keyOff);
 
     // Back to auto.

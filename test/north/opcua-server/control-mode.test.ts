@@ -17,6 +17,7 @@ import { AttributeIds, BrowseDirection, DataType, type NodeId } from "node-opcua
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashPassword } from "../../../src/north/opcua-server/password.js";
 import { SimDevice, Teardown, startCell, waitFor, type RunningCell } from "../../integration/helpers.js";
+import { manualModeCellYaml, setKeySwitch } from "../manual-mode-cell.js";
 import { StatusCodes, call, cellNamespace, clientPki, connect, readValue, trust, waitUntil, type Connected, type Ns } from "./helpers.js";
 
 const t = new Teardown();
@@ -30,27 +31,14 @@ beforeAll(async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), "cellio-control-mode-"));
   t.add(() => rm(dir, { recursive: true, force: true }));
   io1 = await SimDevice.start(t);
-  io1.bank.setBit("di", 0, true); // key switch: manual allowed
+  setKeySwitch(io1, true);
   const hash = await hashPassword(PW, { N: 1024 });
   cell = await startCell(
-    `
-version: 1
-cell: { id: control-mode }
-cycle: { period_ms: 50, input_budget_ms: 20, output_budget_ms: 20, overrun: { fault_after: 1000 } }
-devices:
-  io1:
-    protocol: modbus-tcp
-    host: 127.0.0.1
-    port: ${io1.port}
-    timeout_ms: 500
-    stale_after_ms: 3000
-    points:
-      key_manual:   { address: "di:0" }
-      conveyor_run: { address: "coil:0", direction: output, safe: false }
-logic:
-  io1.conveyor_run: "false"
-manual_mode:
-  permit: "io1.key_manual"
+    manualModeCellYaml({
+      cellId: "control-mode",
+      port: io1.port,
+      periodMs: 50,
+      north: `
 opcua:
   port: 0
   host: 127.0.0.1
@@ -59,6 +47,7 @@ opcua:
   users:
     engineer: { password_hash: ${JSON.stringify(hash)}, role: engineer }
 `,
+    }),
     t,
   );
   const north = cell.app.north!;
@@ -135,7 +124,7 @@ describe("OPC UA Cell/ControlMode", () => {
     // The key switch drops: ManualModeAllowed false (the cell stays in manual), dated by its cycle.
     const dropped = cell.waitCycle((c) => c.modeEvents.some((e) => e.kind === "permit_lost"), 5_000, "permit_lost");
     dropped.catch(() => undefined);
-    io1.bank.setBit("di", 0, false);
+    setKeySwitch(io1, false);
     const lost = await dropped;
     await waitUntil(async () => (await text("Cell.ManualModeAllowed")) === false, 5_000, "ManualModeAllowed false");
     const allowed = await readValue(eng.session, ns.id("Cell.ManualModeAllowed"));
@@ -155,7 +144,7 @@ describe("OPC UA Cell/ControlMode", () => {
     const refused = await call(eng.session, ns, "SetMode", ["manual"]);
     expect(refused.status).toBe(StatusCodes.BadInvalidState);
     expect(refused.message).toMatch(/permit/);
-    io1.bank.setBit("di", 0, true);
+    setKeySwitch(io1, true);
     await waitUntil(async () => (await text("Cell.ManualModeAllowed")) === true, 5_000, "ManualModeAllowed true again");
     expect(await text("Cell.ControlMode")).toBe("auto");
   }, 60_000);
