@@ -3,11 +3,15 @@
  * loopback host:port used by a modbus-tcp device (one register bank per unit
  * id), plus the HTTP control interface. Used by `cellio sim` and by tests.
  *
- * A device with `profile: motoman-yrc1000` gets the robot simulator
- * (`MotomanSim`) behind its bank, at `profile_options.base`. Its OPC UA face
- * and the robot HTTP control interface start only when asked for
- * (`robotOpcuaPort` / `robotControlPort`, or the environment variables
- * CELLIO_SIM_OPCUA_PORT / CELLIO_SIM_ROBOT_CONTROL_PORT): see
+ * A modbus-tcp device with `profile: motoman-yrc1000` gets the robot
+ * simulator (`MotomanSim`) behind its bank, at `profile_options.base`; its
+ * OPC UA face starts only when asked for (`robotOpcuaPort`, or the
+ * environment variable CELLIO_SIM_OPCUA_PORT). An `opcua` device with that
+ * profile and a loopback endpoint gets a robot without Modbus and its OPC UA
+ * face on the endpoint's port and path, with the profile's namespace and
+ * folder (security mode None and anonymous only: the face is a simulator).
+ * The robot HTTP control interface starts only when asked for
+ * (`robotControlPort` or CELLIO_SIM_ROBOT_CONTROL_PORT). See
  * simulators/motoman/README.md.
  */
 import type { CellModel } from "../src/config/compile.js";
@@ -17,7 +21,7 @@ import { ModbusTcpSimServer } from "./modbus/tcp-server.js";
 import { RegisterBank } from "./modbus/bank.js";
 import { startControlServer, type ControlServer, type ControlTarget } from "./modbus/control.js";
 import { startMotomanControlServer, type MotomanControlServer } from "./motoman/control.js";
-import type { MotomanOpcuaFace } from "./motoman/opcua-face.js";
+import type { MotomanOpcuaFace, MotomanOpcuaFaceOptions } from "./motoman/opcua-face.js";
 import { MotomanSim } from "./motoman/sim.js";
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
@@ -35,7 +39,7 @@ export interface SimulatorSet {
   readonly control: ControlServer | undefined;
   /** The robot simulator of every device with `profile: motoman-yrc1000`, by device name. */
   readonly robots: ReadonlyMap<string, MotomanSim>;
-  /** The robots' OPC UA faces (none unless asked for), by device name. */
+  /** The robots' OPC UA faces (an opcua device's always; a modbus-tcp device's when asked for), by device name. */
   readonly robotFaces: ReadonlyMap<string, MotomanOpcuaFace>;
   /** The robot HTTP control interface (undefined unless asked for). */
   readonly robotControl: MotomanControlServer | undefined;
@@ -46,12 +50,13 @@ export interface SimulatorSet {
 export interface SimulatorOptions {
   /** HTTP control interface port (0: ephemeral; undefined: none). */
   readonly controlPort?: number;
-  /** Override a device's port (tests use ephemeral ports). */
+  /** Override a device's port, Modbus TCP or OPC UA endpoint (tests use ephemeral ports). */
   readonly portOverride?: (device: string, port: number) => number;
   /**
-   * OPC UA faces for the robots: the first robot's port, the next robots on
-   * the ports after it, in config order (0: free ports). Default: the
-   * environment variable CELLIO_SIM_OPCUA_PORT; unset: no OPC UA face.
+   * OPC UA faces for the robots of modbus-tcp devices: the first robot's
+   * port, the next robots on the ports after it, in config order (0: free
+   * ports). Default: the environment variable CELLIO_SIM_OPCUA_PORT; unset:
+   * no OPC UA face. (An opcua device's robot always gets its face, on its endpoint.)
    */
   readonly robotOpcuaPort?: number;
   /**
@@ -95,8 +100,8 @@ export async function startSimulators(model: CellModel, opts: SimulatorOptions =
         // Not simulated here: a test puts a ModbusRtuSimServer on the other end of a pty pair (test/helpers/pty.ts).
         break;
       case "opcua":
-        // Not simulated here: an OPC UA device's server is the Motoman simulator's OPC UA face
-        // (a profile device below) or a test's own node-opcua server.
+        // A motoman-yrc1000 profile device: the robot's OPC UA face (below). Otherwise not
+        // simulated here: a test runs its own node-opcua server.
         break;
     }
   }
@@ -144,17 +149,31 @@ export async function startSimulators(model: CellModel, opts: SimulatorOptions =
       await sim.start();
       robots.set(d.name, sim);
     }
+    const opcuaRobots = opcuaRobotFaces(model, opts);
+    for (const r of opcuaRobots) {
+      const sim = new MotomanSim({ modbus: false, model: { axes: r.axes } });
+      await sim.start();
+      robots.set(r.device, sim);
+    }
     let log: Logger | undefined;
     const logger = (): Logger => (log ??= opts.log ?? createLogger({ fd: 2, name: "cellio-sim" }));
     const opcuaPort = opts.robotOpcuaPort ?? envPort("CELLIO_SIM_OPCUA_PORT");
-    if (opcuaPort !== undefined && robots.size > 0) {
+    const modbusRobots = [...robots].filter(([, sim]) => sim.servesModbus);
+    if (opcuaRobots.length > 0 || (opcuaPort !== undefined && modbusRobots.length > 0)) {
       // Loaded only now: node-opcua takes a while to import.
       const { MotomanOpcuaFace } = await import("./motoman/opcua-face.js");
-      let i = 0;
-      for (const [name, sim] of robots) {
-        const face = new MotomanOpcuaFace(sim, { port: opcuaPort === 0 ? 0 : opcuaPort + i++, name, log: logger().child({ device: name }) });
-        faces.set(name, face);
+      for (const { device, face: where } of opcuaRobots) {
+        const face = new MotomanOpcuaFace(robots.get(device)!, { ...where, name: device, log: logger().child({ device }) });
+        faces.set(device, face);
         await face.start();
+      }
+      if (opcuaPort !== undefined) {
+        let i = 0;
+        for (const [name, sim] of modbusRobots) {
+          const face = new MotomanOpcuaFace(sim, { port: opcuaPort === 0 ? 0 : opcuaPort + i++, name, log: logger().child({ device: name }) });
+          faces.set(name, face);
+          await face.start();
+        }
       }
     }
     if (opts.controlPort !== undefined) {
@@ -191,4 +210,42 @@ export async function startSimulators(model: CellModel, opts: SimulatorOptions =
     },
     stop,
   };
+}
+
+interface OpcuaRobotFace {
+  readonly device: string;
+  readonly axes: number;
+  readonly face: Pick<MotomanOpcuaFaceOptions, "port" | "resourcePath" | "namespaceUri" | "folder">;
+}
+
+/**
+ * The OPC UA faces that opcua devices with `profile: motoman-yrc1000` and a
+ * loopback endpoint name: port (default 4840) and path from the endpoint,
+ * namespace and folder from `profile_options`. Throws for what the face
+ * cannot serve (a secured or user session) and for two robots on one port.
+ */
+function opcuaRobotFaces(model: CellModel, opts: SimulatorOptions): OpcuaRobotFace[] {
+  const out: OpcuaRobotFace[] = [];
+  const byPort = new Map<number, string>();
+  for (const d of model.devices) {
+    const cfg = d.config;
+    if (cfg.protocol !== "opcua" || cfg.profile !== "motoman-yrc1000") continue;
+    const m = /^opc\.tcp:\/\/([^/\s:]+)(?::(\d+))?(\/\S*)?$/.exec(cfg.endpoint);
+    if (!m || !LOOPBACK.has(m[1]!)) continue;
+    const sec = cfg.security;
+    if (sec.mode !== "None" || sec.user !== undefined) {
+      throw new CellioError(
+        "CELLIO_ERR_SIM",
+        `device ${d.name}: the Motoman simulator's OPC UA face serves security mode None and anonymous sessions only; the config asks for mode ${sec.mode}${sec.user === undefined ? "" : ` and user ${sec.user}`}`,
+      );
+    }
+    const port = opts.portOverride?.(d.name, Number(m[2] ?? 4840)) ?? Number(m[2] ?? 4840);
+    const other = byPort.get(port);
+    if (other !== undefined && port !== 0) throw new CellioError("CELLIO_ERR_SIM", `devices ${other} and ${d.name} share OPC UA port ${port}: one robot per endpoint`);
+    byPort.set(port, d.name);
+    const o = cfg.profile_options;
+    const resourcePath = m[3] === undefined || m[3] === "/" ? {} : { resourcePath: m[3] };
+    out.push({ device: d.name, axes: o.axes, face: { port, ...resourcePath, namespaceUri: o.namespace_uri, folder: o.folder } });
+  }
+  return out;
 }

@@ -20,8 +20,9 @@
  *   { action: "comms", drop: "silent"|"refuse"|null }                                 null restores
  *   { action: "latency", ms: 0.., jitterMs?: 0.. }                                    0 removes
  *
- * Answers `{ ok: true, status }`; 400 `{ error }` for bad JSON, bad fields and
- * unknown robots; 404 unknown path; 405 wrong method.
+ * Answers `{ ok: true, status }`; 400 `{ error }` for bad JSON, bad fields,
+ * unknown robots and comm faults of a robot without Modbus (an OPC UA-only
+ * device: its `faults` read null); 404 unknown path; 405 wrong method.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -129,7 +130,7 @@ function view(sim: MotomanSim): object {
     status: { ...status, errorText: describeRefusal(status.errorCode) },
     commands: sim.commands,
     comms: sim.commsDropped ?? "ok",
-    faults: sim.faults.active(),
+    faults: sim.servesModbus ? sim.faults.active() : null, // null: an OPC UA-only robot has no Modbus link to fault
   };
 }
 
@@ -170,6 +171,9 @@ async function route(robots: ReadonlyMap<string, MotomanSim>, req: http.Incoming
         const r = bodySchema.safeParse(await readJson(req));
         if (!r.success) throw new BadRequest(z.prettifyError(r.error));
         const sim = robotOf(robots, r.data.robot);
+        if ((r.data.action === "comms" || r.data.action === "latency") && !sim.servesModbus) {
+          throw new BadRequest(`robot "${r.data.robot ?? [...robots.keys()][0]}" is reached over OPC UA only: there is no Modbus link to fault`);
+        }
         try {
           apply(sim, r.data);
         } catch (e) {

@@ -55,6 +55,12 @@ export interface MotomanOpcuaFaceOptions {
   readonly port?: number;
   /** Browse name of the MotionDeviceSystem (default "YRC1000"). */
   readonly name?: string;
+  /** Path of the endpoint URL (`opc.tcp://127.0.0.1:<port><resourcePath>`, e.g. "/robot"; default none). */
+  readonly resourcePath?: string;
+  /** Namespace URI of the simulator's nodes (default MOTOMAN_OPCUA_NAMESPACE; a device's `profile_options.namespace_uri`). */
+  readonly namespaceUri?: string;
+  /** Name of the signal folder and prefix of its NodeIds `s=<folder>.<Signal>` (default "Motoman"; `profile_options.folder`). */
+  readonly folder?: string;
   /** PKI folder for the server certificate (default `<tmpdir>/cellio-sim-pki`, shared by all faces). */
   readonly pkiDir?: string;
   readonly log?: Logger;
@@ -167,10 +173,10 @@ export class MotomanOpcuaFace {
   }
 
   get endpointUrl(): string {
-    return `opc.tcp://127.0.0.1:${this.boundPort}`;
+    return `opc.tcp://127.0.0.1:${this.boundPort}${this.opts.resourcePath ?? ""}`;
   }
 
-  /** Index of MOTOMAN_OPCUA_NAMESPACE in this server's namespace array. */
+  /** Index of the simulator's namespace (MOTOMAN_OPCUA_NAMESPACE unless `namespaceUri`) in this server's namespace array. */
   get namespaceIndex(): number {
     return this.nsIndex;
   }
@@ -183,6 +189,7 @@ export class MotomanOpcuaFace {
       host: "127.0.0.1",
       hostname: "127.0.0.1",
       port: this.boundPort,
+      ...(this.opts.resourcePath ? { resourcePath: this.opts.resourcePath } : {}),
       // Robotics 1.02 requires IA (and DI): load them in dependency order.
       nodeset_filename: [nodesets.standard, nodesets.di, nodesets.ia, nodesets.robotics],
       securityPolicies: [SecurityPolicy.None],
@@ -225,7 +232,7 @@ export class MotomanOpcuaFace {
     if (!as) throw new CellioError("CELLIO_ERR_SIM", "OPC UA server has no address space after initialize()");
     const rob = as.getNamespaceIndex(ROBOTICS_NAMESPACE);
     const di = as.getNamespaceIndex(DI_NAMESPACE);
-    const own = as.registerNamespace(MOTOMAN_OPCUA_NAMESPACE);
+    const own = as.registerNamespace(this.opts.namespaceUri ?? MOTOMAN_OPCUA_NAMESPACE);
     this.nsIndex = own.index;
     const deviceSet = as.rootFolder.objects.getFolderElementByName("DeviceSet", di);
     if (!deviceSet) throw new CellioError("CELLIO_ERR_SIM", "DI DeviceSet not found: is the DI nodeset loaded?");
@@ -331,12 +338,13 @@ export class MotomanOpcuaFace {
   }
 
   private buildMotomanFolder(own: Namespace, objects: UAObject): void {
-    const folder = own.addFolder(objects, { browseName: "Motoman", nodeId: "s=Motoman" });
+    const name = this.opts.folder ?? "Motoman";
+    const folder = own.addFolder(objects, { browseName: name, nodeId: `s=${name}` });
     for (const sig of statusSignals(this.sim.model.axes)) {
       const node = own.addVariable({
         organizedBy: folder,
         browseName: sig.name,
-        nodeId: `s=Motoman.${sig.name}`,
+        nodeId: `s=${name}.${sig.name}`,
         description: sig.description,
         dataType: sig.type,
         accessLevel: "CurrentRead",
@@ -349,7 +357,7 @@ export class MotomanOpcuaFace {
       const node = own.addVariable({
         organizedBy: folder,
         browseName: cmd.name,
-        nodeId: `s=Motoman.${cmd.name}`,
+        nodeId: `s=${name}.${cmd.name}`,
         description: cmd.description,
         dataType: cmd.type,
         accessLevel: "CurrentRead | CurrentWrite",

@@ -1,6 +1,7 @@
 /**
  * MotomanSim: the YRC1000 model (`RobotModel`) behind a Modbus register
- * window, on the real clock.
+ * window, on the real clock (or without a Modbus server, `modbus: false`,
+ * for a robot that is reached over its OPC UA face only).
  *
  * The window is the default M-register map of `src/profiles/motoman-yrc1000.ts`
  * at `base`: the command block is the one place the cell's commands live. A
@@ -46,6 +47,11 @@ export interface MotomanSimOptions {
   readonly server?: ModbusTcpSimServer;
   /** Port of the own server (0 = ephemeral, the default); with `server`, the port it listens on. */
   readonly port?: number;
+  /**
+   * false: no Modbus server at all (the window still lives in `bank`: the
+   * OPC UA face's commands go through it); comm faults then throw. Default true.
+   */
+  readonly modbus?: boolean;
   /** Unit id the faults are scoped to on a shared server (default: the whole server). */
   readonly unitId?: number;
   /** Jobs of the robot (default `defaultJobs()`). */
@@ -67,7 +73,7 @@ export class MotomanSim {
   readonly base: number;
   readonly tickMs: number;
   private readonly jobNames: ReadonlyMap<number, string>;
-  private readonly server: ModbusTcpSimServer;
+  private readonly server: ModbusTcpSimServer | undefined;
   private readonly ownsServer: boolean;
   private readonly unitId: number | undefined;
   private readonly now: () => number;
@@ -90,8 +96,11 @@ export class MotomanSim {
     if (this.bank.holdingRegisters.length < end) {
       throw new CellioError("CELLIO_ERR_SIM", `register bank has ${this.bank.holdingRegisters.length} holding registers; the robot window needs ${end}`);
     }
-    this.ownsServer = opts.server === undefined;
-    this.server = opts.server ?? new ModbusTcpSimServer({ port: opts.port ?? 0, units: this.bank });
+    if (opts.modbus === false && (opts.server !== undefined || opts.port !== undefined)) {
+      throw new CellioError("CELLIO_ERR_SIM", "a Motoman simulator without Modbus (modbus: false) takes no server or port");
+    }
+    this.ownsServer = opts.server === undefined && opts.modbus !== false;
+    this.server = opts.modbus === false ? undefined : (opts.server ?? new ModbusTcpSimServer({ port: opts.port ?? 0, units: this.bank }));
     this.boundPort = opts.port ?? 0;
     this.unitId = opts.unitId;
     this.now = opts.now ?? (() => performance.now());
@@ -108,7 +117,7 @@ export class MotomanSim {
     });
     this.timer = setInterval(() => this.tickNow(), this.tickMs);
     this.timer.unref(); // the server (or the caller) keeps the process alive, not the robot's clock
-    if (this.ownsServer) {
+    if (this.ownsServer && this.server) {
       try {
         this.boundPort = (await this.server.start()).port;
       } catch (e) {
@@ -121,16 +130,22 @@ export class MotomanSim {
 
   async stop(): Promise<void> {
     this.halt();
-    if (this.ownsServer) await this.server.stop();
+    if (this.ownsServer) await this.server?.stop();
   }
 
+  /** The Modbus port (0 without Modbus). */
   get port(): number {
     return this.boundPort;
   }
 
-  /** The Modbus server's fault injector (shared with other units on a shared server). */
+  /** Whether the window is served over Modbus TCP (false: `modbus: false`). */
+  get servesModbus(): boolean {
+    return this.server !== undefined;
+  }
+
+  /** The Modbus server's fault injector (shared with other units on a shared server); throws without Modbus. */
   get faults(): FaultInjector {
-    return this.server.faults;
+    return this.modbusServer().faults;
   }
 
   get status(): RobotStatus {
@@ -212,20 +227,21 @@ export class MotomanSim {
 
   /** Break the Modbus link (see `CommDrop`); the robot itself keeps running. */
   dropComms(kind: CommDrop = "silent"): void {
+    const faults = this.faults;
     this.restoreComms();
     this.drop = kind;
     if (kind === "silent") {
-      this.server.faults.set({ kind: "noAnswer" }, { unit: this.unitId });
+      faults.set({ kind: "noAnswer" }, { unit: this.unitId });
     } else {
       // Connections are per server, not per unit: on a shared server this hits every unit.
-      this.server.faults.set({ kind: "refuseConnections" });
-      this.server.faults.disconnect();
+      faults.set({ kind: "refuseConnections" });
+      faults.disconnect();
     }
   }
 
   restoreComms(): void {
-    if (this.drop === "silent") this.server.faults.clear({ unit: this.unitId, kind: "noAnswer" });
-    if (this.drop === "refuse") this.server.faults.clear({ kind: "refuseConnections" });
+    if (this.drop === "silent") this.faults.clear({ unit: this.unitId, kind: "noAnswer" });
+    if (this.drop === "refuse") this.faults.clear({ kind: "refuseConnections" });
     this.drop = undefined;
   }
 
@@ -235,14 +251,20 @@ export class MotomanSim {
 
   /** Answer every request `ms` (+ up to `jitterMs`) late; 0 removes the latency. */
   setLatency(ms: number, jitterMs = 0): void {
+    const faults = this.faults;
     if (ms === 0 && jitterMs === 0) {
-      this.server.faults.clear({ unit: this.unitId, kind: "latency" });
+      faults.clear({ unit: this.unitId, kind: "latency" });
       return;
     }
-    this.server.faults.set({ kind: "latency", ms, jitterMs }, { unit: this.unitId });
+    faults.set({ kind: "latency", ms, jitterMs }, { unit: this.unitId });
   }
 
   // --- internals ---------------------------------------------------------------
+
+  private modbusServer(): ModbusTcpSimServer {
+    if (this.server === undefined) throw new CellioError("CELLIO_ERR_SIM", "this Motoman simulator has no Modbus server (modbus: false): Modbus comm faults do not apply");
+    return this.server;
+  }
 
   private act(fn: () => void): void {
     fn();

@@ -1,6 +1,8 @@
 /**
- * `cellio sim --config FILE`: run the simulators a config needs, as a process.
- * Prints one JSON line {"event":"sim-ready",...} on stdout when listening.
+ * `cellio sim --config FILE`: run the simulators a config needs, as a process
+ * (simulators/runner.ts: Modbus TCP devices, Motoman robots over Modbus or
+ * OPC UA). Prints one JSON line on stdout when listening:
+ * {"event":"sim-ready","control":P,"robotControl":R,"devices":[{device,unit}],"opcua":[{device,endpoint}]}
  */
 import { loadConfigFile } from "../config/load.js";
 import type { Logger } from "../infra/logger.js";
@@ -28,8 +30,9 @@ export async function simCommand(opts: SimOptions, log: Logger): Promise<void> {
   if (opts.scenario === "demo") stopScenario = runDemoScenario(sims);
   const devices = [...sims.devices.values()].map((d) => ({ device: d.name, unit: d.unitId }));
   const robotControl = sims.robotControl?.port;
-  log.info({ devices, control: sims.control?.port, robotControl }, "simulators listening");
-  process.stdout.write(`${JSON.stringify({ event: "sim-ready", control: sims.control?.port, robotControl, devices })}\n`);
+  const opcua = [...sims.robotFaces].map(([device, face]) => ({ device, endpoint: face.endpointUrl }));
+  log.info({ devices, opcua, control: sims.control?.port, robotControl }, "simulators listening");
+  process.stdout.write(`${JSON.stringify({ event: "sim-ready", control: sims.control?.port, robotControl, devices, opcua })}\n`);
   const stop = async (): Promise<void> => {
     stopScenario();
     await sims.stop();
