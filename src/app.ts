@@ -123,7 +123,8 @@ export class CellApp {
       runners,
       table: this.table,
       clock,
-      tickScheduler: opts.tickScheduler ?? new PreciseScheduler(clock),
+      // quiet: between cycles with nothing in flight, the wait for the next tick is one sleep (precise-scheduler.ts)
+      tickScheduler: opts.tickScheduler ?? new PreciseScheduler(clock, { quiet: () => this.loop.quiet }),
       scheduler: opts.scheduler ?? asyncScheduler,
       log: this.log.child({ component: "loop" }),
     });

@@ -105,6 +105,17 @@ export class ControlLoop {
     return this.k;
   }
 
+  /**
+   * Nothing in flight: no phase running and no device read or write
+   * outstanding (a straggler of a phase that ended at its deadline counts).
+   * The tick scheduler may then sleep in one piece until the next cycle.
+   */
+  get quiet(): boolean {
+    if (this.phaseNext !== undefined) return false;
+    for (const r of this.deps.runners) if (r.busy || r.writing) return false;
+    return true;
+  }
+
   /** Start ticking; the first cycle is due one period from now. */
   start(): void {
     if (this.running) return;

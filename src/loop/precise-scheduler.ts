@@ -13,11 +13,20 @@
  *     which on a VM costs CPU (≈ 40 µs each, measured). 0.5 ms slices saved
  *     ~0.7 % of a core at 100 Hz idle, but with the 32-device fleet on a busy
  *     2-core machine they made the tick's lateness p99 ~1 ms worse: 0.25 ms;
- *  3. finish: Atomics.wait overshoots by ~0.1 ms (timer slack plus wake-up), so
- *     the last sleep ends `spinMs` early and the rest is a short busy-wait on
- *     the monotonic clock (≈ 1 % of a core at 100 Hz).
+ *  3. finish: Atomics.wait overshoots (timer slack plus wake-up: measured
+ *     p50 ≈ 0.1 ms at normal priority, ≈ 0.055 ms under SCHED_FIFO, p99
+ *     ≈ 0.15–0.26 ms on this VM), so the last sleep ends early by a margin and
+ *     the rest is a busy-wait on the monotonic clock. The margin follows the
+ *     overshoots this scheduler has seen (their p90 + 20 µs, between
+ *     `minSpinMs` and `maxSpinMs`; `spinMs` until 32 are known), so the spin
+ *     is tens of µs, not a fixed 0.15 ms (1.5 % of a core at 100 Hz).
  *
- * The thread is never blocked for more than `sliceMs` at a time.
+ * `quiet()` (optional) says nothing is in flight that a long sleep could
+ * delay (the control loop: no phase running, no device read or write
+ * outstanding). While it holds, the fine phase is one sleep instead of a
+ * chain of slices: each slice costs a futex wake-up (tens of µs of CPU on a
+ * VM), ~8 of them a cycle. Without `quiet`, or while it is false, the thread
+ * is never blocked for more than `sliceMs` at a time.
  */
 import { Subscription, type SchedulerAction, type SchedulerLike } from "rxjs";
 import type { Clock } from "../infra/clock.js";
@@ -27,8 +36,43 @@ export interface PreciseSchedulerOptions {
   coarseMarginMs?: number;
   /** Longest single blocking sleep (ms). */
   sliceMs?: number;
-  /** Busy-wait this long at the end instead of sleeping (ms). */
+  /** Busy-wait this long at the end until the sleeps' overshoot is known (ms). */
   spinMs?: number;
+  /** Bounds of the learned end margin (ms). */
+  minSpinMs?: number;
+  maxSpinMs?: number;
+  /** Nothing is in flight that one long sleep could delay: the fine phase may sleep in one piece. */
+  quiet?: () => boolean;
+}
+
+/** Overshoots of the final sleeps, and the margin learned from them. */
+class SleepMargin {
+  private readonly seen = new Float64Array(32);
+  private n = 0;
+  margin: number;
+
+  constructor(
+    initial: number,
+    private readonly min: number,
+    private readonly max: number,
+  ) {
+    this.margin = initial;
+  }
+
+  /** Sleep until about `until` (clock ms), recording how far the sleep overshot. */
+  sleepUntil(clock: Pick<Clock, "now">, until: number): void {
+    const t = clock.now();
+    const ms = until - t;
+    if (ms <= 0) return;
+    Atomics.wait(sleepCell, 0, 0, ms);
+    this.seen[this.n++] = clock.now() - t - ms;
+    if (this.n === this.seen.length) {
+      this.seen.sort(); // in place, numeric (typed array): no allocation
+      const p90 = this.seen[Math.floor(this.seen.length * 0.9)]!;
+      this.margin = Math.min(this.max, Math.max(this.min, p90 + 0.02));
+      this.n = 0;
+    }
+  }
 }
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
@@ -81,16 +125,17 @@ class PreciseAction<T> extends Subscription implements SchedulerAction<T> {
   private fine(): void {
     this.immediate = undefined;
     if (this.closed) return;
-    const remaining = this.deadline - this.sched.now();
-    // A sleep overshoots (see spinMs): a slice is taken only while it still
+    const s = this.sched;
+    const margin = s.end.margin;
+    // A sleep overshoots (see the margin): a slice is taken only while it still
     // ends before the final sleep-and-spin, so it cannot overshoot the deadline.
-    if (remaining > this.sched.sliceMs + this.sched.spinMs) {
-      blockFor(this.sched.sliceMs);
+    if (this.deadline - s.now() > s.sliceMs + margin && !s.quiet()) {
+      blockFor(s.sliceMs);
       this.immediate = setImmediate(() => this.fine());
       return;
     }
-    blockFor(remaining - this.sched.spinMs);
-    while (this.sched.now() < this.deadline) {
+    s.end.sleepUntil(s, this.deadline - margin);
+    while (s.now() < this.deadline) {
       // busy-wait the last fraction of a millisecond: see the header comment
     }
     this.work.call(this, this.state);
@@ -100,7 +145,9 @@ class PreciseAction<T> extends Subscription implements SchedulerAction<T> {
 export class PreciseScheduler implements SchedulerLike {
   readonly coarseMarginMs: number;
   readonly sliceMs: number;
-  readonly spinMs: number;
+  /** The final sleep's margin, learned from its overshoots. */
+  readonly end: SleepMargin;
+  readonly quiet: () => boolean;
 
   constructor(
     private readonly clock: Clock,
@@ -108,7 +155,8 @@ export class PreciseScheduler implements SchedulerLike {
   ) {
     this.coarseMarginMs = opts.coarseMarginMs ?? 2;
     this.sliceMs = opts.sliceMs ?? 0.25;
-    this.spinMs = opts.spinMs ?? 0.15;
+    this.end = new SleepMargin(opts.spinMs ?? 0.15, opts.minSpinMs ?? 0.02, opts.maxSpinMs ?? 0.3);
+    this.quiet = opts.quiet ?? (() => false);
   }
 
   now(): number {

@@ -54,6 +54,17 @@ describe("control loop in virtual time", () => {
     expect(h.results[1]!.image[h.idx("io1.door_closed")]!.quality).toBe("good");
   });
 
+  it("is quiet only while no phase runs and no read or write is in flight (a straggler counts)", () => {
+    const h = makeHarness();
+    h.dev.readLatency = 7; // budget 4: the input phase of the cycle due at 10 ends at 14, the read answers at 17
+    const quiet: Record<number, boolean> = {};
+    const probe = (t: number) => () => {
+      quiet[t] = h.loop.quiet;
+    };
+    runFor(h, 30, { 5: probe(5), 12: probe(12), 15: probe(15), 18: probe(18) });
+    expect(quiet).toEqual({ 5: true, 12: false, 15: false, 18: true });
+  });
+
   it("never asks a device again while its read is in flight (no queue build-up)", () => {
     const h = makeHarness();
     h.dev.readLatency = 25;

@@ -30,6 +30,45 @@ describe("PreciseScheduler", () => {
     expect(ran).toBe(0);
   });
 
+  it("never runs work early once it has learned the final sleep's margin (quiet: one sleep per wait)", async () => {
+    const s = new PreciseScheduler(systemClock, { quiet: () => true });
+    const late: number[] = [];
+    await new Promise<void>((resolve) => {
+      let deadline = systemClock.now() + 2.5;
+      s.schedule(function (this: { schedule(state?: undefined, delay?: number): unknown }) {
+        late.push(systemClock.now() - deadline);
+        if (late.length === 100) return resolve(); // the margin is relearned every 32 sleeps
+        deadline = systemClock.now() + 2.5;
+        this.schedule(undefined, 2.5);
+      }, 2.5);
+    });
+    for (const l of late) expect(l).toBeGreaterThanOrEqual(0);
+    expect(s.end.margin).toBeGreaterThanOrEqual(0.02);
+    expect(s.end.margin).toBeLessThanOrEqual(0.3);
+  });
+
+  it("sleeps in one piece while quiet() holds, in slices while it does not", async () => {
+    const immediatesWhile = async (quiet: boolean): Promise<number> => {
+      const s = new PreciseScheduler(systemClock, { coarseMarginMs: 20, sliceMs: 0.25, quiet: () => quiet });
+      let immediates = 0;
+      let stop = false;
+      const spin = (): void => {
+        immediates++;
+        if (!stop) setImmediate(spin);
+      };
+      const done = new Promise<void>((resolve) => s.schedule(() => resolve(), 20));
+      setImmediate(spin);
+      await done;
+      stop = true;
+      return immediates;
+    };
+    // quiet: the whole fine phase (~20 ms) is one blocking sleep, so the spinning immediates get
+    // at most a couple of turns (before the sleep starts and none during it)
+    expect(await immediatesWhile(true)).toBeLessThanOrEqual(3);
+    // not quiet: 0.25 ms slices, each followed by a turn of the event loop
+    expect(await immediatesWhile(false)).toBeGreaterThan(3);
+  });
+
   it("lets I/O callbacks run while it waits for a deadline (never blocks longer than a slice)", async () => {
     const s = new PreciseScheduler(systemClock, { coarseMarginMs: 20, sliceMs: 0.25 });
     let immediates = 0;
