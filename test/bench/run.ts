@@ -32,7 +32,8 @@ function table(figures: readonly Figure[]): string {
   const rows = ["| bench | case | metric | value | unit | baseline (same run) |", "|---|---|---|---|---|---|"];
   for (const f of figures) {
     const base = f.baseline === undefined ? "" : `${fmt(f.baseline)} (${f.baselineName ?? ""})`;
-    rows.push(`| ${f.bench} | ${f.case} | ${f.metric} | ${fmt(f.value)} | ${f.unit} | ${base} |`);
+    const value = f.range ? `${fmt(f.value)} (${fmt(f.range[0])}–${fmt(f.range[1])})` : fmt(f.value);
+    rows.push(`| ${f.bench} | ${f.case} | ${f.metric} | ${value} | ${f.unit} | ${base} |`);
   }
   return rows.join("\n");
 }

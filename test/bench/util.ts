@@ -24,6 +24,8 @@ export interface Figure {
   /** The same metric for the baseline measured in the same run, if any. */
   readonly baseline?: number;
   readonly baselineName?: string;
+  /** Min and max over repeated runs, when `value` is their median. */
+  readonly range?: readonly [number, number];
 }
 
 export function benchSeconds(fallback: number): number {

@@ -1,0 +1,185 @@
+/**
+ * The fleet benchmark's devices: N Modbus TCP simulators in one child process
+ * (this file with --fleet-sim <count>) that timestamp every request and every
+ * output write, and record as they go (two histograms, nothing kept per
+ * request: the simulator's own allocations and GC pauses land in the
+ * device-side figures).
+ *
+ * Figures per device: polls (requests closer than 3 ms apart count as one
+ * poll: a read plan of two requests, or a write that follows a read in the
+ * same cycle) and the interval between polls. Device 0 flips its input 0
+ * every 57 ms and times the coil write that mirrors it. The child also
+ * reports its own CPU: it handles the same requests as the controller with
+ * the same system calls (one read and one write per request), so the ratio
+ * of the two is a figure that does not move with the machine's speed.
+ *
+ * Tried and dropped: the devices spread over two simulator processes (each
+ * answering its half in parallel). On 2 cores it made nothing better
+ * (simulators' CPU up, intervals and mirror within run-to-run noise).
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { SINGLE_THREADED_GC } from "../../src/infra/realtime.js";
+import { Histogram } from "../../src/loop/histogram.js";
+import { ModbusTcpSimServer } from "../../simulators/modbus/tcp-server.js";
+import { RegisterBank } from "../../simulators/modbus/bank.js";
+
+/** Requests closer than this (ms) belong to one poll. */
+const SAME_POLL_MS = 3;
+
+export interface SimReport {
+  /** The simulator's own event-loop delay (ms): its stalls land in the device-side intervals. */
+  simDelayP99: number;
+  simDelayMax: number;
+  /** The simulator process's CPU over the window, % of one core. */
+  simCpu: number;
+  pollsPerSecond: number[];
+  interval: ReturnType<Histogram["summary"]>;
+  mirror: ReturnType<Histogram["summary"]>;
+  mirrorSamples: number;
+}
+
+/** One device's polls: intervals go straight into the shared histogram. */
+class PollTrack {
+  private lastPoll = -Infinity;
+  private firstPoll = 0;
+  private polls = 0;
+
+  constructor(private readonly intervals: Histogram) {}
+
+  request(t: number): void {
+    if (t - this.lastPoll <= SAME_POLL_MS) return;
+    if (this.polls === 0) this.firstPoll = t;
+    else this.intervals.recordMs(t - this.lastPoll);
+    this.lastPoll = t;
+    this.polls += 1;
+  }
+
+  reset(): void {
+    this.lastPoll = -Infinity;
+    this.polls = 0;
+  }
+
+  pollsPerSecond(): number {
+    const span = (this.lastPoll - this.firstPoll) / 1000;
+    return span > 0 ? (this.polls - 1) / span : 0;
+  }
+}
+
+/** Child: N devices; device 0 flips its input and times the mirror. */
+async function simMain(n: number): Promise<void> {
+  const servers: ModbusTcpSimServer[] = [];
+  const ports: number[] = [];
+  const intervals = new Histogram();
+  const mirror = new Histogram();
+  const tracks: PollTrack[] = [];
+  let flipAt = 0;
+  let flipValue = false;
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  let cpu0 = process.cpuUsage();
+  let wall0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const bank = new RegisterBank({ coils: 16, discreteInputs: 16, holdingRegisters: 16, inputRegisters: 16 });
+    const server = new ModbusTcpSimServer({ port: 0, units: bank });
+    const track = new PollTrack(intervals);
+    tracks.push(track);
+    let requests = 0;
+    // The server counts every request it handles: the count's setter is the timestamp hook.
+    Object.defineProperty(server.stats, "requests", {
+      get: () => requests,
+      set: (v: number) => {
+        requests = v;
+        track.request(performance.now());
+      },
+    });
+    if (i === 0) {
+      bank.onWrite((area, addr) => {
+        if (area === "coil" && addr === 0 && bank.getBit("coil", 0) === flipValue && flipAt > 0) {
+          mirror.recordMs(performance.now() - flipAt);
+          flipAt = 0;
+        }
+      });
+    }
+    ports.push((await server.start()).port);
+    servers.push(server);
+  }
+  const flipper = setInterval(() => {
+    flipValue = !flipValue;
+    servers[0]!.bank().setBit("di", 0, flipValue);
+    flipAt = performance.now();
+  }, 57);
+  process.send?.({ ports });
+  process.on("message", (m: { cmd: string }) => {
+    if (m.cmd === "reset") {
+      for (const t of tracks) t.reset();
+      intervals.reset();
+      mirror.reset();
+      delay.reset();
+      cpu0 = process.cpuUsage();
+      wall0 = performance.now();
+      process.send?.({ ok: true });
+    } else if (m.cmd === "report") {
+      const c = process.cpuUsage(cpu0);
+      const report: SimReport = {
+        simDelayP99: delay.percentile(99) / 1e6,
+        simDelayMax: delay.max / 1e6,
+        simCpu: ((c.user + c.system) / 1000 / (performance.now() - wall0)) * 100,
+        pollsPerSecond: tracks.map((t) => t.pollsPerSecond()),
+        interval: intervals.summary(),
+        mirror: mirror.summary(),
+        mirrorSamples: mirror.count,
+      };
+      process.send?.(report);
+    } else if (m.cmd === "stop") {
+      clearInterval(flipper);
+      void Promise.all(servers.map((s) => s.stop())).then(() => process.exit(0));
+    }
+  });
+}
+
+function ask<T>(child: ChildProcess, cmd: string): Promise<T> {
+  return new Promise((resolve) => {
+    child.once("message", (m) => resolve(m as T));
+    child.send({ cmd });
+  });
+}
+
+/** The devices' simulator process. */
+export class FleetSim {
+  private constructor(
+    private readonly child: ChildProcess,
+    /** Every device's port, in device order. */
+    readonly ports: readonly number[],
+  ) {}
+
+  static async start(devices: number): Promise<FleetSim> {
+    // The simulator runs as the daemon does, with --single-threaded-gc (under SCHED_FIFO a GC would
+    // otherwise wait for V8 helper threads at normal priority).
+    const child = fork(fileURLToPath(import.meta.url), ["--fleet-sim", String(devices)], { stdio: ["ignore", "ignore", "inherit", "ipc"], execArgv: [SINGLE_THREADED_GC] });
+    const { ports } = await new Promise<{ ports: number[] }>((resolve) => child.once("message", (m) => resolve(m as { ports: number[] })));
+    return new FleetSim(child, ports);
+  }
+
+  /** The simulator process's pid (for chrt). */
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Starts a measurement window: forget everything recorded so far. */
+  async reset(): Promise<void> {
+    await ask(this.child, "reset");
+  }
+
+  report(): Promise<SimReport> {
+    return ask<SimReport>(this.child, "report");
+  }
+
+  stop(): void {
+    this.child.send({ cmd: "stop" });
+  }
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (isMain && process.argv[2] === "--fleet-sim") void simMain(Number(process.argv[3] ?? 32));
