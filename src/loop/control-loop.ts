@@ -23,6 +23,7 @@ import type { CycleResult, LoopMode } from "./cycle-result.js";
 import { writeSafeOutputs } from "./safe-outputs.js";
 import { LoopStats } from "./stats.js";
 import { OverrunPolicy } from "./overrun.js";
+import { PhaseGate } from "./phase-gate.js";
 
 export type { CycleResult, LoopMode } from "./cycle-result.js";
 
@@ -47,29 +48,8 @@ export class ControlLoop {
   private k = 0;
   private running = false;
   private tickSub: Subscription | undefined;
-  /** The deadline of the phase in progress. */
-  private phaseSub: Subscription | undefined;
-  /**
-   * The phase in progress (input or output of a cycle): a token that every
-   * read and write it starts carries back, so that a late answer of an
-   * earlier phase is not counted in this one. Bumped when a phase ends.
-   */
-  private phase = 0;
-  /** Reads or writes of the phase still in flight. */
-  private pending = 0;
-  /** What follows the phase in progress. */
-  private phaseNext: (() => void) | undefined;
-  /** The devices whose read (write) the phase started. */
-  private readonly started: DeviceRunner[] = [];
-  private readonly ioDone = (phase: number): void => {
-    if (phase === this.phase && --this.pending === 0) this.endPhase();
-  };
-  private readonly deadline = (phase?: number): void => {
-    if (phase === this.phase) {
-      this.phaseSub = undefined;
-      this.endPhase();
-    }
-  };
+  /** The input or output phase in progress (phase-gate.ts). */
+  private readonly gate: PhaseGate;
   private outputsEnabled = false;
   private readonly inputIdx: readonly number[];
   private readonly alarmInputs: AlarmInputs;
@@ -79,6 +59,7 @@ export class ControlLoop {
   constructor(private readonly deps: ControlLoopDeps) {
     const c = deps.model.cycle;
     this.T = c.periodMs;
+    this.gate = new PhaseGate(deps.scheduler);
     this.overrun = new OverrunPolicy(c.periodMs, c.warnPct, c.faultAfter);
     this.logic = new CellLogic(deps.model, { resetFault: () => this.resetFault() });
     this.inputIdx = deps.model.points.filter((p) => p.direction === "input").map((p) => p.index);
@@ -111,7 +92,7 @@ export class ControlLoop {
    * The tick scheduler may then sleep in one piece until the next cycle.
    */
   get quiet(): boolean {
-    if (this.phaseNext !== undefined) return false;
+    if (this.gate.running) return false;
     for (const r of this.deps.runners) if (r.busy || r.writing) return false;
     return true;
   }
@@ -129,11 +110,8 @@ export class ControlLoop {
   stop(): void {
     this.running = false;
     this.tickSub?.unsubscribe();
-    this.phaseSub?.unsubscribe();
     this.tickSub = undefined;
-    this.phaseSub = undefined;
-    this.phase++;
-    this.phaseNext = undefined;
+    this.gate.abandon();
   }
 
   /** Clear an overrun fault. Refused while cycles still overrun. */
@@ -165,13 +143,14 @@ export class ControlLoop {
       this.k = k;
       due = this.t0 + k * this.T;
     }
-    const started = this.beginPhase();
+    const gate = this.gate;
+    const started = gate.begin();
     for (const r of this.deps.runners) {
       if (!r.isDue(this.k)) continue;
-      this.pending++; // before the start: its answer may come back at once
-      if (r.startRead(this.ioDone, this.phase)) started.push(r);
+      gate.add();
+      if (r.startRead(gate.ioDone, gate.phase)) started.push(r);
       else {
-        this.pending--;
+        gate.notStarted();
         r.counters.deadlineMisses++;
         this.stats.inputMisses++;
       }
@@ -186,44 +165,7 @@ export class ControlLoop {
       this.afterInput(start, due);
     };
     const budget = Math.max(0, start + this.deps.model.cycle.inputBudgetMs - clock.now());
-    this.awaitPhase(budget, afterInput);
-  }
-
-  /**
-   * Phases without an Observable per device and per cycle: each read or
-   * write the phase starts calls `ioDone` with the phase's token; the phase
-   * ends when the last of them is done or at its deadline (an action on the
-   * injected scheduler: virtual time in tests), whichever comes first.
-   */
-  private beginPhase(): DeviceRunner[] {
-    this.phase++;
-    // One pending for the phase itself, so that an answer that comes back
-    // while the phase is still starting (a device not connected answers at
-    // once) cannot end it early.
-    this.pending = 1;
-    this.started.length = 0;
-    return this.started;
-  }
-
-  private awaitPhase(budgetMs: number, next: () => void): void {
-    if (this.pending === 1) {
-      // nothing (left) in flight
-      this.phase++;
-      next();
-      return;
-    }
-    this.phaseNext = next;
-    this.phaseSub = this.deps.scheduler.schedule(this.deadline, budgetMs, this.phase);
-    this.pending--;
-  }
-
-  private endPhase(): void {
-    this.phase++;
-    this.phaseSub?.unsubscribe();
-    this.phaseSub = undefined;
-    const next = this.phaseNext;
-    this.phaseNext = undefined;
-    next?.();
+    gate.await(budget, afterInput);
   }
 
   private afterInput(start: number, due: number): void {
@@ -254,18 +196,19 @@ export class ControlLoop {
   }
 
   private runOutputs(commanded: readonly (Value | null)[], after: () => void): void {
-    const started = this.beginPhase();
+    const gate = this.gate;
+    const started = gate.begin();
     for (const r of this.deps.runners) {
       if (r.opts.outputs.length === 0) continue;
-      this.pending++;
-      if (r.startWrite(r.changes(commanded), this.ioDone, this.phase)) started.push(r);
-      else this.pending--;
+      gate.add();
+      if (r.startWrite(r.changes(commanded), gate.ioDone, gate.phase)) started.push(r);
+      else gate.notStarted();
     }
     const finish = (): void => {
       for (const r of started) if (r.writing) this.stats.outputMisses++;
       after();
     };
-    this.awaitPhase(this.deps.model.cycle.outputBudgetMs, finish);
+    gate.await(this.deps.model.cycle.outputBudgetMs, finish);
   }
 
   private afterOutput(

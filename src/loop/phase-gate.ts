@@ -1,0 +1,98 @@
+/**
+ * One phase of a cycle (its reads, or its writes) without an Observable per
+ * device and per cycle: each read or write the phase starts is counted, and
+ * calls `ioDone` with the phase's token when it is over; the phase ends when
+ * the last of them is done or at its deadline (an action on the injected
+ * scheduler: virtual time in tests), whichever comes first. A late answer of
+ * an earlier phase carries an old token and is not counted in this one.
+ */
+import type { SchedulerLike, Subscription } from "rxjs";
+import type { DeviceRunner } from "./device-runner.js";
+
+export class PhaseGate {
+  /** The token of the phase in progress; bumped when a phase ends (or is abandoned). */
+  private token = 0;
+  /** Reads or writes of the phase still in flight (+1 while the phase is starting). */
+  private pending = 0;
+  /** What follows the phase in progress. */
+  private next: (() => void) | undefined;
+  /** The deadline of the phase in progress. */
+  private deadlineSub: Subscription | undefined;
+  /** The devices whose read (write) the phase started. */
+  private readonly startedRunners: DeviceRunner[] = [];
+
+  /** Where every read or write the phase starts reports that it is over. */
+  readonly ioDone = (token: number): void => {
+    if (token === this.token && --this.pending === 0) this.end();
+  };
+
+  private readonly deadline = (token?: number): void => {
+    if (token === this.token) {
+      this.deadlineSub = undefined;
+      this.end();
+    }
+  };
+
+  constructor(private readonly scheduler: SchedulerLike) {}
+
+  /** A phase is running (started and not yet ended). */
+  get running(): boolean {
+    return this.next !== undefined;
+  }
+
+  /** The token to hand to the reads or writes of the phase being started. */
+  get phase(): number {
+    return this.token;
+  }
+
+  /** Start a phase: returns the (emptied) list of runners it started. */
+  begin(): DeviceRunner[] {
+    this.token++;
+    // One pending for the phase itself, so that an answer that comes back
+    // while the phase is still starting (a device not connected answers at
+    // once) cannot end it early.
+    this.pending = 1;
+    this.startedRunners.length = 0;
+    return this.startedRunners;
+  }
+
+  /** Count a read or write about to start (before the start: its answer may come back at once). */
+  add(): void {
+    this.pending++;
+  }
+
+  /** The read or write counted by `add` did not start. */
+  notStarted(): void {
+    this.pending--;
+  }
+
+  /** Everything is started: `next` runs when the last is done, or after `budgetMs`. */
+  await(budgetMs: number, next: () => void): void {
+    if (this.pending === 1) {
+      // nothing (left) in flight
+      this.token++;
+      next();
+      return;
+    }
+    this.next = next;
+    this.deadlineSub = this.scheduler.schedule(this.deadline, budgetMs, this.token);
+    this.pending--;
+  }
+
+  /** Drop the phase in progress: nothing follows it, its late answers are ignored. */
+  abandon(): void {
+    this.token++;
+    this.deadlineSub?.unsubscribe();
+    this.deadlineSub = undefined;
+    this.next = undefined;
+  }
+
+  private end(): void {
+    this.token++;
+    this.deadlineSub?.unsubscribe();
+    this.deadlineSub = undefined;
+    const next = this.next;
+    this.next = undefined;
+    next?.();
+  }
+}
