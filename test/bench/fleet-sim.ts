@@ -37,11 +37,17 @@ export interface SimReport {
   pollsPerSecond: number[];
   interval: ReturnType<Histogram["summary"]>;
   mirror: ReturnType<Histogram["summary"]>;
+  /** The mirror in two parts: flip → the first poll that starts after it (the wait for a read) … */
+  mirrorWait: ReturnType<Histogram["summary"]>;
+  /** … and that poll's start → the coil write (the controller's read, logic and write within one cycle). */
+  mirrorCycle: ReturnType<Histogram["summary"]>;
   mirrorSamples: number;
 }
 
 /** One device's polls: intervals go straight into the shared histogram. */
 class PollTrack {
+  /** Called with the time of every poll's first request. */
+  onPoll: ((t: number) => void) | undefined;
   private lastPoll = -Infinity;
   private firstPoll = 0;
   private polls = 0;
@@ -54,6 +60,7 @@ class PollTrack {
     else this.intervals.recordMs(t - this.lastPoll);
     this.lastPoll = t;
     this.polls += 1;
+    this.onPoll?.(t);
   }
 
   reset(): void {
@@ -73,8 +80,11 @@ async function simMain(n: number): Promise<void> {
   const ports: number[] = [];
   const intervals = new Histogram();
   const mirror = new Histogram();
+  const mirrorWait = new Histogram();
+  const mirrorCycle = new Histogram();
   const tracks: PollTrack[] = [];
   let flipAt = 0;
+  let pollAfterFlip = 0;
   let flipValue = false;
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
@@ -95,9 +105,17 @@ async function simMain(n: number): Promise<void> {
       },
     });
     if (i === 0) {
+      track.onPoll = (t) => {
+        if (flipAt > 0 && pollAfterFlip === 0) pollAfterFlip = t;
+      };
       bank.onWrite((area, addr) => {
         if (area === "coil" && addr === 0 && bank.getBit("coil", 0) === flipValue && flipAt > 0) {
-          mirror.recordMs(performance.now() - flipAt);
+          const t = performance.now();
+          mirror.recordMs(t - flipAt);
+          if (pollAfterFlip > 0) {
+            mirrorWait.recordMs(pollAfterFlip - flipAt);
+            mirrorCycle.recordMs(t - pollAfterFlip);
+          }
           flipAt = 0;
         }
       });
@@ -109,6 +127,7 @@ async function simMain(n: number): Promise<void> {
     flipValue = !flipValue;
     servers[0]!.bank().setBit("di", 0, flipValue);
     flipAt = performance.now();
+    pollAfterFlip = 0;
   }, 57);
   process.send?.({ ports });
   process.on("message", (m: { cmd: string }) => {
@@ -116,6 +135,8 @@ async function simMain(n: number): Promise<void> {
       for (const t of tracks) t.reset();
       intervals.reset();
       mirror.reset();
+      mirrorWait.reset();
+      mirrorCycle.reset();
       delay.reset();
       cpu0 = process.cpuUsage();
       wall0 = performance.now();
@@ -129,6 +150,8 @@ async function simMain(n: number): Promise<void> {
         pollsPerSecond: tracks.map((t) => t.pollsPerSecond()),
         interval: intervals.summary(),
         mirror: mirror.summary(),
+        mirrorWait: mirrorWait.summary(),
+        mirrorCycle: mirrorCycle.summary(),
         mirrorSamples: mirror.count,
       };
       process.send?.(report);

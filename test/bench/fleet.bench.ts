@@ -278,6 +278,9 @@ function deviceSideFigures(figures: Figure[], kase: string, who: "controller" | 
   add("poll interval max", (d) => d.report.interval.max, "ms");
   add("input→output mirror p50", (d) => d.report.mirror.p50, "ms");
   add("input→output mirror p99", (d) => d.report.mirror.p99, "ms");
+  add("mirror part 1, flip → next poll p99 (waiting for a read)", (d) => d.report.mirrorWait.p99, "ms");
+  add("mirror part 2, that poll → output write p50 (one cycle's read, logic, write)", (d) => d.report.mirrorCycle.p50, "ms");
+  add("mirror part 2 p99", (d) => d.report.mirrorCycle.p99, "ms");
   add(`${who} cpu`, (d) => d.cpu, "% core");
   add(`${who} rss`, (d) => d.rss, "MiB");
   add("simulator cpu (the same requests)", (d) => d.report.simCpu, "% core");
