@@ -5,6 +5,11 @@
  * is FIFO per unit id and round-robin between unit ids (several units behind
  * one gateway share the connection fairly), and counters (tcp-txn.ts).
  *
+ * This file is the request path: submit, send, match a response to its
+ * request, complete, time out. Its base class (tcp-socket.ts) holds the
+ * connection's state, options and counters, and its cold side: the socket's
+ * life (connect, close) and the drop that fails what a lost socket carried.
+ *
  * - MBAP: 16-bit wrapping transaction ids; up to `maxInFlight` requests on
  *   the wire, matched by tid; a late answer is dropped and counted as stale.
  *   A frame that leaves the byte stream in doubt closes the socket: the
@@ -16,65 +21,35 @@
  *
  * Socket handlers and timers never throw, every request settles: by its
  * answer, its timeout, or the close that rejects everything in flight. One
- * timer (re-armed for the earliest deadline) serves all requests. The socket
- * reads into one preallocated 64 KiB buffer (`onread`: no Buffer, no 'data'
- * event per read); whole frames are parsed in place there.
+ * timer (re-armed for the earliest deadline) serves all requests. Whole
+ * frames are parsed in place in the socket's read buffer.
  */
-import net from "node:net";
-import { CellioError, errorMessage, type ErrorCode } from "../../infra/errors.js";
-import { type ModbusRequest, type PduResult, type ResponseOf, checkRequest, crc16, encodeRequestPdu, exceptionName, hex, quantityOf, requestPduLength } from "./pdu-client.js";
-import { FairQueue } from "./fair-queue.js";
+import type net from "node:net";
+import { errorMessage, type ErrorCode } from "../../infra/errors.js";
+import { type ModbusRequest, type PduResult, type ResponseOf, checkRequest, crc16, encodeRequestPdu, exceptionName, hex, requestPduLength } from "./pdu-client.js";
 import { MBAP_HEADER, MbapReceiver } from "./tcp-mbap-receiver.js";
 import { RtuReceiver } from "./tcp-rtu-receiver.js";
-import { MAX_ADU, Txn, type ModbusClientStats, type ModbusTcpClientOptions, type TxnCallback } from "./tcp-txn.js";
+import { TcpClientSocket } from "./tcp-socket.js";
+import { MAX_ADU, Txn, type ModbusTcpClientOptions, type TxnCallback } from "./tcp-txn.js";
 
 export { MAX_ADU, Txn, type Framing, type ModbusClientStats, type ModbusTcpClientOptions, type TxnCallback } from "./tcp-txn.js";
 
-export class ModbusTcpClient {
-  readonly stats: ModbusClientStats = {
-    requests: 0, responses: 0, timeouts: 0, exceptions: 0, exceptionsByCode: new Uint32Array(256), frameErrors: 0,
-    stale: 0, rejected: 0, bytesIn: 0, bytesOut: 0, connects: 0, disconnects: 0,
-  };
-  readonly device: string;
-  private sock: net.Socket | undefined;
-  private open = false;
-  private connectAbort: ((msg: string) => void) | undefined;
-  private closeCb: (() => void) | undefined;
-  private readonly slots: (Txn | undefined)[];
-  private inFlightCount = 0;
-  /** Waiting requests: FIFO per unit id, round-robin between unit ids (units behind one gateway share fairly). */
-  private readonly queue: FairQueue<Txn>;
-  /** Bumped whenever the socket is replaced or dropped: a receiver stops on a stale one. */
-  generation = 0;
+export class ModbusTcpClient extends TcpClientSocket {
   private nextTid = 0;
-  /** Where the socket reads into (onread). */
-  private readonly inbuf = Buffer.allocUnsafe(64 * 1024);
   /** RTU: the frame being assembled. */
   private readonly rx = Buffer.allocUnsafe(MAX_ADU);
   private readonly mbap = new MbapReceiver(this);
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt = Number.POSITIVE_INFINITY;
   private corked: net.Socket | undefined;
   private readonly rtu: RtuReceiver | undefined;
-  private readonly maxInFlight: number;
-  private readonly deadlineFromSend: boolean;
   private readonly onTimerBound = (): void => this.guard(() => this.onTimer());
   private readonly uncorkBound = (): void => {
     this.corked?.uncork();
     this.corked = undefined;
   };
 
-  constructor(private readonly opts: ModbusTcpClientOptions) {
-    this.device = `${opts.host}:${opts.port}`;
-    this.maxInFlight = opts.maxInFlight ?? 1;
-    this.deadlineFromSend = opts.timeoutFrom === "send";
-    const rtu = opts.framing === "rtu";
-    if (!Number.isInteger(this.maxInFlight) || this.maxInFlight < 1 || this.maxInFlight > 1024 || (rtu && this.maxInFlight !== 1)) {
-      throw new CellioError("CELLIO_ERR_CONFIG", `${this.device}: maxInFlight ${this.maxInFlight} must be 1..1024 (1 for RTU framing)`);
-    }
-    this.slots = new Array<Txn | undefined>(this.maxInFlight).fill(undefined);
-    this.queue = new FairQueue(opts.maxQueue ?? 64);
-    this.rtu = rtu ? new RtuReceiver(this, opts.rtuSilenceMs ?? 20) : undefined;
+  constructor(opts: ModbusTcpClientOptions) {
+    super(opts);
+    this.rtu = opts.framing === "rtu" ? new RtuReceiver(this, opts.rtuSilenceMs ?? 20) : undefined;
   }
 
   get isOpen(): boolean {
@@ -85,74 +60,6 @@ export class ModbusTcpClient {
   }
   get queued(): number {
     return this.queue.size;
-  }
-
-  /** Called when the connection drops other than by close() or connect(). */
-  onClose(cb: () => void): void {
-    this.closeCb = cb;
-  }
-
-  /** Opens the socket (closing any previous one, which rejects what it carried). */
-  connect(): Promise<void> {
-    if (this.sock) this.drop("connection replaced by a new connect()", "CELLIO_ERR_MODBUS_CLOSED", false);
-    const { host, port } = this.opts;
-    const ms = this.opts.connectTimeoutMs ?? 3000;
-    const keepAlive = this.opts.keepAliveMs ?? 10_000;
-    return new Promise<void>((resolve, reject) => {
-      // onread: the kernel's bytes land in one preallocated buffer, no Buffer and no 'data' event per chunk.
-      const onread = {
-        buffer: this.inbuf,
-        callback: (n: number): boolean => {
-          this.guard(() => sock === this.sock && this.onData(this.inbuf, n));
-          return true;
-        },
-      };
-      const sock = net.connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: keepAlive, onread });
-      this.sock = sock;
-      let settled = false;
-      let lastError = "";
-      const fail = (msg: string, code: ErrorCode = "CELLIO_ERR_MODBUS_CONNECT"): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.connectAbort = undefined;
-        if (this.sock === sock) this.sock = undefined;
-        sock.destroy();
-        reject(new CellioError(code, `connect ${this.device}: ${msg}`, { device: this.device }));
-      };
-      const timer = setTimeout(() => fail(`no connection within ${ms} ms`), ms);
-      this.connectAbort = (msg) => fail(msg, "CELLIO_ERR_MODBUS_CLOSED");
-      sock.once("connect", () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.connectAbort = undefined;
-        this.open = true;
-        this.stats.connects += 1;
-        sock.setNoDelay(true);
-        sock.setKeepAlive(true, keepAlive);
-        resolve();
-      });
-      sock.on("error", (e: Error) => {
-        lastError = e.message;
-        fail(e.message);
-      });
-      sock.on("close", () =>
-        this.guard(() => {
-          fail(lastError || "connection closed while connecting");
-          const why = lastError ? `connection closed by the server (${lastError})` : "connection closed by the server";
-          if (this.sock === sock) this.drop(why, "CELLIO_ERR_MODBUS_CLOSED", true);
-        }),
-      );
-    });
-  }
-
-  /** Closes the socket; everything in flight or queued rejects with CELLIO_ERR_MODBUS_CLOSED. */
-  close(): Promise<void> {
-    const sock = this.sock;
-    this.drop("connection closed by the client", "CELLIO_ERR_MODBUS_CLOSED", false);
-    if (!sock || sock.closed) return Promise.resolve();
-    return new Promise((resolve) => sock.once("close", () => resolve()));
   }
 
   /** Sends `req` to `unit`; settles within `timeoutMs` (queue time included). */
@@ -191,17 +98,6 @@ export class ModbusTcpClient {
   }
 
   // ---- internals shared with the RTU receiver ----------------------------------
-
-  /** `where` of error messages: device, unit, function, addresses. */
-  where(t: { unit: number; req: ModbusRequest }): string {
-    const r = t.req;
-    const rw = r.fc === 23 ? ` write ${r.writeStart}+${r.values.length}` : "";
-    return `${this.device} unit ${t.unit} FC${r.fc} ${r.fc === 23 ? "read " : ""}${r.start}+${quantityOf(r)}${rw}`;
-  }
-
-  error(code: ErrorCode, t: { unit: number; req: ModbusRequest }, msg: string, extra?: Record<string, unknown>): CellioError {
-    return new CellioError(code, `${this.where(t)}: ${msg}`, { device: this.device, unit: t.unit, fc: t.req.fc, start: t.req.start, ...extra });
-  }
 
   current(): Txn | undefined {
     return this.slots[0];
@@ -311,7 +207,7 @@ export class ModbusTcpClient {
     return -1;
   }
 
-  private release(t: Txn): void {
+  protected override release(t: Txn): void {
     if (t.slot >= 0 && this.slots[t.slot] === t) {
       this.slots[t.slot] = undefined;
       this.inFlightCount -= 1;
@@ -325,24 +221,10 @@ export class ModbusTcpClient {
   }
 
   /** Bytes `chunk[0, end)` from the socket. */
-  private onData(chunk: Buffer, end: number): void {
+  protected override onData(chunk: Buffer, end: number): void {
     this.stats.bytesIn += end;
     if (this.rtu) this.rtu.onData(chunk.subarray(0, end));
     else this.mbap.onData(chunk, end, this.generation);
-  }
-
-  /** The byte stream cannot be trusted: fail the culprit (or everything in flight) and drop the connection. */
-  /** @internal */
-  streamError(reason: string, culprit: Txn | undefined): void {
-    this.stats.frameErrors += 1;
-    if (culprit) {
-      this.release(culprit);
-      this.stats.responses += 1;
-      culprit.reject(this.error("CELLIO_ERR_MODBUS_FRAME", culprit, `${reason}; connection dropped to resynchronise`));
-      this.drop(`connection dropped after a framing error on another transaction (${reason})`, "CELLIO_ERR_MODBUS_CLOSED", true);
-    } else {
-      this.drop(`unreadable response stream (${reason}); connection dropped to resynchronise`, "CELLIO_ERR_MODBUS_FRAME", true);
-    }
   }
 
   private armTimer(deadline: number): void {
@@ -388,32 +270,13 @@ export class ModbusTcpClient {
     t.reject(this.error("CELLIO_ERR_MODBUS_TIMEOUT", t, `no answer within ${t.timeoutMs} ms${note}`));
   }
 
-  /** Closes the socket; rejects in-flight requests with `code` and queued ones with CLOSED. */
-  private drop(reason: string, code: ErrorCode, notify: boolean): void {
-    const sock = this.sock;
-    const wasOpen = this.open;
-    this.sock = undefined;
-    this.open = false;
-    this.connectAbort?.(reason);
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Number.POSITIVE_INFINITY;
-    this.generation += 1;
+  protected override resetReceivers(): void {
     this.mbap.reset();
     this.rtu?.reset();
-    for (const t of this.slots) {
-      if (!t) continue;
-      this.release(t);
-      t.reject(this.error(code, t, reason));
-    }
-    for (const t of this.queue.drain()) t.reject(this.error("CELLIO_ERR_MODBUS_CLOSED", t, `${reason}; not sent`));
-    if (sock) sock.destroy();
-    if (wasOpen) this.stats.disconnects += 1;
-    if (notify && wasOpen) this.guard(() => this.closeCb?.());
   }
 
   /** @internal Runs `fn`; an exception (a bug, or a throwing callback) drops the connection instead of escaping an event handler. */
-  guard(fn: () => unknown): void {
+  override guard(fn: () => unknown): void {
     try {
       fn();
     } catch (e) {
