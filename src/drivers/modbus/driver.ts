@@ -1,7 +1,8 @@
 /**
- * Modbus device driver (TCP, and RTU units on a shared bus): lifecycle
- * (connect, arm the watchdog, reconnect with backoff and jitter, stop), the
- * fault policy, and execution of the read plan compiled at construction.
+ * Modbus device driver (TCP, and RTU units on a shared bus): the points and
+ * read plan compiled at construction, and their execution (reads, writes,
+ * counters). Its lifecycle (connect, arm the watchdog, reconnect with backoff
+ * and jitter, stop) and fault policy are its base class (lifecycle.ts).
  *
  * The constructor only compiles; start() connects in the background (a dead
  * device never blocks start-up); read()/write() run the plan on the current
@@ -12,11 +13,11 @@
 import { Observable } from "rxjs";
 import type { Logger } from "../../infra/logger.js";
 import type { Clock } from "../../infra/clock.js";
-import { CellioError, errorMessage, isCellioError } from "../../infra/errors.js";
+import { CellioError, errorMessage } from "../../infra/errors.js";
 import type { PointDef } from "../../core/points.js";
 import type { Value } from "../../core/sample.js";
 import { toEngineering } from "../../core/scaling.js";
-import type { DeviceDriver, FailureStatus, OutputChange, ReadOutcome, SampleSink, WriteOutcome } from "../../loop/device-port.js";
+import type { DeviceDriver, OutputChange, ReadOutcome, SampleSink, WriteOutcome } from "../../loop/device-port.js";
 import type { ModbusDeviceConfig } from "./rtu-config.js";
 import { parseAddress } from "./address.js";
 import { decodeResponse, planReads, type ReadRequest } from "./plan.js";
@@ -25,24 +26,11 @@ import { ModbusTcpTransport } from "./transport-tcp.js";
 import { DeviceRequester, snapshotStats, type ModbusDeviceStats } from "./requester.js";
 import { OutputWriter, type CompiledPoint } from "./writer.js";
 import type { DirectReadPort } from "../../loop/device-port.js";
-import { armWatchdog, compileWatchdog, type CompiledWatchdog } from "./watchdog.js";
+import { compileWatchdog, type CompiledWatchdog } from "./watchdog.js";
 import { SequentialPoll } from "./poll.js";
+import { ModbusDeviceLifecycle, statusOf } from "./lifecycle.js";
 
-/** Consecutive timeouts after which the connection (or the unit's attachment to it) is dropped and re-made. */
-const TIMEOUTS_BEFORE_RECONNECT = 3;
-/** Gateway exceptions: the gateway answered, the unit behind it did not. */
-const GATEWAY_PATH = 0x0a;
-const GATEWAY_TARGET = 0x0b;
-
-export function statusOf(e: unknown): FailureStatus {
-  if (isCellioError(e, "CELLIO_ERR_MODBUS_TIMEOUT")) return "bad_timeout";
-  if (isCellioError(e, "CELLIO_ERR_MODBUS_CLOSED") || isCellioError(e, "CELLIO_ERR_MODBUS_CONNECT")) return "bad_no_communication";
-  if (isCellioError(e, "CELLIO_ERR_MODBUS_EXCEPTION")) {
-    const x = e.details.exception;
-    if (x === GATEWAY_PATH || x === GATEWAY_TARGET) return "bad_no_communication";
-  }
-  return "bad_device_failure";
-}
+export { statusOf } from "./lifecycle.js";
 
 function noBusTransport(name: string): never {
   throw new CellioError("CELLIO_ERR_CONFIG", `${name}: a modbus-rtu device needs the transport of its serial bus`);
@@ -50,21 +38,13 @@ function noBusTransport(name: string): never {
 
 const STOPPED: ReadOutcome = Object.freeze({ ok: false, status: "bad_no_communication", error: "driver stopped" });
 
-export class ModbusTcpDriver implements DeviceDriver, DirectReadPort {
+export class ModbusTcpDriver extends ModbusDeviceLifecycle implements DeviceDriver, DirectReadPort {
   private readonly byIndex = new Map<number, CompiledPoint>();
   private readonly requests: readonly ReadRequest[];
-  private readonly transport: ModbusTransport;
-  private readonly req: DeviceRequester;
+  protected override readonly transport: ModbusTransport;
+  protected override readonly req: DeviceRequester;
   private readonly writer: OutputWriter;
-  private readonly watchdog: CompiledWatchdog | undefined;
-  private stopped = true;
-  private connecting: Promise<void> | undefined;
-  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  private backoffMs: number;
-  private consecutiveTimeouts = 0;
-  private lastConnectError = "not connected yet";
-  private lastConnectStatus: FailureStatus = "bad_no_communication";
-  private connectedOnce = false;
+  protected override readonly watchdog: CompiledWatchdog | undefined;
   private readonly putBound: (index: number, raw: Value) => void;
   /** Requests of one poll sent together (TCP, MBAP, max_in_flight > 1). */
   private readonly pipelined: boolean;
@@ -74,13 +54,14 @@ export class ModbusTcpDriver implements DeviceDriver, DirectReadPort {
   private readonly poll: SequentialPoll;
 
   constructor(
-    readonly name: string,
-    private readonly cfg: ModbusDeviceConfig,
+    name: string,
+    cfg: ModbusDeviceConfig,
     points: readonly PointDef[],
     private readonly clock: Clock,
-    private readonly log: Logger,
+    log: Logger,
     transport?: ModbusTransport,
   ) {
+    super(name, cfg, log);
     for (const def of points) {
       const parsed = parseAddress(def.address, cfg.address_base);
       if (!parsed.ok) throw new CellioError("CELLIO_ERR_CONFIG", `${def.id}: ${parsed.error}`);
@@ -105,7 +86,6 @@ export class ModbusTcpDriver implements DeviceDriver, DirectReadPort {
       if (typeof wd === "string") throw new CellioError("CELLIO_ERR_CONFIG", `${name}.watchdog: ${wd}`);
       this.watchdog = wd;
     }
-    this.backoffMs = cfg.reconnect.min_ms;
     // A modbus-rtu device runs on its bus (transport-rtu.ts), a shared TCP connection on its
     // connection (tcp-connection.ts): the caller passes that transport.
     this.transport =
@@ -166,110 +146,11 @@ export class ModbusTcpDriver implements DeviceDriver, DirectReadPort {
     return this.transport;
   }
 
-  start(): Promise<void> {
-    this.stopped = false;
-    void this.connect();
-    return Promise.resolve();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = undefined;
-    await this.transport.close();
-  }
-
-  private connect(): Promise<void> {
-    if (this.stopped || this.transport.isOpen) return Promise.resolve();
-    this.connecting ??= (async () => {
-      try {
-        await this.transport.connect();
-        if (this.cfg.workarounds.pause_after_connect_ms > 0) {
-          await new Promise((r) => setTimeout(r, this.cfg.workarounds.pause_after_connect_ms));
-        }
-        if (this.watchdog) await this.armWatchdog(this.watchdog);
-        // The backoff is reset only when the device answers (connectionProven), not here: a
-        // server that accepts and at once closes (a gateway out of connection slots) would
-        // otherwise be hammered at the minimum delay.
-        this.consecutiveTimeouts = 0;
-        if (this.connectedOnce) this.req.stats.reconnects++;
-        this.connectedOnce = true;
-        const where = this.cfg.protocol === "modbus-tcp" ? { host: this.cfg.host, port: this.cfg.port, unit: this.cfg.unit_id } : { bus: this.cfg.serial.path, unit: this.cfg.unit_id };
-        this.log.info(where, "modbus connected");
-      } catch (e) {
-        this.req.stats.connectFailures++;
-        const msg = errorMessage(e);
-        if (msg !== this.lastConnectError) this.log.warn({ err: msg }, "modbus connect failed; retrying with backoff");
-        this.lastConnectError = msg;
-        this.lastConnectStatus = isCellioError(e, "CELLIO_ERR_MODBUS_WATCHDOG") ? "bad_device_failure" : "bad_no_communication";
-        this.scheduleReconnect();
-      } finally {
-        this.connecting = undefined;
-      }
-    })();
-    return this.connecting;
-  }
-
-  /** Arms the coupler's watchdog; a failure detaches the device (it stays bad, with the reason) and throws. */
-  private async armWatchdog(wd: CompiledWatchdog): Promise<void> {
-    try {
-      await armWatchdog(this.name, wd, this.req, this.cfg.workarounds.single_writes);
-      this.req.stats.watchdogArms++;
-      this.log.info({ address: wd.text, value: wd.value, readBack: wd.readBack }, "watchdog armed");
-    } catch (e) {
-      this.req.stats.watchdogFailures++;
-      await this.transport.close();
-      throw e;
-    }
-  }
-
-  private scheduleReconnect(): void {
-    if (this.stopped || this.reconnectTimer) return;
-    // Exponential backoff with full jitter in [backoff/2, backoff].
-    const delay = this.backoffMs / 2 + Math.random() * (this.backoffMs / 2);
-    this.backoffMs = Math.min(this.cfg.reconnect.max_ms, this.backoffMs * 2);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      void this.connect();
-    }, delay);
-  }
-
-  /**
-   * Not connected: make sure a reconnect is pending (a transport may lose a
-   * close notification, and nothing else would ever reconnect).
-   */
-  private ensureReconnecting(): void {
-    if (!this.stopped && !this.connecting && !this.reconnectTimer) this.scheduleReconnect();
-  }
-
   /** The device answered on this connection: the next loss starts the backoff afresh. */
   private connectionProven(): void {
     this.backoffMs = this.cfg.reconnect.min_ms;
   }
 
-  private onDisconnected(why: string): void {
-    if (this.stopped) return;
-    this.lastConnectError = why;
-    this.lastConnectStatus = "bad_no_communication";
-    this.scheduleReconnect();
-  }
-
-  private async dropConnection(why: string): Promise<void> {
-    this.lastConnectError = why;
-    this.lastConnectStatus = "bad_no_communication";
-    await this.transport.close();
-    this.scheduleReconnect();
-  }
-
-  private async handleError(e: unknown): Promise<void> {
-    if (isCellioError(e, "CELLIO_ERR_MODBUS_TIMEOUT")) {
-      this.consecutiveTimeouts++;
-      if (this.consecutiveTimeouts >= TIMEOUTS_BEFORE_RECONNECT) await this.dropConnection(errorMessage(e));
-      return;
-    }
-    if (isCellioError(e, "CELLIO_ERR_MODBUS_EXCEPTION")) return; // the device (or its gateway) answered: the connection is fine
-    await this.dropConnection(errorMessage(e));
-  }
 
   /**
    * The loop's read without an Observable (DirectReadPort): the same outcome
