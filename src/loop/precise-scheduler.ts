@@ -64,7 +64,7 @@ class SleepMargin {
     const t = clock.now();
     const ms = until - t;
     if (ms <= 0) return;
-    Atomics.wait(sleepCell, 0, 0, ms);
+    blockFor(ms);
     this.seen[this.n++] = clock.now() - t - ms;
     if (this.n === this.seen.length) {
       this.seen.sort(); // in place, numeric (typed array): no allocation

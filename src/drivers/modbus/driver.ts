@@ -17,7 +17,7 @@ import { CellioError, errorMessage } from "../../infra/errors.js";
 import type { PointDef } from "../../core/points.js";
 import type { Value } from "../../core/sample.js";
 import { toEngineering } from "../../core/scaling.js";
-import type { DeviceDriver, OutputChange, ReadOutcome, SampleSink, WriteOutcome } from "../../loop/device-port.js";
+import type { DeviceDriver, DirectReadPort, OutputChange, ReadOutcome, SampleSink, WriteOutcome } from "../../loop/device-port.js";
 import type { ModbusDeviceConfig } from "./rtu-config.js";
 import { parseAddress } from "./address.js";
 import { decodeResponse, planReads, type ReadRequest } from "./plan.js";
@@ -25,7 +25,6 @@ import type { ModbusTransport } from "./transport.js";
 import { ModbusTcpTransport } from "./transport-tcp.js";
 import { DeviceRequester, snapshotStats, type ModbusDeviceStats } from "./requester.js";
 import { OutputWriter, type CompiledPoint } from "./writer.js";
-import type { DirectReadPort } from "../../loop/device-port.js";
 import { compileWatchdog, type CompiledWatchdog } from "./watchdog.js";
 import { SequentialPoll } from "./poll.js";
 import { ModbusDeviceLifecycle, statusOf } from "./lifecycle.js";
@@ -36,7 +35,7 @@ function noBusTransport(name: string): never {
   throw new CellioError("CELLIO_ERR_CONFIG", `${name}: a modbus-rtu device needs the transport of its serial bus`);
 }
 
-const STOPPED: ReadOutcome = Object.freeze({ ok: false, status: "bad_no_communication", error: "driver stopped" });
+const STOPPED: Extract<ReadOutcome, { ok: false }> = Object.freeze({ ok: false, status: "bad_no_communication", error: "driver stopped" });
 
 export class ModbusTcpDriver extends ModbusDeviceLifecycle implements DeviceDriver, DirectReadPort {
   private readonly byIndex = new Map<number, CompiledPoint>();
@@ -104,13 +103,7 @@ export class ModbusTcpDriver extends ModbusDeviceLifecycle implements DeviceDriv
     this.pipelined = cfg.protocol === "modbus-tcp" && cfg.framing === "mbap" && cfg.max_in_flight > 1 && this.requests.length > 1;
     this.putBound = (index, raw) => this.sink!.put(index, this.toEngineering(index, raw), this.ts);
     this.poll = new SequentialPoll(this.requests, this.req, {
-      decode: (r, data, sink) => {
-        try {
-          this.decode(r, data, sink);
-        } finally {
-          this.sink = undefined;
-        }
-      },
+      decode: (r, data, sink) => this.decode(r, data, sink),
       succeeded: () => this.readSucceeded(),
       failed: (e) => this.readFailed(e),
     });
@@ -151,17 +144,26 @@ export class ModbusTcpDriver extends ModbusDeviceLifecycle implements DeviceDriv
     this.backoffMs = this.cfg.reconnect.min_ms;
   }
 
+  /**
+   * Why the plan cannot run now (stopped, or not connected: a reconnect is
+   * made sure of); undefined when it can.
+   */
+  private unavailable(): Extract<ReadOutcome, { ok: false }> | undefined {
+    if (this.stopped) return STOPPED;
+    if (!this.transport.isOpen) {
+      this.ensureReconnecting();
+      return { ok: false, status: this.lastConnectStatus, error: this.lastConnectError };
+    }
+    return undefined;
+  }
 
   /**
    * The loop's read without an Observable (DirectReadPort): the same outcome
    * as `read`; a sequential plan runs on callbacks (poll.ts).
    */
   readDirect(sink: SampleSink, done: (o: ReadOutcome) => void): void {
-    if (this.stopped) return done(STOPPED);
-    if (!this.transport.isOpen) {
-      this.ensureReconnecting();
-      return done({ ok: false, status: this.lastConnectStatus, error: this.lastConnectError });
-    }
+    const no = this.unavailable();
+    if (no) return done(no);
     if (this.pipelined || this.poll.busy) {
       this.readAll(sink).then(done, (e: unknown) => done({ ok: false, status: "bad_device_failure", error: String(e) }));
       return;
@@ -182,11 +184,8 @@ export class ModbusTcpDriver extends ModbusDeviceLifecycle implements DeviceDriv
   }
 
   private async readAll(sink: SampleSink): Promise<ReadOutcome> {
-    if (this.stopped) return STOPPED;
-    if (!this.transport.isOpen) {
-      this.ensureReconnecting();
-      return { ok: false, status: this.lastConnectStatus, error: this.lastConnectError };
-    }
+    const no = this.unavailable();
+    if (no) return no;
     try {
       if (this.pipelined) {
         // max_in_flight > 1: the whole plan goes out at once (one TCP segment), answers decoded in order.
@@ -198,8 +197,6 @@ export class ModbusTcpDriver extends ModbusDeviceLifecycle implements DeviceDriv
       return this.readSucceeded();
     } catch (e) {
       return await this.readFailed(e);
-    } finally {
-      this.sink = undefined;
     }
   }
 
@@ -214,10 +211,16 @@ export class ModbusTcpDriver extends ModbusDeviceLifecycle implements DeviceDriv
     return { ok: false, status: statusOf(e), error: errorMessage(e) };
   }
 
+  /** Decodes one answer into `sink` (held only while putBound runs). */
   private decode(r: ReadRequest, data: number[] | boolean[], sink: SampleSink): void {
     this.sink = sink;
     this.ts = this.clock.wall();
-    const res = decodeResponse(r, data, this.putBound);
+    let res: ReturnType<typeof decodeResponse>;
+    try {
+      res = decodeResponse(r, data, this.putBound);
+    } finally {
+      this.sink = undefined;
+    }
     if (!res.ok) throw new CellioError(res.code, `${this.name}: ${res.error}`);
   }
 
@@ -239,11 +242,8 @@ export class ModbusTcpDriver extends ModbusDeviceLifecycle implements DeviceDriv
   }
 
   private async writeAll(changes: readonly OutputChange[]): Promise<WriteOutcome> {
-    if (this.stopped || !this.transport.isOpen) {
-      this.ensureReconnecting();
-      const error = this.stopped ? "driver stopped" : this.lastConnectError;
-      return { ok: false, status: this.stopped ? "bad_no_communication" : this.lastConnectStatus, error, failed: changes.map((c) => c.index) };
-    }
+    const no = this.unavailable();
+    if (no) return { ...no, failed: changes.map((c) => c.index) };
     try {
       const o = await this.writer.write(changes);
       this.connectionProven();

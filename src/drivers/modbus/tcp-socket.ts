@@ -168,8 +168,7 @@ export abstract class TcpClientSocket {
     if (notify && wasOpen) this.guard(() => this.closeCb?.());
   }
 
-  /** The byte stream cannot be trusted: fail the culprit (or everything in flight) and drop the connection. */
-  /** @internal */
+  /** @internal The byte stream cannot be trusted: fail the culprit (or everything in flight) and drop the connection. */
   streamError(reason: string, culprit: Txn | undefined): void {
     this.stats.frameErrors += 1;
     if (culprit) {
