@@ -24,6 +24,7 @@ import { SINGLE_THREADED_GC } from "../../src/infra/realtime.js";
 import { Histogram } from "../../src/loop/histogram.js";
 import { ModbusTcpSimServer } from "../../simulators/modbus/tcp-server.js";
 import { RegisterBank } from "../../simulators/modbus/bank.js";
+import { onRequests } from "../helpers/request-hook.js";
 
 /** Requests closer than this (ms) belong to one poll. */
 const SAME_POLL_MS = 3;
@@ -95,15 +96,7 @@ async function simMain(n: number): Promise<void> {
     const server = new ModbusTcpSimServer({ port: 0, units: bank });
     const track = new PollTrack(intervals);
     tracks.push(track);
-    let requests = 0;
-    // The server counts every request it handles: the count's setter is the timestamp hook.
-    Object.defineProperty(server.stats, "requests", {
-      get: () => requests,
-      set: (v: number) => {
-        requests = v;
-        track.request(performance.now());
-      },
-    });
+    onRequests(server, (t) => track.request(t));
     if (i === 0) {
       track.onPoll = (t) => {
         if (flipAt > 0 && pollAfterFlip === 0) pollAfterFlip = t;

@@ -35,6 +35,7 @@ import { CellApp } from "../../src/app.js";
 import { SINGLE_THREADED_GC } from "../../src/infra/realtime.js";
 import { silentLogger } from "../../src/infra/logger.js";
 import { Histogram } from "../../src/loop/histogram.js";
+import { median } from "../integration/helpers.js";
 import { FleetSim, type SimReport } from "./fleet-sim.js";
 import { cpuMeter, sleep, type Figure } from "./util.js";
 
@@ -231,7 +232,7 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
     add("controller cpu per 1,000 reads (loop included)", cell.reads.cpuMsPer1000, base.reads.cpuMsPer1000, "ms");
     figures.push({ bench: "modbus fleet", case: k, metric: "loop lateness p99", value: cell.lateP99, unit: "ms" });
     const bench = "setInterval + modbus-serial (bench process)";
-    if (daemon.length > 0) deviceSideFigures(figures, `${k}, cellio run (own process), median of ${daemon.length} runs (min–max)`, "process", daemon, base, bench);
+    if (daemon.length > 0) deviceSideFigures(figures, `${k}, cellio run (own process)${daemon.length > 1 ? `, median of ${daemon.length} runs (min–max)` : ""}`, "process", daemon, base, bench);
     if (pipelined) deviceSideFigures(figures, `${k}, cellio run (own process), max_in_flight 2`, "process", [pipelined], base, bench);
     if (independent) deviceSideFigures(figures, `${k}, cellio run (own process), loop SCHED_FIFO 10, simulator SCHED_FIFO 20`, "process", [independent], base, bench);
     figures.push({ bench: "modbus fleet", case: k, metric: "cellio mode at end (1 = running)", value: cell.running ? 1 : 0, unit: "" });
@@ -251,12 +252,6 @@ interface DeviceSide {
   readonly cpu: number;
   readonly rss: number;
   readonly report: SimReport;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /**

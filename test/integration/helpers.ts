@@ -17,6 +17,7 @@ import type { Sample } from "../../src/core/sample.js";
 import { createLogger, silentLogger, type Logger } from "../../src/infra/logger.js";
 import type { CycleResult } from "../../src/loop/control-loop.js";
 import { ModbusTcpSimServer, RegisterBank } from "../../simulators/modbus/index.js";
+import { onRequests } from "../helpers/request-hook.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -223,31 +224,11 @@ export async function waitFor(cond: () => boolean, ms: number, what: string | ((
   return performance.now() - t0;
 }
 
-/**
- * Timestamps (performance.now()) of the requests a simulator receives, taken
- * as they arrive. The simulator has no request hook, so this wraps the
- * `requests` counter of its stats in an accessor: every `requests += 1`
- * records the time. `stop()` puts a plain counter back.
- */
+/** Timestamps (performance.now()) of the requests a simulator receives, taken as they arrive (test/helpers/request-hook.ts). */
 export function recordRequestTimes(server: ModbusTcpSimServer): { readonly times: number[]; stop(): void } {
-  const stats = server.stats;
-  let count = stats.requests;
   const times: number[] = [];
-  Object.defineProperty(stats, "requests", {
-    configurable: true,
-    enumerable: true,
-    get: () => count,
-    set: (v: number) => {
-      if (v > count) times.push(performance.now());
-      count = v;
-    },
-  });
-  return {
-    times,
-    stop() {
-      Object.defineProperty(stats, "requests", { configurable: true, enumerable: true, writable: true, value: count });
-    },
-  };
+  const hook = onRequests(server, (t) => times.push(t));
+  return { times, stop: () => hook.stop() };
 }
 
 /** The median of `xs` (NaN when empty). */
