@@ -15,6 +15,7 @@
  * simulators/motoman/README.md.
  */
 import type { CellModel } from "../src/config/compile.js";
+import { ENDPOINT_URL } from "../src/drivers/opcua/config.js";
 import { CellioError } from "../src/infra/errors.js";
 import { createLogger, type Logger } from "../src/infra/logger.js";
 import { ModbusTcpSimServer } from "./modbus/tcp-server.js";
@@ -230,7 +231,7 @@ function opcuaRobotFaces(model: CellModel, opts: SimulatorOptions): OpcuaRobotFa
   for (const d of model.devices) {
     const cfg = d.config;
     if (cfg.protocol !== "opcua" || cfg.profile !== "motoman-yrc1000") continue;
-    const m = /^opc\.tcp:\/\/([^/\s:]+)(?::(\d+))?(\/\S*)?$/.exec(cfg.endpoint);
+    const m = ENDPOINT_URL.exec(cfg.endpoint);
     if (!m || !LOOPBACK.has(m[1]!)) continue;
     const sec = cfg.security;
     if (sec.mode !== "None" || sec.user !== undefined) {

@@ -69,13 +69,16 @@ export const opcuaSecuritySchema = z
   })
   .strict();
 
+/** An OPC UA endpoint URL: host (1), port (2, optional), path (3, optional). */
+export const ENDPOINT_URL = /^opc\.tcp:\/\/([^/\s:]+)(?::(\d+))?(\/\S*)?$/;
+
 export const opcuaDeviceSchema = z
   .object({
     protocol: z.literal("opcua"),
     description: z.string().optional(),
     endpoint: z
       .string()
-      .regex(/^opc\.tcp:\/\/[^/\s:]+(:\d+)?(\/\S*)?$/, 'an endpoint URL like "opc.tcp://host:4840"')
+      .regex(ENDPOINT_URL, 'an endpoint URL like "opc.tcp://host:4840"')
       .describe("Endpoint URL of the OPC UA server"),
     security: opcuaSecuritySchema.describe("Security: required, so that mode None is always a written decision"),
     mode: z
