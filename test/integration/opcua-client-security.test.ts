@@ -9,8 +9,6 @@
 import { mkdtempSync, readdirSync, renameSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Writable } from "node:stream";
-import { pino } from "pino";
 import { firstValueFrom } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfigText } from "../../src/config/load.js";
@@ -18,8 +16,8 @@ import { OpcuaDriver } from "../../src/drivers/opcua/driver.js";
 import type { OpcuaDeviceConfig } from "../../src/drivers/opcua/config.js";
 import type { Value } from "../../src/core/sample.js";
 import { systemClock } from "../../src/infra/clock.js";
-import type { Logger } from "../../src/infra/logger.js";
 import { TEST_NS, TestOpcuaServer } from "../drivers/opcua/server.js";
+import { memoryLog, type LogLine } from "../helpers/memory-log.js";
 import { Teardown, trapUnhandled, waitFor } from "./helpers.js";
 
 const t = new Teardown();
@@ -38,7 +36,7 @@ afterAll(async () => {
 
 interface Harness {
   driver: OpcuaDriver;
-  logs: { msg: string; rejected?: string }[];
+  logs: LogLine[];
   latest: () => Value | undefined;
   pki: string;
 }
@@ -60,14 +58,7 @@ devices:
     points:
       counter: { address: "ns=${ns};s=Test.Counter", type: int }
 `);
-  const logs: Harness["logs"] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split("\n")) if (line) logs.push(JSON.parse(line) as Harness["logs"][number]);
-      cb();
-    },
-  });
-  const log = pino({ level: "info" }, stream) as unknown as Logger;
+  const { log, lines: logs } = memoryLog("info");
   const dev = model.devices[0]!;
   const driver = new OpcuaDriver("srv", dev.config as OpcuaDeviceConfig, dev.points.map((i) => model.points[i]!), systemClock, log, {
     baseDir: os.tmpdir(),
@@ -91,7 +82,7 @@ async function trustAsTold(h: Harness, seen: number): Promise<string> {
   await waitFor(() => h.logs.filter((l) => l.msg.includes("is not trusted")).length > seen, 20_000, "the 'not trusted' log line");
   const line = h.logs.filter((l) => l.msg.includes("is not trusted")).at(-1)!;
   expect(line.msg).toMatch(/to trust it, move .*rejected.* to .*trusted\/certs\//);
-  const file = line.rejected!;
+  const file = line["rejected"] as string;
   expect(path.dirname(file)).toBe(path.join(h.pki, "rejected"));
   renameSync(file, path.join(h.pki, "trusted", "certs", path.basename(file)));
   return file;

@@ -7,8 +7,6 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Writable } from "node:stream";
-import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import type { InterlockSnapshot, RestoreNote } from "../../src/core/interlocks.js";
 import type { SequenceSnapshot } from "../../src/core/sequences.js";
@@ -16,6 +14,7 @@ import { systemClock } from "../../src/infra/clock.js";
 import { StatePersister } from "../../src/persist/persister.js";
 import { STATE_VERSION, parseStateBody, type RetainingEngines } from "../../src/persist/state.js";
 import { encodeState, readStateFile } from "../../src/persist/store.js";
+import { memoryLog } from "../helpers/memory-log.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -57,18 +56,7 @@ class Counter implements RetainingEngines {
   };
 }
 
-function logged(): { log: pino.Logger; lines: () => Array<{ level: number; msg: string } & Record<string, unknown>> } {
-  const out: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      out.push(chunk.toString());
-      cb();
-    },
-  });
-  return { log: pino({ level: "debug" }, stream), lines: () => out.join("").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string }) };
-}
-
-function persister(dir: string, eng: RetainingEngines, minWriteIntervalMs = 100, log = logged().log): StatePersister {
+function persister(dir: string, eng: RetainingEngines, minWriteIntervalMs = 100, log = memoryLog().log): StatePersister {
   return new StatePersister({ dir, cell: "c1", engines: eng, log, clock: systemClock, minWriteIntervalMs });
 }
 
@@ -84,10 +72,10 @@ describe("StatePersister", () => {
   it("first start: no file, defaults, the file is created; the next start restores it", async () => {
     const dir = path.join(tmpDir(), "nested", "state");
     const eng = new Counter();
-    const l = logged();
+    const l = memoryLog();
     const p = persister(dir, eng, 100, l.log);
     expect(await p.load()).toBe("missing");
-    expect(l.lines().some((x) => x.msg.startsWith("no state file yet: starting from defaults"))).toBe(true);
+    expect(l.lines.some((x) => x.msg.startsWith("no state file yet: starting from defaults"))).toBe(true);
     await waitFor(() => p.writes === 1, 3000, "the first write");
     eng.n = 3;
     eng.tripped = true;
@@ -95,11 +83,11 @@ describe("StatePersister", () => {
     expect(await p.flush(2000)).toBe(true);
 
     const eng2 = new Counter();
-    const l2 = logged();
+    const l2 = memoryLog();
     expect(await persister(dir, eng2, 100, l2.log).load()).toBe("restored");
     expect(eng2.restored).toEqual([{ id: "x", tripped: true, latched: true, tripCount: 3, cause: "c", trippedAtWallMs: 5 }]);
-    expect(l2.lines().find((x) => x.msg === "interlock x is still tripped")?.level).toBe(40);
-    expect(l2.lines().some((x) => x.msg === "state restored from the state file")).toBe(true);
+    expect(l2.lines.find((x) => x.msg === "interlock x is still tripped")?.level).toBe(40);
+    expect(l2.lines.some((x) => x.msg === "state restored from the state file")).toBe(true);
   });
 
   it("coalesces: a burst of requests gives a bounded number of writes and the latest state wins", async () => {
@@ -163,11 +151,11 @@ describe("StatePersister", () => {
     const good = encodeState(STATE_VERSION, JSON.stringify({ cell: "c1", savedAtWallMs: 1, interlocks: [], sequences: [] }));
     writeFileSync(file, good.subarray(0, good.length - 3)); // torn
     const eng = new Counter();
-    const l = logged();
+    const l = memoryLog();
     const p = persister(dir, eng, 50, l.log);
     expect(await p.load()).toBe("unreadable");
     expect(eng.restored).toEqual([]);
-    const err = l.lines().find((x) => x.level === 50)!;
+    const err = l.lines.find((x) => x.level === 50)!;
     expect(err.msg).toMatch(/^state file unreadable \(the body has \d+ bytes, the header says \d+ \(torn or altered\)\): starting from defaults/);
     const keptAs = err["keptAs"] as string;
     expect(readFileSync(keptAs)).toEqual(good.subarray(0, good.length - 3));
@@ -184,10 +172,10 @@ describe("StatePersister", () => {
     for (const [bytes, reason] of bodies) {
       const dir = tmpDir();
       writeFileSync(path.join(dir, "c1.state"), bytes);
-      const l = logged();
+      const l = memoryLog();
       const p = persister(dir, new Counter(), 50, l.log);
       expect(await p.load()).toBe("unreadable");
-      expect(l.lines().find((x) => x.level === 50)?.msg).toContain(reason);
+      expect(l.lines.find((x) => x.level === 50)?.msg).toContain(reason);
       await p.flush(2000);
     }
   });
@@ -195,11 +183,11 @@ describe("StatePersister", () => {
   it("removes the temp file a killed write left behind", async () => {
     const dir = tmpDir();
     writeFileSync(path.join(dir, "c1.state.4242.tmp"), "half a write");
-    const l = logged();
+    const l = memoryLog();
     const p = persister(dir, new Counter(), 50, l.log);
     await p.load();
     expect(existsSync(path.join(dir, "c1.state.4242.tmp"))).toBe(false);
-    expect(l.lines().some((x) => x.level === 40 && (x["files"] as string[]).includes("c1.state.4242.tmp"))).toBe(true);
+    expect(l.lines.some((x) => x.level === 40 && (x["files"] as string[]).includes("c1.state.4242.tmp"))).toBe(true);
     await p.flush(2000);
   });
 
@@ -207,7 +195,7 @@ describe("StatePersister", () => {
     const dir = tmpDir();
     const file = path.join(dir, "c1.state");
     const eng = new Counter();
-    const l = logged();
+    const l = memoryLog();
     const p = persister(dir, eng, 20, l.log);
     await p.load();
     await waitFor(() => p.writes === 1 && !p.busy, 3000, "the first write");
@@ -216,10 +204,10 @@ describe("StatePersister", () => {
     eng.n = 7;
     p.request();
     await waitFor(() => p.failures >= 3, 5000, "three failed attempts");
-    expect(l.lines().filter((x) => x.msg.startsWith("state file write failed")).length).toBe(1);
+    expect(l.lines.filter((x) => x.msg.startsWith("state file write failed")).length).toBe(1);
     rmSync(file, { recursive: true });
     await waitFor(() => p.writes === 2, 5000, "the write to get through");
-    expect(l.lines().filter((x) => x.msg === "state file written again").length).toBe(1);
+    expect(l.lines.filter((x) => x.msg === "state file written again").length).toBe(1);
     expect(await savedCount(file)).toBe(7);
     await p.flush(2000);
   });

@@ -6,12 +6,10 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { Writable } from "node:stream";
-import { pino } from "pino";
 import { afterAll, afterEach, beforeAll } from "vitest";
-import type { Logger } from "../../../src/infra/logger.js";
 import type { MqttConfigInput } from "../../../src/north/mqtt/config.js";
 import { MqttService } from "../../../src/north/mqtt/service.js";
+import { memoryLog } from "../../helpers/memory-log.js";
 import { Mosquitto, mosquittoInstalled, type MosquittoOptions } from "../../helpers/mosquitto.js";
 import { FakeCell, ROOT, Tech, mqttConfig, routerPort, sleep, type FakePort } from "./helpers.js";
 
@@ -28,19 +26,6 @@ export interface Cellio {
   readonly port: FakePort;
   /** cellio's log lines so far (JSON objects). */
   log(): Record<string, unknown>[];
-}
-
-/** A pino logger that keeps its lines (and prints them when CELLIO_TEST_LOG is set). */
-export function memoryLog(): { log: Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split("\n")) if (l.trim() !== "") lines.push(JSON.parse(l) as Record<string, unknown>);
-      if (process.env.CELLIO_TEST_LOG) process.stderr.write(chunk);
-      cb();
-    },
-  });
-  return { log: pino({ level: "debug" }, stream), lines };
 }
 
 export interface MosquittoSuite {

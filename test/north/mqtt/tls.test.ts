@@ -8,14 +8,12 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { Writable } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import mqtt, { type IClientOptions } from "mqtt";
-import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Logger } from "../../../src/infra/logger.js";
 import type { MqttConfigInput } from "../../../src/north/mqtt/config.js";
 import { MqttService } from "../../../src/north/mqtt/service.js";
+import { memoryLog } from "../../helpers/memory-log.js";
 import { Mosquitto, mosquittoInstalled } from "../../helpers/mosquitto.js";
 import { makePki, opensslInstalled, type Pki } from "../../helpers/tls-certs.js";
 import { FakeCell, ROOT, Tech, mqttConfig, parse, routerPort, sendCommand, sleep } from "./helpers.js";
@@ -63,19 +61,6 @@ afterAll(async () => {
   await broker?.stop();
   pki?.remove();
 });
-
-/** A pino logger that keeps its lines (printed too when CELLIO_TEST_LOG is set). */
-function memoryLog(): { log: Logger; text: () => string } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(chunk.toString());
-      if (process.env.CELLIO_TEST_LOG) process.stderr.write(chunk);
-      cb();
-    },
-  });
-  return { log: pino({ level: "debug" }, stream), text: () => lines.join("") };
-}
 
 /** cellio's MQTT side on `url`, TLS files named relative to the PKI directory (as a config names them relative to itself). */
 async function startCellio(url: string, tls: NonNullable<MqttConfigInput["tls"]>): Promise<{ service: MqttService; log: () => string }> {

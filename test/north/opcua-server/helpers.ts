@@ -3,11 +3,9 @@
  * PKI in a temp folder, sessions with a user over a chosen policy and mode,
  * and small read/write/call shorthands. Everything runs on 127.0.0.1.
  */
-import { Writable } from "node:stream";
 import { readFile } from "node:fs/promises";
 import { X509Certificate } from "node:crypto";
 import path from "node:path";
-import { pino } from "pino";
 import {
   AttributeIds,
   DataType,
@@ -23,25 +21,9 @@ import {
   type StatusCode,
   type UserIdentityInfo,
 } from "node-opcua";
-import type { Logger } from "../../../src/infra/logger.js";
 import type { CellOpcuaServer } from "../../../src/north/opcua-server/server.js";
 
-/** A pino logger whose JSON lines are kept in memory (and printed when CELLIO_TEST_LOG is set). */
-export function memoryLog(): { log: Logger; lines: Array<Record<string, unknown>>; messages: () => string[] } {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split("\n")) {
-        if (l.trim() === "") continue;
-        lines.push(JSON.parse(l) as Record<string, unknown>);
-        if (process.env.CELLIO_TEST_LOG) process.stderr.write(`${l}\n`);
-      }
-      cb();
-    },
-  });
-  const log = pino({ level: "debug" }, stream);
-  return { log, lines, messages: () => lines.map((l) => String(l.msg)) };
-}
+export { memoryLog } from "../../helpers/memory-log.js";
 
 export interface ClientPki {
   readonly cm: OPCUACertificateManager;
