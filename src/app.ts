@@ -244,12 +244,14 @@ export class CellApp {
         latenessP99Ms: round(sum.lateness.p99),
         latenessMaxMs: round(sum.lateness.max),
         cycleP99Ms: round(sum.duration.p99),
+        inputP99Ms: round(sum.inputPhase.p99),
+        outputP99Ms: round(sum.outputPhase.p99),
         skipped: sum.skipped,
         overruns: sum.overruns,
         inputMisses: sum.inputMisses,
         devicesNotGood: bad,
       },
-      `cycle summary: T=${this.loaded.model.cycle.periodMs} ms, lateness p99 ${round(sum.lateness.p99)} ms, max ${round(sum.lateness.max)} ms, skipped ${sum.skipped}, misses ${sum.inputMisses}, mode ${this.loop.mode}`,
+      `cycle summary: T=${this.loaded.model.cycle.periodMs} ms, lateness p99 ${round(sum.lateness.p99)} ms, max ${round(sum.lateness.max)} ms, input phase p99 ${round(sum.inputPhase.p99)} ms, skipped ${sum.skipped}, misses ${sum.inputMisses}, mode ${this.loop.mode}`,
     );
     s.resetWindow();
   }
