@@ -12,7 +12,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MotomanSim } from "../../simulators/motoman/sim.js";
-import { MotomanOpcuaFace, freePort } from "../../simulators/motoman/opcua-face.js";
+import { freePort } from "../../simulators/motoman/free-port.js";
+import { MotomanOpcuaFace } from "../../simulators/motoman/opcua-face.js";
 import { SimDevice, Teardown, startCell, trapUnhandled, type RunningCell } from "./helpers.js";
 import { PLC, handshakeCases, handshakeHelpers, pickJob, plcAndLogicYaml, type HandshakeRig } from "./motoman-scenario.js";
 

@@ -20,7 +20,7 @@ import {
   type StatusCode,
   type UAVariable,
 } from "node-opcua";
-import { freePort } from "../../../simulators/motoman/opcua-face.js";
+import { freePort } from "../../../simulators/motoman/free-port.js";
 
 export const TEST_NS = "urn:cellio:test:opcua-client";
 

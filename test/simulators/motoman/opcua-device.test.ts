@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfigText } from "../../../src/config/load.js";
 import { silentLogger } from "../../../src/infra/logger.js";
 import { motomanOpcuaPoints } from "../../../src/profiles/motoman-yrc1000-opcua.js";
-import { freePort } from "../../../simulators/motoman/opcua-face.js";
+import { freePort } from "../../../simulators/motoman/free-port.js";
 import { startSimulators, type SimulatorSet } from "../../../simulators/runner.js";
 
 const NS = "urn:test:arm";
