@@ -11,15 +11,9 @@
  * (it scans the inputs as a controller's I/O scan does) and encodes the status
  * block after every tick and after every operator or fault action.
  */
-import {
-  decodeCommandRegisters,
-  encodeCommandRegisters,
-  encodeStatusRegisters,
-  MOTOMAN_COMMAND_BLOCK,
-  MOTOMAN_WINDOW_LENGTH,
-  motomanPoints,
-  type MotomanCommands,
-} from "../../src/profiles/motoman-yrc1000.js";
+import type { MotomanCommands } from "../../src/profiles/motoman-yrc1000.js";
+import { decodeCommandRegisters, encodeCommandRegisters, encodeStatusRegisters } from "../../src/profiles/motoman-yrc1000-codec.js";
+import { MOTOMAN_COMMAND_BLOCK, MOTOMAN_WINDOW_LENGTH, motomanPoints } from "../../src/profiles/motoman-yrc1000-map.js";
 import { CellioError } from "../../src/infra/errors.js";
 import { RegisterBank } from "../modbus/bank.js";
 import type { FaultInjector } from "../modbus/faults.js";

@@ -1,12 +1,12 @@
 /**
  * Motoman YRC1000 profile, OPC UA addresses: the same named signals as the
- * Modbus window (./motoman-yrc1000.ts), each a variable `<folder>.<Signal>`
+ * Modbus window (./motoman-yrc1000-map.ts), each a variable `<folder>.<Signal>`
  * (PascalCase of the point name) in the robot server's namespace, as the
  * simulator's OPC UA face serves them (simulators/motoman/README.md).
  * Differences from Modbus: values are in engineering units on the wire
  * (speed override in %, joints in degrees), so no scaling.
  */
-import { MOTOMAN_MAX_AXES, MOTOMAN_YRC1000_MAP, type MotomanField } from "./motoman-yrc1000.js";
+import { MOTOMAN_MAX_AXES, MOTOMAN_YRC1000_MAP, type MotomanField } from "./motoman-yrc1000-map.js";
 
 export interface MotomanOpcuaPoint {
   readonly name: string;

@@ -26,7 +26,7 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { loadConfigText } from "../../src/config/load.js";
-import { MOTOMAN_YRC1000_MAP } from "../../src/profiles/motoman-yrc1000.js";
+import { MOTOMAN_YRC1000_MAP } from "../../src/profiles/motoman-yrc1000-map.js";
 import { startSimulators } from "../../simulators/runner.js";
 import { closeClient, tcpClient } from "../simulators/modbus/client.js";
 import { freePorts } from "../e2e/helpers.js";

@@ -15,7 +15,7 @@ import { parseDocument } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CommandResult } from "../../src/core/commands.js";
 import type { CycleResult } from "../../src/loop/control-loop.js";
-import { MOTOMAN_YRC1000_MAP } from "../../src/profiles/motoman-yrc1000.js";
+import { MOTOMAN_YRC1000_MAP } from "../../src/profiles/motoman-yrc1000-map.js";
 import { ROOT, Teardown, sleep, startCell, waitFor, type RunningCell } from "../integration/helpers.js";
 import { SimControl, editText, freePorts, readText, startSimCli, tempConfig, waitForAsync, withPorts } from "./helpers.js";
 

@@ -9,7 +9,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfigText } from "../../src/config/load.js";
-import { decodeStatusRegisters, MOTOMAN_WINDOW_LENGTH } from "../../src/profiles/motoman-yrc1000.js";
+import { decodeStatusRegisters } from "../../src/profiles/motoman-yrc1000-codec.js";
+import { MOTOMAN_WINDOW_LENGTH } from "../../src/profiles/motoman-yrc1000-map.js";
 import { MotomanSim } from "../../simulators/motoman/sim.js";
 import { startSimulators } from "../../simulators/runner.js";
 import { closeClient, tcpClient } from "../simulators/modbus/client.js";

@@ -4,19 +4,19 @@ import { describe, expect, it } from "vitest";
 import { defaultJobs } from "../../simulators/motoman/jobs.js";
 import { RobotModel } from "../../simulators/motoman/model.js";
 import { parseAddress, valueKind } from "../../src/drivers/modbus/address.js";
+import { describeRefusal, type MotomanCommands, type MotomanStatus } from "../../src/profiles/motoman-yrc1000.js";
 import {
   decodeCommandRegisters,
   decodeStatusRegisters,
-  describeRefusal,
   encodeCommandRegisters,
   encodeStatusRegisters,
+} from "../../src/profiles/motoman-yrc1000-codec.js";
+import {
   MOTOMAN_STATUS_BLOCK,
   MOTOMAN_WINDOW_LENGTH,
   MOTOMAN_YRC1000_POINTS,
   motomanPoints,
-  type MotomanCommands,
-  type MotomanStatus,
-} from "../../src/profiles/motoman-yrc1000.js";
+} from "../../src/profiles/motoman-yrc1000-map.js";
 
 function toWindow(regs: Map<number, number>, into = new Uint16Array(MOTOMAN_WINDOW_LENGTH)): Uint16Array {
   for (const [offset, word] of regs) into[offset] = word;

@@ -7,7 +7,7 @@ import type { PointDraft } from "../../config/compile.js";
 import type { ModbusPointConfig, ModbusTcpDeviceConfig } from "./config.js";
 import { isWritable, parseAddress, valueKind } from "./address.js";
 import { checkWatchdog } from "./watchdog.js";
-import { motomanPoints } from "../../profiles/motoman-yrc1000.js";
+import { motomanPoints } from "../../profiles/motoman-yrc1000-map.js";
 
 /** The profile's points as point configs, by name. */
 function profilePoints(dev: ModbusTcpDeviceConfig): Map<string, ModbusPointConfig> {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { sample } from "../../../src/core/sample.js";
-import { motomanPoints } from "../../../src/profiles/motoman-yrc1000.js";
+import { motomanPoints } from "../../../src/profiles/motoman-yrc1000-map.js";
 import { OPERATIONAL_MODE, ROBOT_SIGNALS, axisCount, deriveSample, missingRobotPoints, operationalMode } from "../../../src/north/opcua-server/robot-map.js";
 
 const signal = (variable: string) => ROBOT_SIGNALS.find((s) => s.variable === variable)!;

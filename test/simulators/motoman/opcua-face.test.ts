@@ -24,7 +24,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfigText } from "../../../src/config/load.js";
 import { silentLogger } from "../../../src/infra/logger.js";
-import { MOTOMAN_YRC1000_MAP, decodeStatusRegisters, MOTOMAN_WINDOW_LENGTH } from "../../../src/profiles/motoman-yrc1000.js";
+import { decodeStatusRegisters } from "../../../src/profiles/motoman-yrc1000-codec.js";
+import { MOTOMAN_YRC1000_MAP, MOTOMAN_WINDOW_LENGTH } from "../../../src/profiles/motoman-yrc1000-map.js";
 import type { MotomanOpcuaFace } from "../../../simulators/motoman/opcua-face.js";
 import { DI_NAMESPACE, MOTOMAN_OPCUA_NAMESPACE, ROBOTICS_NAMESPACE } from "../../../simulators/motoman/opcua-signals.js";
 import type { MotomanSim } from "../../../simulators/motoman/sim.js";

@@ -4,14 +4,9 @@
  * comm faults and latency; and the robot HTTP control interface.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  decodeStatusRegisters,
-  encodeCommandRegisters,
-  HSES_REFUSAL,
-  MOTOMAN_WINDOW_LENGTH,
-  type MotomanCommands,
-  type MotomanStatus,
-} from "../../../src/profiles/motoman-yrc1000.js";
+import { HSES_REFUSAL, type MotomanCommands, type MotomanStatus } from "../../../src/profiles/motoman-yrc1000.js";
+import { decodeStatusRegisters, encodeCommandRegisters } from "../../../src/profiles/motoman-yrc1000-codec.js";
+import { MOTOMAN_WINDOW_LENGTH } from "../../../src/profiles/motoman-yrc1000-map.js";
 import { homePose } from "../../../simulators/motoman/jobs.js";
 import { startMotomanControlServer } from "../../../simulators/motoman/control.js";
 import { MotomanSim, type MotomanSimOptions } from "../../../simulators/motoman/sim.js";
