@@ -18,7 +18,8 @@
  * they are judged afresh on the first good scan.
  */
 import { z } from "zod";
-import type { InterlockEngine, RestoreNote } from "../core/interlocks.js";
+import type { InterlockEngine } from "../core/interlocks-engine.js";
+import type { RestoreNote } from "../core/interlocks.js";
 import type { SequenceEngine } from "../core/sequences.js";
 
 /** Format version of the state file this cellio writes and reads. */

@@ -5,7 +5,7 @@ import { LineCounter, parseDocument } from "yaml";
 import { compileInterlocks, interlocksSectionSchema } from "../../src/config/logic-schema.js";
 import { SourceMap, type ConfigIssue } from "../../src/config/issues.js";
 import { CommandRouter, parseCommand, RateLimiter, TokenBucket, type Caller, type CommandResult, type Role } from "../../src/core/commands.js";
-import { InterlockEngine } from "../../src/core/interlocks.js";
+import { InterlockEngine } from "../../src/core/interlocks-engine.js";
 import { type Direction, type PointKind } from "../../src/core/points.js";
 import { goodSample, INITIAL_SAMPLE, type Sample, type Value } from "../../src/core/sample.js";
 import { SequenceEngine } from "../../src/core/sequences.js";

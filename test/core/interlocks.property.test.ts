@@ -14,7 +14,8 @@ import { LineCounter, parseDocument } from "yaml";
 import { compileInterlocks, interlocksSectionSchema } from "../../src/config/logic-schema.js";
 import { SourceMap, type ConfigIssue } from "../../src/config/issues.js";
 import type { Role } from "../../src/core/commands.js";
-import { InterlockEngine, type InterlockDef } from "../../src/core/interlocks.js";
+import { InterlockEngine } from "../../src/core/interlocks-engine.js";
+import type { InterlockDef } from "../../src/core/interlocks.js";
 import { type Direction, type PointDef, type PointKind } from "../../src/core/points.js";
 import { INITIAL_SAMPLE, sample, STATUSES, type Sample, type Status, type Value } from "../../src/core/sample.js";
 

@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { LineCounter, parseDocument } from "yaml";
 import { compileInterlocks, interlocksSectionSchema } from "../../src/config/logic-schema.js";
 import { SourceMap, type ConfigIssue } from "../../src/config/issues.js";
-import { InterlockEngine, type InterlockEvent } from "../../src/core/interlocks.js";
+import { InterlockEngine } from "../../src/core/interlocks-engine.js";
+import type { InterlockEvent } from "../../src/core/interlocks.js";
 import { type Direction, type PointKind } from "../../src/core/points.js";
 import { goodSample, INITIAL_SAMPLE, sample, type Sample, type Status, type Value } from "../../src/core/sample.js";
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { loadConfigText } from "../../src/config/load.js";
-import { InterlockEngine } from "../../src/core/interlocks.js";
+import { InterlockEngine } from "../../src/core/interlocks-engine.js";
 import { SequenceEngine } from "../../src/core/sequences.js";
 import { goodSample, INITIAL_SAMPLE, type Sample, type Value } from "../../src/core/sample.js";
 import { captureState, parseStateBody, restoreState, stateBody, type RetainingEngines } from "../../src/persist/state.js";
