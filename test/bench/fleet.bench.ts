@@ -10,7 +10,10 @@
  * (requests closer than 3 ms apart count as one poll: a write that follows a
  * read in the same cycle), input-change → output-write latency (the simulator
  * flips device 0's input and timestamps the coil write that mirrors it), and
- * the controller's CPU and RSS.
+ * the controller's CPU and RSS. From the controller's side: the input phase's
+ * p50/p99 and the share of reads answered after the input deadline (a poll
+ * on time at the device whose values wait for the next cycle), for the daemon
+ * from its own Prometheus /metrics.
  *
  * The in-process run shares this bench process (and its RSS) with the
  * baseline and, under `npm run bench`, with every bench before it; so the
@@ -24,6 +27,7 @@
  * and once more with max_in_flight 2 (devices that take pipelined requests).
  */
 import { spawn, spawnSync } from "node:child_process";
+import net from "node:net";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -49,6 +53,8 @@ interface RunOptions {
   readonly realtimePriority?: number;
   /** max_in_flight of every device (default MAX_IN_FLIGHT). */
   readonly maxInFlight?: number;
+  /** Serve the daemon's Prometheus /metrics on this port (read before and after the window). */
+  readonly metricsPort?: number;
 }
 
 function fleetYaml(ports: readonly number[], opts: RunOptions = {}): string {
@@ -69,7 +75,8 @@ function fleetYaml(ports: readonly number[], opts: RunOptions = {}): string {
     .join("\n");
   const logic = ports.map((_, i) => `  d${i}.out0: "d${i}.in0"`).join("\n");
   const rt = opts.realtimePriority === undefined ? "" : `, realtime_priority: ${opts.realtimePriority}`;
-  return `version: 1\ncell: { id: fleet }\ncycle: { period_ms: ${PERIOD}, input_budget_ms: 4, output_budget_ms: 4${rt} }\ndevices:\n${devs}\nlogic:\n${logic}\n`;
+  const http = opts.metricsPort === undefined ? "" : `http: { port: ${opts.metricsPort} }\n`;
+  return `version: 1\ncell: { id: fleet }\ncycle: { period_ms: ${PERIOD}, input_budget_ms: 4, output_budget_ms: 4${rt} }\n${http}devices:\n${devs}\nlogic:\n${logic}\n`;
 }
 
 /** The baseline: what people write by hand. setInterval, one modbus-serial client per device, read + mirror. */
@@ -136,12 +143,18 @@ function readFigures(rtt: Histogram, cpuPct: number, wallS: number): ReadFigures
   return { perSecond, rtt: rtt.summary(), cpuMsPer1000: perSecond > 0 ? ((cpuPct / 100) * 1000) / (perSecond / 1000) : 0 };
 }
 
-async function runCellio(ports: readonly number[], seconds: number, sim: FleetSim): Promise<DeviceSide & { lateP99: number; running: boolean; reads: ReadFigures }> {
+async function runCellio(
+  ports: readonly number[],
+  seconds: number,
+  sim: FleetSim,
+): Promise<DeviceSide & { lateP99: number; inputP50: number; inputP99: number; running: boolean; reads: ReadFigures }> {
   const app = new CellApp(loadConfigText(fleetYaml(ports), "fleet"), { log: silentLogger() });
   await app.start();
   await sleep(1000);
   await sim.reset();
   app.loop.stats.resetWindow();
+  const misses0 = app.loop.stats.inputMisses;
+  const cycles0 = app.loop.stats.cycles;
   // Every device's request latency histogram (the driver's counters): the reads of the window, and
   // the few coil writes (device 0 mirrors a flip every 57 ms: < 0.3 % of the requests).
   const latencies = app.drivers.map((d) => (d as unknown as { stats(): { latency: Histogram } }).stats().latency);
@@ -155,10 +168,22 @@ async function runCellio(ports: readonly number[], seconds: number, sim: FleetSi
   for (const h of latencies) rtt.addAll(h);
   const rss = process.memoryUsage().rss / 2 ** 20;
   const report = await sim.report();
-  const lateP99 = app.loop.stats.lateness.quantileMs(0.99);
+  const stats = app.loop.stats;
+  const lateP99 = stats.lateness.quantileMs(0.99);
+  const inputMissPct = missShare(stats.inputMisses - misses0, stats.cycles - cycles0, ports.length);
   const running = app.loop.mode === "running";
   await app.stop(2000);
-  return { cpu: cpuPct, rss, report, lateP99, running, reads: readFigures(rtt, cpuPct, wallS) };
+  return {
+    cpu: cpuPct,
+    rss,
+    report,
+    inputMissPct,
+    lateP99,
+    inputP50: stats.inputPhase.quantileMs(0.5),
+    inputP99: stats.inputPhase.quantileMs(0.99),
+    running,
+    reads: readFigures(rtt, cpuPct, wallS),
+  };
 }
 
 /** utime + stime of a process in clock ticks, and its resident set in MiB, from /proc. */
@@ -176,25 +201,54 @@ async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSi
   if (process.platform !== "linux") return undefined;
   const dir = await mkdtemp(path.join(os.tmpdir(), "cellio-fleet-"));
   const file = path.join(dir, "fleet.yaml");
-  await writeFile(file, fleetYaml(ports, opts));
+  const metricsPort = await freePort();
+  await writeFile(file, fleetYaml(ports, { ...opts, metricsPort }));
   const main = fileURLToPath(new URL("../../src/main.js", import.meta.url));
   const proc = spawn(process.execPath, [SINGLE_THREADED_GC, main, "run", "-c", file, "--summary-every", "0", "--state-dir", dir], { stdio: ["ignore", "ignore", "inherit"] });
   try {
     await sleep(3000); // start, connect, first good scan
     await sim.reset();
+    const m0 = await loopCounters(metricsPort);
     const u0 = await procUsage(proc.pid!);
     const t0 = performance.now();
     await sleep(seconds * 1000);
     const u1 = await procUsage(proc.pid!);
     const wallS = (performance.now() - t0) / 1000;
+    const m1 = await loopCounters(metricsPort);
     const hz = 100; // USER_HZ on Linux
     const report = await sim.report();
-    return { cpu: ((u1.ticks - u0.ticks) / hz / wallS) * 100, rss: u1.rssMiB, report };
+    const inputMissPct = missShare(m1.inputMisses - m0.inputMisses, m1.cycles - m0.cycles, ports.length);
+    return { cpu: ((u1.ticks - u0.ticks) / hz / wallS) * 100, rss: u1.rssMiB, report, inputMissPct };
   } finally {
     proc.kill("SIGTERM");
     await new Promise((r) => proc.once("exit", r));
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** A free TCP port on 127.0.0.1 (for the daemon's /metrics). */
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** The daemon's own counters, from its Prometheus /metrics: cycles and input deadline misses. */
+async function loopCounters(port: number): Promise<{ cycles: number; inputMisses: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const value = (re: RegExp): number => {
+    const m = re.exec(text);
+    if (!m) throw new Error(`fleet bench: ${re} not in the daemon's /metrics`);
+    return Number(m[1]);
+  };
+  return { cycles: value(/^cellio_cycles_total (\S+)$/m), inputMisses: value(/^cellio_deadline_misses_total\{[^}]*phase="input"[^}]*\} (\S+)$/m) };
+}
+
+/** Device reads that missed the input deadline, as % of the reads due (every device, every cycle). */
+function missShare(misses: number, cycles: number, devices: number): number {
+  return cycles > 0 ? (misses / (cycles * devices)) * 100 : 0;
 }
 
 /** Daemon runs of the headline case (FLEET_DAEMON_RUNS, default 3): single runs on this VM vary by ±5 points of CPU. */
@@ -231,6 +285,8 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
     add("read round trip p99 (32 devices at once)", cell.reads.rtt.p99, base.reads.rtt.p99, "ms");
     add("controller cpu per 1,000 reads (loop included)", cell.reads.cpuMsPer1000, base.reads.cpuMsPer1000, "ms");
     figures.push({ bench: "modbus fleet", case: k, metric: "loop lateness p99", value: cell.lateP99, unit: "ms" });
+    figures.push({ bench: "modbus fleet", case: k, metric: "input phase p50 (32 polls, start → last answer)", value: cell.inputP50, unit: "ms" });
+    figures.push({ bench: "modbus fleet", case: k, metric: "input phase p99 (budget 4 ms)", value: cell.inputP99, unit: "ms" });
     const bench = "setInterval + modbus-serial (bench process)";
     if (daemon.length > 0) deviceSideFigures(figures, `${k}, cellio run (own process)${daemon.length > 1 ? `, median of ${daemon.length} runs (min–max)` : ""}`, "process", daemon, base, bench);
     if (pipelined) deviceSideFigures(figures, `${k}, cellio run (own process), max_in_flight 2`, "process", [pipelined], base, bench);
@@ -252,6 +308,8 @@ interface DeviceSide {
   readonly cpu: number;
   readonly rss: number;
   readonly report: SimReport;
+  /** cellio only (controller side): reads not answered by the input deadline, % of the reads due. */
+  readonly inputMissPct?: number;
 }
 
 /**
@@ -268,6 +326,13 @@ function deviceSideFigures(figures: Figure[], kase: string, who: "controller" | 
     figures.push({ bench: "modbus fleet", case: kase, metric, value: median(xs), unit, baseline: of(base), baselineName, ...(range ? { range } : {}) });
   };
   add("polls on time (worst device)", (d) => rate(d.report), "% of nominal");
+  const misses = runs.map((d) => d.inputMissPct).filter((x): x is number => x !== undefined);
+  if (misses.length === runs.length) {
+    // Controller side: a poll can be on time at the device and still answer after the input phase ended
+    // (its values then wait for the next cycle's logic). The baseline has no input deadline.
+    const range = misses.length > 1 ? ([Math.min(...misses), Math.max(...misses)] as const) : undefined;
+    figures.push({ bench: "modbus fleet", case: kase, metric: "reads past the input deadline (controller side)", value: median(misses), unit: "% of reads", ...(range ? { range } : {}) });
+  }
   add("poll interval p50", (d) => d.report.interval.p50, "ms");
   add("poll interval p99", (d) => d.report.interval.p99, "ms");
   add("poll interval max", (d) => d.report.interval.max, "ms");
