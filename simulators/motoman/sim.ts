@@ -3,7 +3,7 @@
  * window, on the real clock (or without a Modbus server, `modbus: false`,
  * for a robot that is reached over its OPC UA face only).
  *
- * The window is the default M-register map of `src/profiles/motoman-yrc1000.ts`
+ * The window is the default M-register map of `src/profiles/motoman-yrc1000-map.ts`
  * at `base`: the command block is the one place the cell's commands live. A
  * client write that touches it is decoded at once into the model's input
  * levels; `setCommands()` (the OPC UA face, tests) writes the same registers,

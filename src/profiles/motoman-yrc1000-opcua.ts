@@ -6,7 +6,7 @@
  * Differences from Modbus: values are in engineering units on the wire
  * (speed override in %, joints in degrees), so no scaling.
  */
-import { MOTOMAN_MAX_AXES, MOTOMAN_YRC1000_MAP, type MotomanField } from "./motoman-yrc1000-map.js";
+import { motomanFields, type MotomanField } from "./motoman-yrc1000-map.js";
 
 export interface MotomanOpcuaPoint {
   readonly name: string;
@@ -43,11 +43,9 @@ function kindOf(f: MotomanField): "bool" | "int" | "float" {
 
 /** The profile's points with OPC UA NodeIds (`nsu=<uri>;s=<folder>.<Signal>`). */
 export function motomanOpcuaPoints(opts: MotomanOpcuaOptions = {}): MotomanOpcuaPoint[] {
-  const axes = opts.axes ?? 6;
-  if (!Number.isInteger(axes) || axes < 1 || axes > MOTOMAN_MAX_AXES) throw new RangeError(`axes must be 1..${MOTOMAN_MAX_AXES}`);
   const uri = opts.namespaceUri ?? MOTOMAN_OPCUA_DEFAULT_NAMESPACE;
   const folder = opts.folder ?? "Motoman";
-  return MOTOMAN_YRC1000_MAP.filter((f) => !/^joint_\d+$/.test(f.name) || Number(f.name.slice(6)) <= axes).map((f) =>
+  return motomanFields(opts.axes ?? 6).map((f) =>
     Object.freeze({
       name: f.name,
       address: `nsu=${uri};s=${folder}.${signalName(f.name)}`,

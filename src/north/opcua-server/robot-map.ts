@@ -1,6 +1,6 @@
 /**
  * The OPC 40010 (Robotics) variables of a robot, each computed from points of
- * the robot's device (profile motoman-yrc1000: src/profiles/motoman-yrc1000.ts).
+ * the robot's device (profile motoman-yrc1000: src/profiles/motoman-yrc1000-map.ts).
  * Pure, and free of node-opcua, so the config check can use it at load.
  *
  * A variable fed by several points carries the worst of their statuses and
