@@ -118,6 +118,12 @@ export function motomanFields(axes: number): MotomanField[] {
   return MOTOMAN_YRC1000_MAP.filter((f) => !/^joint_\d+$/.test(f.name) || Number(f.name.slice(6)) <= axes);
 }
 
+/** A field's cellio point type: a bit is bool; a register value with a gain is float, without one int. */
+export function pointType(f: MotomanField): MotomanPoint["type"] {
+  if (f.encoding === "bit") return "bool";
+  return f.gain === undefined ? "int" : "float";
+}
+
 function addressOf(f: MotomanField, base: number): string {
   const n = base + f.offset;
   switch (f.encoding) {
@@ -147,7 +153,7 @@ export function motomanPoints(base = 0, opts: { axes?: number } = {}): MotomanPo
     const p: MotomanPoint = {
       name: f.name,
       address: addressOf(f, base),
-      type: f.encoding === "bit" ? "bool" : gain === undefined ? "int" : "float",
+      type: pointType(f),
       direction: f.direction,
       description: f.description,
       ...(f.safe === undefined ? {} : { safe: f.safe }),

@@ -6,17 +6,10 @@
  * Differences from Modbus: values are in engineering units on the wire
  * (speed override in %, joints in degrees), so no scaling.
  */
-import { motomanFields, type MotomanField } from "./motoman-yrc1000-map.js";
+import { motomanFields, pointType, type MotomanPoint } from "./motoman-yrc1000-map.js";
 
-export interface MotomanOpcuaPoint {
-  readonly name: string;
-  readonly address: string;
-  readonly type: "bool" | "int" | "float";
-  readonly direction: "input" | "output";
-  readonly safe?: boolean | number;
-  readonly description: string;
-  readonly unit?: string;
-}
+/** A profile point over OPC UA: the Modbus point's fields, with a NodeId as its address and no raw scaling (the face serves engineering values). */
+export type MotomanOpcuaPoint = Omit<MotomanPoint, "scale">;
 
 export interface MotomanOpcuaOptions {
   /** Namespace URI of the signal variables (default: the simulator's). */
@@ -36,11 +29,6 @@ export function signalName(point: string): string {
     .join("");
 }
 
-function kindOf(f: MotomanField): "bool" | "int" | "float" {
-  if (f.encoding === "bit") return "bool";
-  return f.gain === undefined ? "int" : "float";
-}
-
 /** The profile's points with OPC UA NodeIds (`nsu=<uri>;s=<folder>.<Signal>`). */
 export function motomanOpcuaPoints(opts: MotomanOpcuaOptions = {}): MotomanOpcuaPoint[] {
   const uri = opts.namespaceUri ?? MOTOMAN_OPCUA_DEFAULT_NAMESPACE;
@@ -49,7 +37,7 @@ export function motomanOpcuaPoints(opts: MotomanOpcuaOptions = {}): MotomanOpcua
     Object.freeze({
       name: f.name,
       address: `nsu=${uri};s=${folder}.${signalName(f.name)}`,
-      type: kindOf(f),
+      type: pointType(f),
       direction: f.direction,
       description: f.description.replace(/ \(raw in [^)]*\)/, ""),
       ...(f.safe === undefined ? {} : { safe: f.safe }),
