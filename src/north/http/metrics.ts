@@ -7,12 +7,15 @@
  * cycle stream. Everything else, including the histograms' buckets, is read
  * on scrape from these and the loop's own counters (LoopStats, DeviceRunner
  * counters and read-latency histograms). Labels are bounded by the config: device,
- * interlock, phase, status, command kind; never a point.
+ * interlock, phase, status, command kind; never a point. The loop thread's
+ * garbage-collection pauses are recorded the same way, one record per
+ * collection, between attach() and detach() (src/infra/gc-monitor.ts).
  */
 import { Counter, Registry, collectDefaultMetrics, type Metric } from "prom-client";
 import type { Subscription } from "rxjs";
 import type { CellModel } from "../../config/compile.js";
 import type { Clock } from "../../infra/clock.js";
+import { GcPauseMonitor, gcPausesOfThisThread, type GcPauseSource } from "../../infra/gc-monitor.js";
 import type { CycleResult, ControlLoop } from "../../loop/control-loop.js";
 import type { DeviceRunner } from "../../loop/device-runner.js";
 import type { DeviceDriver } from "../../loop/device-port.js";
@@ -44,6 +47,8 @@ interface DriverLink {
 
 const LOOP_BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 50, 100, 250, 500, 1000, 2500];
 const DEVICE_BUCKETS_MS = [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
+/** GC pauses: scavenges take tenths of a ms to a few ms, a mark-compact of a large heap tens; a 10 ms cycle needs the ms steps. */
+const GC_BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 100, 250, 1000];
 const DEVICE_STATES = ["waiting", "good", "stale", "bad"] as const;
 const MODES = ["starting", "running", "faulted"] as const;
 
@@ -73,16 +78,21 @@ export class CellMetrics {
   private readonly lateness = new Histogram();
   private readonly duration = new Histogram();
   private readonly phases = { input: new Histogram(), logic: new Histogram(), output: new Histogram() };
+  private readonly gcPauses = new Histogram();
+  private readonly gc: GcPauseMonitor;
   private readonly trips: Counter<"interlock">;
   private readonly commands: Counter<"kind" | "result">;
   private sub: Subscription | undefined;
   private lastCycleMs: number | undefined;
-  private readonly cumulative = new Array<number>(Math.max(DEVICE_BUCKETS_MS.length, LOOP_BUCKETS_MS.length)).fill(0);
+  private readonly cumulative = new Array<number>(Math.max(DEVICE_BUCKETS_MS.length, LOOP_BUCKETS_MS.length, GC_BUCKETS_MS.length)).fill(0);
 
+  /** `gcPauses`: where this thread's GC pauses come from (perf_hooks by default; tests feed their own). */
   constructor(
     private readonly cell: MetricsCell,
     private readonly clock: Clock,
+    gcPauses: GcPauseSource = gcPausesOfThisThread,
   ) {
+    this.gc = new GcPauseMonitor((ms) => this.gcPauses.recordMs(ms), gcPauses);
     const r = this.registry;
     collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: 10 });
     this.trips = new Counter({ name: "cellio_interlock_trips_total", help: "Interlock trips", labelNames: ["interlock"] as const, registers: [r] });
@@ -96,14 +106,16 @@ export class CellMetrics {
     for (const m of this.scrapeMetrics()) r.registerMetric(m as unknown as Metric); // duck-typed: prom-client reads name, type and get()
   }
 
-  /** Start observing the cycle stream (before the loop starts, so the first cycle counts). */
+  /** Start observing the cycle stream (before the loop starts, so the first cycle counts) and the GC pauses. */
   attach(): void {
     this.sub ??= this.cell.loop.cycles$.subscribe((c) => this.onCycle(c));
+    this.gc.start();
   }
 
   detach(): void {
     this.sub?.unsubscribe();
     this.sub = undefined;
+    this.gc.stop();
   }
 
   /** Monotonic ms since the last published cycle; undefined before the first. */
@@ -143,6 +155,9 @@ export class CellMetrics {
         (["input", "logic", "output"] as const).flatMap((phase) =>
           this.histogram("cellio_cycle_phase_duration_seconds", this.phases[phase], LOOP_BUCKETS_MS, { phase }),
         ),
+      ),
+      new ScrapeMetric("cellio_gc_pause_seconds", "Garbage-collection pauses of the loop's thread (perf_hooks gc entries; not the north worker's)", "histogram", () =>
+        this.histogram("cellio_gc_pause_seconds", this.gcPauses, GC_BUCKETS_MS, {}),
       ),
       new ScrapeMetric("cellio_cycles_total", "Cycles completed", "counter", () => [{ value: s().cycles }]),
       new ScrapeMetric("cellio_cycles_skipped_total", "Cycles skipped because a tick came a whole period late", "counter", () => [{ value: s().skipped }]),
