@@ -22,10 +22,27 @@
  * for a CPU (runQueueMeter in util.ts): lateness that comes from the other
  * busy threads and processes on the two cores, not from cellio's own work.
  *
+ * Those windows run cellio (CellApp) inside this bench process, so their
+ * "loop thread: GC pause" and lateness figures also carry this process's own
+ * heap and work (the watcher's messages arrive over a worker port, the bench's
+ * bookkeeping, every bench before it under `npm run bench`). They keep the
+ * run-queue figures, which need the loop's own thread. The cases named
+ * "cellio run (own process)" run the same two cells as the daemon,
+ * `cellio run` in its own process (daemon.ts), under the same MQTT load
+ * (broker, subscriber), and report the daemon's own figures over one summary
+ * window: loop lateness p99 and max from its `cycle summary` log line (exact,
+ * where /metrics' lateness buckets would only bound them), its loop thread's
+ * GC pauses from its /metrics (cellio_gc_pause_seconds: count and total
+ * exact, max as a bucket bound), CPU (all its threads) and RSS from /proc.
+ * The broker's acknowledgements are not counted there (the daemon does not
+ * export them); the subscriber's rate is (±250 ms of messages per window).
+ *
  * The broker outage (memory held, republish time) is mqtt-outage.bench.ts.
  * Needs `mosquitto` (apt-get install mosquitto). Prints figures, asserts nothing.
  */
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import mqtt from "mqtt";
@@ -34,6 +51,7 @@ import { loadConfigText } from "../../src/config/load.js";
 import { silentLogger } from "../../src/infra/logger.js";
 import { WATCHER, benchCellYaml, startBenchBroker, startChangingSim } from "./mqtt-fixture.js";
 import { addRunQueueFigures, loopWindow, sleep, type Figure } from "./util.js";
+import { Daemon, daemonFigures } from "./daemon.js";
 
 const CELL = "bench-mqtt";
 
@@ -46,7 +64,10 @@ export async function runMqttBench(seconds: number): Promise<Figure[]> {
   const { broker, block: brokerBlock } = await startBenchBroker(CELL, "cellio-bench-mqtt");
   try {
     // The same pair of windows with the loop's thread at normal priority, then real-time.
-    for (const rt of [undefined, RT]) await runPair(figures, seconds, sim.port, broker.url, brokerBlock, rt);
+    for (const rt of [undefined, RT]) {
+      await runPair(figures, seconds, sim.port, broker.url, brokerBlock, rt);
+      await runDaemonPair(figures, seconds, sim.port, broker.url, brokerBlock, rt);
+    }
   } finally {
     await sim.stop();
     await broker.stop();
@@ -82,19 +103,11 @@ async function runPair(figures: Figure[], seconds: number, simPort: number, brok
     const north = app.north!;
     const t0 = performance.now();
     while (north.status.mqtt?.connected !== true && performance.now() - t0 < 10_000) await sleep(50);
-    let received = 0;
-    watcher = new Worker(fileURLToPath(import.meta.url), { workerData: { role: "mqtt-bench-watcher", url: brokerUrl, topic: `cellio/${CELL}/points/#` } });
-    const subscribed = new Promise<void>((resolve, reject) => {
-      watcher!.on("message", (m: { received: number } | { subscribed: true } | { error: string }) => {
-        if ("received" in m) received = m.received;
-        else if ("subscribed" in m) resolve();
-        else reject(new Error(`watcher: ${m.error}`));
-      });
-    });
-    await subscribed;
+    const w = await startWatcher(brokerUrl);
+    watcher = w.worker;
     await sleep(2000);
     const p0 = north.status.mqtt?.published ?? 0;
-    const r0 = received;
+    const r0 = w.received();
     const b0 = { ...north.bridgeCounters };
     north.bridgeTime.reset();
     const withMqtt = await loopWindow(app, seconds);
@@ -104,7 +117,7 @@ async function runPair(figures: Figure[], seconds: number, simPort: number, brok
     const b = north.bridgeCounters;
     const kase = "1000 points / 10 ms, MQTT QoS 1 (worker)";
     add(kase, "published (PUBACKed)", ((north.status.mqtt?.published ?? 0) - p0) / (seconds + 1.1), "msg/s");
-    add(kase, "received by a subscriber", (received - r0) / (seconds + 1.1), "msg/s");
+    add(kase, "received by a subscriber", (w.received() - r0) / (seconds + 1.1), "msg/s");
     add(kase, "lateness p99", withMqtt.lateness.p99, "ms", without.lateness.p99, "no MQTT");
     add(kase, "lateness max", withMqtt.lateness.max, "ms", without.lateness.max, "no MQTT");
     add(kase, "cpu (process, all threads)", withMqtt.cpuPct, "% core", without.cpuPct, "no MQTT");
@@ -122,6 +135,59 @@ async function runPair(figures: Figure[], seconds: number, simPort: number, brok
   } finally {
     await watcher?.terminate();
     await app?.stop(1000);
+  }
+}
+
+/** The dashboard stand-in (watcherWorker) in a worker thread of this process, once it has subscribed to the cell's points. */
+async function startWatcher(brokerUrl: string): Promise<{ worker: Worker; received(): number }> {
+  let received = 0;
+  const worker = new Worker(fileURLToPath(import.meta.url), { workerData: { role: "mqtt-bench-watcher", url: brokerUrl, topic: `cellio/${CELL}/points/#` } });
+  await new Promise<void>((resolve, reject) => {
+    worker.on("message", (m: { received: number } | { subscribed: true } | { error: string }) => {
+      if ("received" in m) received = m.received;
+      else if ("subscribed" in m) resolve();
+      else reject(new Error(`watcher: ${m.error}`));
+    });
+  });
+  return { worker, received: () => received };
+}
+
+/**
+ * The same two cells run by the daemon (`cellio run`, its own process) under the same load: one
+ * summary window without MQTT, then one with it and the subscriber. The daemon's own figures.
+ */
+async function runDaemonPair(figures: Figure[], seconds: number, simPort: number, brokerUrl: string, brokerBlock: object, rt: number | undefined): Promise<void> {
+  if (process.platform !== "linux") return; // /proc
+  const sched = rt === undefined ? "" : `, loop SCHED_FIFO ${rt}`;
+  const dir = await mkdtemp(path.join(os.tmpdir(), "cellio-mqtt-daemon-"));
+  let daemon: Daemon | undefined;
+  let watcher: Worker | undefined;
+  try {
+    daemon = await Daemon.start({ yaml: benchCellYaml(CELL, simPort, undefined, rt), dir, windowSeconds: seconds });
+    await daemon.requireRealtime(rt);
+    const without = await daemon.window();
+    await daemon.stop();
+    daemon = undefined;
+    const base = `1000 points / 10 ms, no MQTT, cellio run (own process)${sched}`;
+    daemonFigures(figures, "mqtt", base, without);
+
+    const block = { ...brokerBlock, ...(process.env.BENCH_MQTT_EXTRA ? (JSON.parse(process.env.BENCH_MQTT_EXTRA) as object) : {}) };
+    daemon = await Daemon.start({ yaml: benchCellYaml(CELL, simPort, block, rt), dir, windowSeconds: seconds });
+    await daemon.requireRealtime(rt);
+    await daemon.waitMetric("cellio_mqtt_connected", (v) => v === 1, 10_000);
+    const w = await startWatcher(brokerUrl);
+    watcher = w.worker;
+    await sleep(2000); // as in-process: the publishing settles before a window opens
+    let r0 = 0;
+    let r1 = 0;
+    const withMqtt = await daemon.window({ onOpen: () => (r0 = w.received()), onClose: () => (r1 = w.received()) });
+    const kase = `1000 points / 10 ms, MQTT QoS 1 (worker), cellio run (own process)${sched}`;
+    figures.push({ bench: "mqtt", case: kase, metric: "received by a subscriber", value: (r1 - r0) / withMqtt.seconds, unit: "msg/s" });
+    daemonFigures(figures, "mqtt", kase, withMqtt, { w: without, name: "no MQTT, own process" });
+  } finally {
+    await watcher?.terminate();
+    await daemon?.stop();
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
