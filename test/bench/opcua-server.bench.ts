@@ -24,6 +24,21 @@
  * so the loop's thread only carries what cellio's main thread carries; on a
  * small machine they still compete for the same cores ("cpu" counts every
  * thread, "main event loop utilization" only the loop's thread).
+ *
+ * Those windows run cellio (CellApp) inside this bench process: their "loop
+ * thread: GC pause" and lateness figures also carry this process's heap and
+ * work (the clients' and simulator's messages arrive on this thread, the
+ * bench's bookkeeping; 78–92 ms pauses were once seen that were the bench's).
+ * They keep the run-queue and event-loop-utilization figures, which need the
+ * loop's own thread. The cases named "cellio run (own process)" then run the
+ * same cell as the daemon, `cellio run` in its own process (daemon.ts), at
+ * normal priority and with cycle.realtime_priority 10: one summary window with
+ * 0 clients, then one with the same 10 clients and changes, and report the
+ * daemon's own figures: loop lateness p99 and max from its `cycle summary` log
+ * line (exact, where /metrics' lateness buckets would only bound them), its
+ * loop thread's GC pauses from its /metrics (cellio_gc_pause_seconds: count
+ * and total exact, max as a bucket bound), CPU (all its threads) and RSS from
+ * /proc, and the change-to-client latency as above.
  * Prints figures; never asserts.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -56,6 +71,7 @@ import type { NorthHost } from "../../src/north/host/host.js";
 import { hashPassword } from "../../src/north/opcua-server/password.js";
 import { NOT_REQUESTED, applyRealtime, dropRealtime, type RealtimeState } from "../../src/infra/realtime.js";
 import { addRunQueueFigures, loopWindow, sleep, type Figure, type LoopWindow } from "./util.js";
+import { Daemon, daemonFigures, freePort } from "./daemon.js";
 
 const PERIOD = 10;
 const POINTS = 999; // + the probe: 1,000 monitored items per client
@@ -69,12 +85,12 @@ type ClientMsg = { kind: "subscribed"; items: number } | { kind: "seen"; seq: nu
 
 const wall = (): number => performance.timeOrigin + performance.now();
 
-function cellYaml(port: number, opcua: object): string {
+function cellYaml(port: number, opcua: object, realtimePriority?: number): string {
   const points = Array.from({ length: POINTS }, (_, i) => `      r${i}: { address: "hr:${i}:int16" }`).join("\n");
   return `
 version: 1
 cell: { id: bench-opcua }
-cycle: { period_ms: ${PERIOD}, input_budget_ms: 4, output_budget_ms: 4 }
+cycle: { period_ms: ${PERIOD}, input_budget_ms: 4, output_budget_ms: 4${realtimePriority === undefined ? "" : `, realtime_priority: ${realtimePriority}`} }
 devices:
   io:
     protocol: modbus-tcp
@@ -190,6 +206,57 @@ function startWorker<T>(data: Record<string, unknown>, onMessage: (m: T) => void
   return w;
 }
 
+/** The clients worker, connected and subscribed; it notes the probe's change-to-client latency while `measuring`. */
+interface Clients {
+  readonly latency: Histogram;
+  measuring: boolean;
+  /** Close every session; the notifications received. */
+  stop(): Promise<number>;
+  terminate(): Promise<void>;
+}
+
+async function startClients(url: string, ns: string, pkiDir: string, probes: ReadonlyMap<number, number>): Promise<Clients> {
+  let subscribed = 0;
+  let notifications = 0;
+  let clientError = "";
+  const latency = new Histogram();
+  const c: Clients = {
+    latency,
+    measuring: false,
+    stop: async () => {
+      const done = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+      worker.postMessage("stop");
+      await Promise.race([done, sleep(10_000)]);
+      return notifications;
+    },
+    terminate: async () => void (await worker.terminate()),
+  };
+  const worker = startWorker<ClientMsg>({ role: "opcua-bench-clients", url, ns, pkiDir, clients: CLIENTS }, (m) => {
+    if (m.kind === "subscribed") subscribed++;
+    else if (m.kind === "error") clientError = m.error;
+    else if (m.kind === "done") notifications = m.notifications;
+    else if (m.kind === "seen" && c.measuring) {
+      const t0 = probes.get(m.seq);
+      if (t0 !== undefined) latency.recordMs(m.wallMs - t0);
+    }
+  });
+  const t0 = performance.now();
+  while (subscribed < CLIENTS && clientError === "" && performance.now() - t0 < 120_000) await sleep(50);
+  if (clientError !== "" || subscribed < CLIENTS) {
+    await worker.terminate();
+    throw new Error(`OPC UA bench clients: ${clientError || `${subscribed} of ${CLIENTS} subscribed after 120 s`}`);
+  }
+  return c;
+}
+
+function latencyFigures(kase: string, latency: Histogram, add: (kase: string, metric: string, value: number, unit: string) => void): void {
+  const l = latency.summary();
+  add(kase, "change-to-client latency p50", l.p50, "ms");
+  add(kase, "change-to-client latency p99", l.p99, "ms");
+  add(kase, "change-to-client latency max", l.max, "ms");
+  add(kase, "latency samples", l.count, "probes");
+}
+
 function bridgeFigures(kase: string, b0: BridgeCounters, north: NorthHost, add: (kase: string, metric: string, value: number, unit: string) => void): void {
   const b = north.bridgeCounters;
   const t = north.bridgeTime.summary();
@@ -216,6 +283,57 @@ function windowFigures(figures: Figure[], kase: string, w: LoopWindow, add: (kas
 /** SCHED_FIFO priority of the loop's thread in the last two windows (what cycle.realtime_priority applies at start). */
 const RT = 10;
 
+const KASE = `${CLIENTS} clients x ${POINTS + 1} items`;
+
+/**
+ * The cell run by the daemon (`cellio run`, its own process) with the same OPC UA block, a fixed
+ * free port and the same trusted client certificate: one summary window with 0 clients, then one
+ * with the clients; the daemon's own figures.
+ */
+async function runDaemonCase(
+  figures: Figure[],
+  seconds: number,
+  env: { simPort: number; opcua: Record<string, unknown>; dir: string; pkiDir: string; probes: ReadonlyMap<number, number> },
+  rt: number | undefined,
+): Promise<void> {
+  if (process.platform !== "linux") return; // /proc
+  const add = (kase: string, metric: string, value: number, unit: string): void => void figures.push({ bench: "opcua-server", case: kase, metric, value, unit });
+  const sched = rt === undefined ? "" : `, loop SCHED_FIFO ${rt}`;
+  const port = await freePort();
+  const dir = await mkdtemp(path.join(env.dir, "daemon-"));
+  const daemon = await Daemon.start({ yaml: cellYaml(env.simPort, { ...env.opcua, port }, rt), dir, windowSeconds: seconds });
+  let clients: Clients | undefined;
+  try {
+    const listening = daemon.waitLog((r) => typeof r.msg === "string" && r.msg.includes("OPC UA server listening"), 300_000, "OPC UA server listening");
+    listening.catch(() => undefined); // awaited below; not unhandled if the daemon fails first
+    await daemon.requireRealtime(rt);
+    const ns = (await listening).namespace;
+    if (typeof ns !== "string") throw new Error("the daemon's OPC UA listening line has no namespace");
+    await sleep(2000);
+    const idle = await daemon.window();
+    const idleCase = `0 clients, cellio run (own process)${sched}`;
+    daemonFigures(figures, "opcua-server", idleCase, idle);
+    clients = await startClients(`opc.tcp://127.0.0.1:${port}`, ns, env.pkiDir, env.probes);
+    await sleep(2000);
+    const cl = clients;
+    const busy = await daemon.window({
+      onOpen: () => {
+        cl.latency.reset();
+        cl.measuring = true;
+      },
+      onClose: () => (cl.measuring = false),
+    });
+    const kase = `${KASE}, cellio run (own process)${sched}`;
+    daemonFigures(figures, "opcua-server", kase, busy, { w: idle, name: "0 clients, own process" });
+    latencyFigures(kase, cl.latency, add);
+    add(kase, "notifications received (connect to stop)", await cl.stop(), "values");
+    clients = undefined;
+  } finally {
+    await clients?.terminate();
+    await daemon.stop();
+  }
+}
+
 export async function runOpcuaServerBench(seconds: number): Promise<Figure[]> {
   const figures: Figure[] = [];
   const add = (kase: string, metric: string, value: number, unit: string): void => void figures.push({ bench: "opcua-server", case: kase, metric, value, unit });
@@ -230,7 +348,7 @@ export async function runOpcuaServerBench(seconds: number): Promise<Figure[]> {
     }
   });
   let app: CellApp | undefined;
-  let clients: Worker | undefined;
+  let clients: Clients | undefined;
   let realtime: RealtimeState = NOT_REQUESTED;
   try {
     while (simPort === 0) await sleep(10);
@@ -267,49 +385,26 @@ export async function runOpcuaServerBench(seconds: number): Promise<Figure[]> {
     windowFigures(figures, "0 clients", idle, add);
     bridgeFigures("0 clients", b0, north, add);
 
-    const latency = new Histogram();
-    let subscribed = 0;
-    let notifications = 0;
-    let clientError = "";
-    let measuring = false;
-    clients = startWorker<ClientMsg>({ role: "opcua-bench-clients", url: `opc.tcp://127.0.0.1:${started.port}`, ns: started.namespaceUri, pkiDir, clients: CLIENTS }, (m) => {
-      if (m.kind === "subscribed") subscribed++;
-      else if (m.kind === "error") clientError = m.error;
-      else if (m.kind === "done") notifications = m.notifications;
-      else if (m.kind === "seen" && measuring) {
-        const t0 = probes.get(m.seq);
-        if (t0 !== undefined) latency.recordMs(m.wallMs - t0);
-      }
-    });
-    const t0 = performance.now();
-    while (subscribed < CLIENTS && clientError === "" && performance.now() - t0 < 120_000) await sleep(50);
-    if (clientError !== "") throw new Error(`OPC UA bench clients: ${clientError}`);
+    const cl = await startClients(`opc.tcp://127.0.0.1:${started.port}`, started.namespaceUri, pkiDir, probes);
+    clients = cl;
     await sleep(2000);
-    const kase = `${CLIENTS} clients x ${POINTS + 1} items`;
     const busyWindow = async (k: string): Promise<void> => {
-      latency.reset();
-      measuring = true;
+      cl.latency.reset();
+      cl.measuring = true;
       const b1 = { ...north.bridgeCounters };
       north.bridgeTime.reset();
       const busy = await loopWindow(app!, seconds);
-      measuring = false;
+      cl.measuring = false;
       windowFigures(figures, k, busy, add);
-      const l = latency.summary();
-      add(k, "change-to-client latency p50", l.p50, "ms");
-      add(k, "change-to-client latency p99", l.p99, "ms");
-      add(k, "change-to-client latency max", l.max, "ms");
-      add(k, "latency samples", l.count, "probes");
+      latencyFigures(k, cl.latency, add);
       bridgeFigures(k, b1, north, add);
     };
-    await busyWindow(kase);
+    await busyWindow(KASE);
     // The same with the loop's thread under SCHED_FIFO, as cycle.realtime_priority sets it at start.
     realtime = applyRealtime(RT);
     if (!realtime.applied) throw new Error(`real-time priority refused: ${realtime.reason ?? "?"}`);
-    await busyWindow(`${kase}, loop SCHED_FIFO ${RT}`);
-    const done = new Promise<void>((resolve) => clients!.once("exit", () => resolve()));
-    clients.postMessage("stop");
-    await Promise.race([done, sleep(10_000)]);
-    add(kase, "notifications received (both windows)", notifications, "values");
+    await busyWindow(`${KASE}, loop SCHED_FIFO ${RT}`);
+    add(KASE, "notifications received (both windows)", await cl.stop(), "values");
     clients = undefined;
     await sleep(2000);
     const b2 = { ...north.bridgeCounters };
@@ -317,6 +412,12 @@ export async function runOpcuaServerBench(seconds: number): Promise<Figure[]> {
     const idleRt = await loopWindow(app, seconds);
     windowFigures(figures, `0 clients, loop SCHED_FIFO ${RT}`, idleRt, add);
     bridgeFigures(`0 clients, loop SCHED_FIFO ${RT}`, b2, north, add);
+    // The same cell as the daemon, in its own process: the bench process's heap and threads out of its figures.
+    await app.stop(2000);
+    app = undefined;
+    dropRealtime(realtime);
+    realtime = NOT_REQUESTED;
+    for (const rt of [undefined, RT]) await runDaemonCase(figures, seconds, { simPort, opcua, dir, pkiDir, probes }, rt);
   } finally {
     dropRealtime(realtime);
     await clients?.terminate();
