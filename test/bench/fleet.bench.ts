@@ -27,8 +27,7 @@
  * and once more with max_in_flight 2 (devices that take pipelined requests).
  */
 import { spawn, spawnSync } from "node:child_process";
-import net from "node:net";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -42,6 +41,7 @@ import { Histogram } from "../../src/loop/histogram.js";
 import { median } from "../integration/helpers.js";
 import { FleetSim, type SimReport } from "./fleet-sim.js";
 import { cpuMeter, sleep, type Figure } from "./util.js";
+import { freePort, procUsage } from "./daemon.js";
 
 const PERIOD = 10;
 /** Requests on the wire per connection (FLEET_MAX_IN_FLIGHT, default 1: strictly sequential, the device default). */
@@ -186,16 +186,6 @@ async function runCellio(
   };
 }
 
-/** utime + stime of a process in clock ticks, and its resident set in MiB, from /proc. */
-async function procUsage(pid: number): Promise<{ ticks: number; rssMiB: number }> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat(5))
-  const status = await readFile(`/proc/${pid}/status`, "utf8");
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-  return { ticks, rssMiB: kb / 1024 };
-}
-
 /** The fleet run by the daemon itself (`cellio run` in its own process): its CPU and RSS. */
 async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSim, opts: RunOptions = {}): Promise<DeviceSide | undefined> {
   if (process.platform !== "linux") return undefined;
@@ -224,15 +214,6 @@ async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSi
     await new Promise((r) => proc.once("exit", r));
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-/** A free TCP port on 127.0.0.1 (for the daemon's /metrics). */
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 /** The daemon's own counters, from its Prometheus /metrics: cycles and input deadline misses. */
