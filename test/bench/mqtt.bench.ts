@@ -25,7 +25,8 @@
  * Those windows run cellio (CellApp) inside this bench process, so their
  * "loop thread: GC pause" and lateness figures also carry this process's own
  * heap and work (the watcher's messages arrive over a worker port, the bench's
- * bookkeeping, every bench before it under `npm run bench`). They keep the
+ * bookkeeping, every bench before it under `npm run bench`; REPORT.md has
+ * 55.7 ms and 78 ms pauses of that heap). They keep the
  * run-queue figures, which need the loop's own thread. The cases named
  * "cellio run (own process)" run the same two cells as the daemon,
  * `cellio run` in its own process (daemon.ts), under the same MQTT load
@@ -66,7 +67,10 @@ export async function runMqttBench(seconds: number): Promise<Figure[]> {
     // The same pair of windows with the loop's thread at normal priority, then real-time.
     for (const rt of [undefined, RT]) {
       await runPair(figures, seconds, sim.port, broker.url, brokerBlock, rt);
-      await runDaemonPair(figures, seconds, sim.port, broker.url, brokerBlock, rt);
+      // A daemon case that fails is said on stderr and leaves its rows out; the in-process rows stay.
+      await runDaemonPair(figures, seconds, sim.port, broker.url, brokerBlock, rt).catch((e: unknown) => {
+        process.stderr.write(`mqtt bench: the daemon case${rt === undefined ? "" : ` (SCHED_FIFO ${rt})`} failed, its rows are left out: ${e instanceof Error ? e.message : String(e)}\n`);
+      });
     }
   } finally {
     await sim.stop();
