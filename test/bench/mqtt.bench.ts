@@ -34,7 +34,7 @@
  * window: loop lateness p99 and max from its `cycle summary` log line (exact,
  * where /metrics' lateness buckets would only bound them), its loop thread's
  * GC pauses from its /metrics (cellio_gc_pause_seconds: count and total
- * exact, max as a bucket bound), CPU (all its threads) and RSS from /proc.
+ * exact, the max within one bucket), CPU (all its threads) and RSS from /proc.
  * The broker's acknowledgements are not counted there (the daemon does not
  * export them); the subscriber's rate is (±250 ms of messages per window).
  *

@@ -37,7 +37,7 @@
  * daemon's own figures: loop lateness p99 and max from its `cycle summary` log
  * line (exact, where /metrics' lateness buckets would only bound them), its
  * loop thread's GC pauses from its /metrics (cellio_gc_pause_seconds: count
- * and total exact, max as a bucket bound), CPU (all its threads) and RSS from
+ * and total exact, the max within one bucket), CPU (all its threads) and RSS from
  * /proc, and the change-to-client latency as above.
  * Prints figures; never asserts.
  */
