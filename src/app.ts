@@ -74,6 +74,11 @@ export class CellApp {
   readonly http: HttpService | undefined;
   /** The state file keeper, when there is a state folder (AppOptions.stateDir or config state.dir). */
   readonly state: StatePersister | undefined;
+  /**
+   * The cell's state folder: AppOptions.stateDir, else the config's state.dir, else $STATE_DIRECTORY,
+   * else ./state next to the config file. OPC UA certificates (client and server) default into it.
+   */
+  readonly stateDir: string;
   /** The loop thread's scheduling (config cycle.realtime_priority), as read back from the kernel at start. */
   realtime: RealtimeState = NOT_REQUESTED;
   /** The loop thread's timer slack (Linux), as read back at start. */
@@ -96,11 +101,13 @@ export class CellApp {
     const buses = new ModbusLinks(this.log);
     const configDir = path.dirname(path.resolve(loaded.file));
     const st = loaded.config.state;
-    const stateDir = opts.stateDir ?? (st?.dir === undefined ? undefined : resolveStateDir({ configured: st.dir, configFile: loaded.file }));
+    // The state file is kept when a folder is given (cellio run always gives one); certificates always have a home.
+    const persistDir = opts.stateDir ?? (st?.dir === undefined ? undefined : resolveStateDir({ configured: st.dir, configFile: loaded.file }));
+    this.stateDir = persistDir ?? resolveStateDir({ configFile: loaded.file });
     for (const d of model.devices) {
       const points = d.points.map((i) => model.points[i]!);
       const log = this.log.child({ component: "driver", device: d.name });
-      const driver = createDriver(d.name, d.config, points, clock, log, buses, { baseDir: configDir, ...(stateDir === undefined ? {} : { stateDir }) });
+      const driver = createDriver(d.name, d.config, points, clock, log, buses, { baseDir: configDir, stateDir: this.stateDir });
       drivers.push(driver);
       runners.push(
         new DeviceRunner(
@@ -136,9 +143,9 @@ export class CellApp {
     this.http = http?.enabled
       ? new HttpService({ config: http, cell: { model, loop: this.loop, runners, drivers, northStats: () => this.northStats(), realtimePriority: () => this.realtime.priority }, clock, log: this.log })
       : undefined;
-    this.state = stateDir
+    this.state = persistDir
       ? new StatePersister({
-          dir: stateDir,
+          dir: persistDir,
           cell: model.cellId,
           engines: this.loop.logic,
           log: this.log,

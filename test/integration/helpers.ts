@@ -170,11 +170,11 @@ export function testLogger(): Logger {
 }
 
 /** Load `yaml`, build a CellApp on the real clock, start it; stopped by the teardown. */
-export async function startCell(yaml: string, t: Teardown, opts: { start?: boolean; north?: NorthOptions } = {}): Promise<RunningCell> {
+export async function startCell(yaml: string, t: Teardown, opts: { start?: boolean; north?: NorthOptions; stateDir?: string } = {}): Promise<RunningCell> {
   const loaded = loadConfigText(yaml);
   // MQTT / OPC UA: in-thread by default (vitest runs TypeScript sources, which a worker thread cannot load);
   // test/north/host/worker.test.ts passes the compiled worker (builtNorthWorker()).
-  const app = new CellApp(loaded, { log: testLogger(), north: opts.north ?? { mode: "in-thread" } });
+  const app = new CellApp(loaded, { log: testLogger(), north: opts.north ?? { mode: "in-thread" }, ...(opts.stateDir === undefined ? {} : { stateDir: opts.stateDir }) });
   const cycles: CycleResult[] = [];
   const sub = app.loop.cycles$.subscribe((c) => {
     cycles.push(c);

@@ -35,8 +35,10 @@ export interface NorthInit {
   readonly opcua?: OpcuaConfig | undefined;
   /** The whole loaded config, for the MQTT birth's config hash. */
   readonly config: unknown;
-  /** Directory of the config file: relative TLS files are resolved against it. */
+  /** Directory of the config file: relative TLS files and OPC UA server folders are resolved against it. */
   readonly baseDir: string;
+  /** The cell's state folder: the OPC UA server's certificates default to opcua-server/pki in it. */
+  readonly stateDir: string;
   /** The main logger's level: the worker does not even format what would be dropped. */
   readonly logLevel: string;
   /** The cell keeps alarm states (core/alarms.ts): deltas carry them, the OPC UA conditions follow them. */

@@ -75,7 +75,15 @@ export class NorthRuntime {
     if (init.opcua) {
       try {
         const { CellOpcuaServer } = await import("../opcua-server/server.js");
-        const server = new CellOpcuaServer({ config: init.opcua, view: this.mirror.opcuaView(), commands: this.deps.commands, log: this.log, clock });
+        const server = new CellOpcuaServer({
+          config: init.opcua,
+          view: this.mirror.opcuaView(),
+          commands: this.deps.commands,
+          log: this.log,
+          clock,
+          baseDir: init.baseDir,
+          stateDir: init.stateDir,
+        });
         await server.prepare();
         this.opcua = server;
       } catch (e) {

@@ -27,6 +27,8 @@ export interface NorthOptions {
 
 /** The parts of a CellApp the host reads. */
 export interface NorthAppLike {
+  /** The cell's state folder (the OPC UA server's default PKI lives in it). */
+  readonly stateDir: string;
   readonly loaded: {
     readonly file: string;
     readonly config: { readonly mqtt?: MqttConfig | undefined; readonly opcua?: OpcuaConfig | undefined };
@@ -83,6 +85,7 @@ export function northHostOf(app: NorthAppLike, log: Logger, clock: Clock, opts: 
       opcua: config.opcua,
       config,
       baseDir: path.dirname(path.resolve(file)),
+      stateDir: app.stateDir,
     },
     cycles$: app.loop.cycles$,
     source: {

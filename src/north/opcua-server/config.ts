@@ -111,8 +111,14 @@ export const opcuaConfigSchema = z
     port: z.number().int().min(0).max(65535).default(4840).describe("TCP port (0: any free port, for tests)"),
     host: z.string().min(1).optional().describe("Address to listen on (default: every interface)"),
     hostname: z.string().min(1).optional().describe("Host name in endpoint URLs and the certificate (default: host, else this machine's name)"),
-    state_dir: z.string().min(1).default("./.cellio").describe("cellio's state folder (relative paths: from the working directory)"),
-    pki_dir: z.string().min(1).optional().describe("PKI folder: own certificate, trusted/, rejected/ (default <state_dir>/pki)"),
+    state_dir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "The OPC UA server's folder, relative to the config file. Default: opcua-server/ in the cell's state folder (cellio run --state-dir, state.dir, $STATE_DIRECTORY, else ./state next to the config file)",
+      ),
+    pki_dir: z.string().min(1).optional().describe("PKI folder: own certificate, trusted/, rejected/, relative to the config file (default <state_dir>/pki)"),
     security: opcuaSecuritySchema.default(DEFAULT_SECURITY),
     users: z.record(z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, "user name: 1-64 letters, digits, _ . @ -"), opcuaUserSchema).default({}).describe("Users by name"),
     publish_interval_ms: z

@@ -144,8 +144,19 @@ export function warnInsecure(cfg: OpcuaConfig, log: Logger): void {
   }
 }
 
-export function resolvePkiDir(cfg: OpcuaConfig, cwd = process.cwd()): string {
-  return path.resolve(cwd, cfg.pki_dir ?? path.join(cfg.state_dir, "pki"));
+/** Where the server's files go: relative paths from the config file's folder, the default in the cell's state folder. */
+export interface ServerDirs {
+  /** The config file's folder. */
+  readonly baseDir: string;
+  /** The cell's state folder (see src/persist/config.ts resolveStateDir). */
+  readonly stateDir: string;
+}
+
+/** The PKI folder: `pki_dir`, else `<state_dir>/pki`, else `opcua-server/pki` in the cell's state folder. */
+export function resolvePkiDir(cfg: Pick<OpcuaConfig, "pki_dir" | "state_dir">, dirs: ServerDirs): string {
+  if (cfg.pki_dir !== undefined) return path.resolve(dirs.baseDir, cfg.pki_dir);
+  const serverDir = cfg.state_dir === undefined ? path.join(dirs.stateDir, "opcua-server") : path.resolve(dirs.baseDir, cfg.state_dir);
+  return path.join(serverDir, "pki");
 }
 
 /**

@@ -12,6 +12,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import os from "node:os";
+import path from "node:path";
 import { OPCUAServer, UserNameIdentityToken, type OPCUAServerOptions, type StatusCode, type UserManagerOptions } from "node-opcua";
 import { systemClock, type Clock } from "../../infra/clock.js";
 import { CellioError, errorMessage } from "../../infra/errors.js";
@@ -48,8 +49,10 @@ export interface OpcuaServerOptions {
   readonly commands?: CommandPort;
   readonly log: Logger;
   readonly clock?: Clock;
-  /** Base of relative state_dir / pki_dir (default: the working directory). */
-  readonly cwd?: string;
+  /** Base of relative state_dir / pki_dir (the config file's folder; default: the working directory). */
+  readonly baseDir?: string;
+  /** The cell's state folder: the PKI's default is opcua-server/pki in it (default: ./state in baseDir). */
+  readonly stateDir?: string;
 }
 
 export interface StartedServer {
@@ -102,7 +105,8 @@ export class CellOpcuaServer {
     if (issues.length > 0) {
       throw new CellioError("CELLIO_ERR_CONFIG", `opcua: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, { issues });
     }
-    const pkiDir = resolvePkiDir(cfg, this.opts.cwd);
+    const baseDir = this.opts.baseDir ?? process.cwd();
+    const pkiDir = resolvePkiDir(cfg, { baseDir, stateDir: this.opts.stateDir ?? path.join(baseDir, "state") });
     await mkdir(pkiDir, { recursive: true, mode: 0o700 });
     warnInsecure(cfg, this.log);
     const users = new UserDirectory(cfg.users);

@@ -78,6 +78,7 @@ describe("CycleBridge + CellMirror", () => {
       sequences: [{ id: "pick" }],
       config: {},
       baseDir: "/",
+      stateDir: "/state",
       logLevel: "silent",
       alarms: false,
       shared: createShared(),
@@ -170,7 +171,7 @@ describe("alarms through the bridge", () => {
     const src = { ...source([], [], { state: "good", lastError: "" }), alarms: () => alarms };
     const bridge = new CycleBridge(src, { points: 1, clock, paceMs: 10 });
     const { points } = pointTable([["io.a", "int", "input"]]);
-    const mirror = new CellMirror({ cellId: "c", periodMs: 10, points, devices: ["io"], interlocks: [], sequences: [], config: {}, baseDir: "/", logLevel: "silent", alarms: true, shared: createShared(), commandTimeoutMs: 100 });
+    const mirror = new CellMirror({ cellId: "c", periodMs: 10, points, devices: ["io"], interlocks: [], sequences: [], config: {}, baseDir: "/", stateDir: "/state", logLevel: "silent", alarms: true, shared: createShared(), commandTimeoutMs: 100 });
     const img = [goodSample(1, 1)];
     const d1 = bridge.onCycle(cycle(0, img), 0)!.delta;
     expect(d1.alarms).toEqual(alarms);
@@ -203,7 +204,7 @@ describe("the control mode through the bridge", () => {
     const src: BridgeSource = { ...source([], [], { state: "good", lastError: "" }), manualPermitted: () => permitted.v };
     const bridge = new CycleBridge(src, { points: 1, clock, paceMs: 10, maxEvents });
     const { points } = pointTable([["io.a", "int", "input"]]);
-    const mirror = new CellMirror({ cellId: "c", periodMs: 10, points, devices: ["io"], interlocks: [], sequences: [], config: {}, baseDir: "/", logLevel: "silent", alarms: false, shared: createShared(), commandTimeoutMs: 100 });
+    const mirror = new CellMirror({ cellId: "c", periodMs: 10, points, devices: ["io"], interlocks: [], sequences: [], config: {}, baseDir: "/", stateDir: "/state", logLevel: "silent", alarms: false, shared: createShared(), commandTimeoutMs: 100 });
     const seen: MirrorCycle[] = [];
     mirror.cycles$.subscribe((c) => seen.push(c));
     let applied = 0;

@@ -68,11 +68,10 @@ opcua:
   port: 0
   host: 127.0.0.1
   hostname: 127.0.0.1
-  state_dir: ${JSON.stringify(path.join(dir, "state"))}
   security: { allow_none: true, allow_anonymous: true, anonymous_role: operator }
 `,
       t,
-      { north: { workerEntry: entry } },
+      { north: { workerEntry: entry }, stateDir: path.join(dir, "state") },
     );
     const north = cell.app.north!;
     expect(north.worker).toBeDefined(); // a real worker thread
@@ -100,6 +99,8 @@ opcua:
     // OPC UA: the value and a write (operator, operator-writable) through the router; a refused one too.
     const pki = await clientPki(path.join(dir, "client-pki"), "cellio-north-worker-test");
     const opcua = north.status.opcua!.started!;
+    // No opcua.state_dir: the server's certificates live in the cell's state folder (as the state file does).
+    expect(opcua.pkiDir).toBe(path.join(dir, "state", "opcua-server", "pki"));
     const c = await connect(`opc.tcp://127.0.0.1:${opcua.port}`, { pki, mode: MessageSecurityMode.None, policy: SecurityPolicy.None });
     t.add(() => c.close());
     const ns = await cellNamespace(c.session, opcua.namespaceUri);

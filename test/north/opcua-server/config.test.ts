@@ -13,7 +13,7 @@ import { hashPasswordCommand } from "../../../src/cli/hash-password.js";
 import { sample } from "../../../src/core/sample.js";
 import { opcuaConfigIssues, opcuaConfigSchema } from "../../../src/north/opcua-server/config.js";
 import { hashPassword, isPasswordHash, parsePasswordHash, verifyPassword } from "../../../src/north/opcua-server/password.js";
-import { endpointSecurity, UserDirectory } from "../../../src/north/opcua-server/security.js";
+import { endpointSecurity, resolvePkiDir, UserDirectory } from "../../../src/north/opcua-server/security.js";
 import { changed, sampleDataValue, SOURCE_TS_REFRESH_MS } from "../../../src/north/opcua-server/values.js";
 import { pointType, type PointType } from "../../../src/north/opcua-server/data-types.js";
 
@@ -34,7 +34,7 @@ describe("opcua config", () => {
       allow_anonymous: false,
       anonymous_role: "viewer",
     });
-    expect(c.state_dir).toBe("./.cellio");
+    expect(c.state_dir).toBeUndefined();
     expect(c.pki_dir).toBeUndefined();
     expect(c.limits.max_sessions).toBe(10);
     expect(c.publish_interval_ms).toBe(50);
@@ -76,6 +76,14 @@ describe("opcua config", () => {
     expect(issues).toEqual([expect.stringMatching(/^devices.io1.points.Status: point io1.Status is named Status/), expect.stringMatching(/^opcua.users: no users and allow_anonymous is false/)]);
     const anon = opcuaConfigSchema.parse({ users: { anonymous: { password_hash: "scrypt$1024$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", role: "viewer" } } });
     expect(opcuaConfigIssues(anon, [], [], map).map((i) => i.message)).toEqual(['"anonymous" is reserved for anonymous sessions']);
+  });
+
+  it("puts the PKI in the cell's state folder by default; state_dir and pki_dir are relative to the config file", () => {
+    const dirs = { baseDir: "/etc/cellio", stateDir: "/var/lib/cellio" };
+    expect(resolvePkiDir({}, dirs)).toBe("/var/lib/cellio/opcua-server/pki");
+    expect(resolvePkiDir({ state_dir: "srv" }, dirs)).toBe("/etc/cellio/srv/pki");
+    expect(resolvePkiDir({ state_dir: "/data/opcua" }, dirs)).toBe("/data/opcua/pki");
+    expect(resolvePkiDir({ state_dir: "srv", pki_dir: "../pki" }, dirs)).toBe("/etc/pki");
   });
 });
 
