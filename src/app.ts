@@ -12,7 +12,6 @@ import { systemClock, type Clock } from "./infra/clock.js";
 import type { Logger } from "./infra/logger.js";
 import { errorMessage } from "./infra/errors.js";
 import { NOT_REQUESTED, SINGLE_THREADED_GC, applyRealtime, dropRealtime, gcOnLoopThread, type RealtimeState } from "./infra/realtime.js";
-import { SLACK_UNCHANGED, restoreTimerSlack, setTimerSlack, type TimerSlackState } from "./infra/timer-slack.js";
 import { ControlLoop, type CycleResult } from "./loop/control-loop.js";
 import { DeviceRunner } from "./loop/device-runner.js";
 import type { DeviceDriver } from "./loop/device-port.js";
@@ -81,8 +80,6 @@ export class CellApp {
   readonly stateDir: string;
   /** The loop thread's scheduling (config cycle.realtime_priority), as read back from the kernel at start. */
   realtime: RealtimeState = NOT_REQUESTED;
-  /** The loop thread's timer slack (Linux), as read back at start. */
-  timerSlack: TimerSlackState = SLACK_UNCHANGED;
   private readonly log: Logger;
   private summarySub: Subscription | undefined;
   private eventSub: Subscription | undefined;
@@ -189,14 +186,8 @@ export class CellApp {
     }
   }
 
-  /**
-   * This thread (the loop's): the finest timer slack, and SCHED_FIFO when the config asks for it.
-   * Refused: logged, the cell runs on.
-   */
+  /** SCHED_FIFO for this thread (the loop's) when the config asks for it; refused: logged, the cell runs on. */
   private startRealtime(): void {
-    this.timerSlack = setTimerSlack();
-    if (this.timerSlack.ns !== undefined) this.log.debug({ ns: this.timerSlack.ns, previous: this.timerSlack.previous }, "loop thread timer slack set");
-    else this.log.info({ reason: this.timerSlack.reason }, `loop thread timer slack left as it is: ${this.timerSlack.reason ?? ""}`);
     const priority = this.loaded.model.cycle.realtimePriority;
     if (priority === undefined) return;
     this.realtime = applyRealtime(priority);
@@ -292,8 +283,6 @@ export class CellApp {
     this.loop.stop();
     dropRealtime(this.realtime);
     this.realtime = NOT_REQUESTED;
-    restoreTimerSlack(this.timerSlack);
-    this.timerSlack = SLACK_UNCHANGED;
     const stateSaved = this.state?.flush(Math.min(1000, timeoutMs));
     const res = await this.loop.writeSafeOutputs(timeoutMs);
     outputsSafe(); // only now may a hung north worker be terminated
