@@ -32,7 +32,7 @@ export interface RobotSignal {
 
 const job = (current: Value, echo: Value): number => (Number(current) || Number(echo)) | 0;
 
-/** Teach → manual reduced speed; play → automatic; play with command remote → automatic external (reference/motoman.md §4). */
+/** Teach → manual reduced speed; play → automatic; play with command remote → automatic external (our choice of OPC 40010-1 OperationalModeEnumeration values; simulators/motoman/README.md). */
 export function operationalMode(teach: boolean, play: boolean, remote: boolean): number {
   if (teach) return OPERATIONAL_MODE.MANUAL_REDUCED_SPEED;
   if (play) return remote ? OPERATIONAL_MODE.AUTOMATIC_EXTERNAL : OPERATIONAL_MODE.AUTOMATIC;
