@@ -11,7 +11,7 @@ import { InputTable } from "./core/input-table.js";
 import { systemClock, type Clock } from "./infra/clock.js";
 import type { Logger } from "./infra/logger.js";
 import { errorMessage } from "./infra/errors.js";
-import { NOT_REQUESTED, SINGLE_THREADED_GC, applyRealtime, dropRealtime, gcOnLoopThread, type RealtimeState } from "./infra/realtime.js";
+import { NOT_REQUESTED, SINGLE_THREADED_GC, applyRealtime, dropRealtime, gcOnLoopThread, missingDaemonFlags, type RealtimeState } from "./infra/realtime.js";
 import { ControlLoop, type CycleResult } from "./loop/control-loop.js";
 import { DeviceRunner } from "./loop/device-runner.js";
 import type { DeviceDriver } from "./loop/device-port.js";
@@ -186,8 +186,18 @@ export class CellApp {
     }
   }
 
-  /** SCHED_FIFO for this thread (the loop's) when the config asks for it; refused: logged, the cell runs on. */
+  /**
+   * SCHED_FIFO for this thread (the loop's) when the config asks for it; refused: logged, the cell runs on.
+   * Node started without the daemon's flags: logged.
+   */
   private startRealtime(): void {
+    const missing = missingDaemonFlags();
+    if (missing.length > 0) {
+      this.log.info(
+        { missing },
+        `node was started without ${missing.join(" ")}, which the daemon runs with (systemd unit, npm start, the cellio command): the loop thread's GC pauses can be longer (src/infra/realtime.ts)`,
+      );
+    }
     const priority = this.loaded.model.cycle.realtimePriority;
     if (priority === undefined) return;
     this.realtime = applyRealtime(priority);

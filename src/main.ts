@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc
+#!/usr/bin/env -S node --single-threaded-gc --no-memory-reducer
 /**
  * cellio command line: run | validate | demo | sim | schema.
  */

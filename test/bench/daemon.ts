@@ -25,7 +25,7 @@ import net from "node:net";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
-import { SINGLE_THREADED_GC } from "../../src/infra/realtime.js";
+import { DAEMON_NODE_FLAGS } from "../../src/infra/realtime.js";
 import { MAIN, stopChild, type Figure } from "./util.js";
 
 /** utime + stime of a process (every thread) in clock ticks, and its resident set in MiB, from /proc. */
@@ -133,12 +133,12 @@ export class Daemon {
     });
   }
 
-  /** Write the config (with `http:` on a free port) and start `node --single-threaded-gc main.js run`. */
+  /** Write the config (with `http:` on a free port) and start `node <DAEMON_NODE_FLAGS> main.js run`. */
   static async start(o: DaemonOptions): Promise<Daemon> {
     const metricsPort = await freePort();
     const file = path.join(o.dir, "daemon.yaml");
     await writeFile(file, `${o.yaml}\nhttp: { port: ${metricsPort} }\n`);
-    const args = [SINGLE_THREADED_GC, MAIN, "run", "-c", file, "--summary-every", String(o.windowSeconds), "--state-dir", path.join(o.dir, "daemon-state")];
+    const args = [...DAEMON_NODE_FLAGS, MAIN, "run", "-c", file, "--summary-every", String(o.windowSeconds), "--state-dir", path.join(o.dir, "daemon-state")];
     const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, CELLIO_LOG_PRETTY: "0" } });
     return new Daemon(proc, metricsPort, o.windowSeconds);
   }

@@ -20,7 +20,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { SINGLE_THREADED_GC } from "../../src/infra/realtime.js";
+import { DAEMON_NODE_FLAGS } from "../../src/infra/realtime.js";
 import { Histogram } from "../../src/loop/histogram.js";
 import { ModbusTcpSimServer } from "../../simulators/modbus/tcp-server.js";
 import { RegisterBank } from "../../simulators/modbus/bank.js";
@@ -171,9 +171,9 @@ export class FleetSim {
   ) {}
 
   static async start(devices: number): Promise<FleetSim> {
-    // The simulator runs as the daemon does, with --single-threaded-gc (under SCHED_FIFO a GC would
-    // otherwise wait for V8 helper threads at normal priority).
-    const child = fork(fileURLToPath(import.meta.url), ["--fleet-sim", String(devices)], { stdio: ["ignore", "ignore", "inherit", "ipc"], execArgv: [SINGLE_THREADED_GC] });
+    // The simulator runs with the daemon's node flags (src/infra/realtime.ts: under SCHED_FIFO a GC would
+    // otherwise wait for V8 helper threads at normal priority; no heap compaction pause after start).
+    const child = fork(fileURLToPath(import.meta.url), ["--fleet-sim", String(devices)], { stdio: ["ignore", "ignore", "inherit", "ipc"], execArgv: [...DAEMON_NODE_FLAGS] });
     const { ports } = await new Promise<{ ports: number[] }>((resolve) => child.once("message", (m) => resolve(m as { ports: number[] })));
     return new FleetSim(child, ports);
   }

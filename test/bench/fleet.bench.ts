@@ -35,7 +35,7 @@ import { fileURLToPath } from "node:url";
 import ModbusSerial from "modbus-serial";
 import { loadConfigText } from "../../src/config/load.js";
 import { CellApp } from "../../src/app.js";
-import { SINGLE_THREADED_GC } from "../../src/infra/realtime.js";
+import { DAEMON_NODE_FLAGS } from "../../src/infra/realtime.js";
 import { silentLogger } from "../../src/infra/logger.js";
 import { Histogram } from "../../src/loop/histogram.js";
 import { median } from "../integration/helpers.js";
@@ -194,7 +194,7 @@ async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSi
   const metricsPort = await freePort();
   await writeFile(file, fleetYaml(ports, { ...opts, metricsPort }));
   const main = fileURLToPath(new URL("../../src/main.js", import.meta.url));
-  const proc = spawn(process.execPath, [SINGLE_THREADED_GC, main, "run", "-c", file, "--summary-every", "0", "--state-dir", dir], { stdio: ["ignore", "ignore", "inherit"] });
+  const proc = spawn(process.execPath, [...DAEMON_NODE_FLAGS, main, "run", "-c", file, "--summary-every", "0", "--state-dir", dir], { stdio: ["ignore", "ignore", "inherit"] });
   try {
     await sleep(3000); // start, connect, first good scan
     await sim.reset();

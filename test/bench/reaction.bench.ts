@@ -30,7 +30,7 @@ import { MOTOMAN_YRC1000_MAP } from "../../src/profiles/motoman-yrc1000-map.js";
 import { startSimulators } from "../../simulators/runner.js";
 import { closeClient, tcpClient } from "../simulators/modbus/client.js";
 import { freePorts } from "../e2e/helpers.js";
-import { SINGLE_THREADED_GC } from "../../src/infra/realtime.js";
+import { DAEMON_NODE_FLAGS } from "../../src/infra/realtime.js";
 import { MAIN, fmt, sleep, stopChild, type Figure } from "./util.js";
 
 const PERIOD = 10;
@@ -135,7 +135,7 @@ export async function runReactionBench(seconds: number): Promise<Figure[]> {
   const rtt = percentile(rtts, 50);
 
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: \`npm run bench\` builds it (npm run build)`);
-  const child = spawn(process.execPath, [SINGLE_THREADED_GC, MAIN, "run", "--config", file, "--summary-every", "0"], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, MAIN, "run", "--config", file, "--summary-every", "0"], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (b: Buffer) => {
     stderr = (stderr + b.toString()).slice(-4000);

@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
-import { SINGLE_THREADED_GC, applyRealtime, dropRealtime, gcOnLoopThread, linuxSys, schedOf, threadId, type RealtimeSys } from "../../src/infra/realtime.js";
+import { DAEMON_NODE_FLAGS, SINGLE_THREADED_GC, applyRealtime, missingDaemonFlags, dropRealtime, gcOnLoopThread, linuxSys, schedOf, threadId, type RealtimeSys } from "../../src/infra/realtime.js";
 import { SimDevice, Teardown, startCell, waitFor } from "../integration/helpers.js";
 
 function fakeSys(over: Partial<RealtimeSys> & { after?: { policy: number; priority: number } } = {}): RealtimeSys & { calls: string[][] } {
@@ -86,12 +86,20 @@ describe("realtime: V8's GC on the loop thread", () => {
     expect(gcOnLoopThread(["--max-old-space-size=200"])).toBe(false);
   });
 
-  it("every way the daemon is started passes it: the systemd unit, npm start, the cellio command", () => {
+  it("lists the daemon's node flags this process lacks", () => {
+    expect(missingDaemonFlags(["--single-threaded-gc", "--no-memory-reducer"])).toEqual([]);
+    expect(missingDaemonFlags(["--single-threaded-gc"])).toEqual(["--no-memory-reducer"]);
+    expect(missingDaemonFlags([])).toEqual(["--single-threaded-gc", "--no-memory-reducer"]);
+  });
+
+  it("every way the daemon is started passes the daemon's node flags: the systemd unit, npm start, the cellio command", () => {
+    const flags = DAEMON_NODE_FLAGS.join(" ");
+    expect(flags).toBe(`${SINGLE_THREADED_GC} --no-memory-reducer`);
     const unit = readFileSync("systemd/cellio.service", "utf8");
-    expect(unit).toMatch(new RegExp(`^ExecStart=/usr/bin/node ${SINGLE_THREADED_GC} `, "m"));
+    expect(unit).toMatch(new RegExp(`^ExecStart=/usr/bin/node ${flags} `, "m"));
     const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { scripts: Record<string, string> };
-    expect(pkg.scripts["start"]).toContain(`node ${SINGLE_THREADED_GC} `);
-    expect(readFileSync("src/main.ts", "utf8").split("\n")[0]).toBe(`#!/usr/bin/env -S node ${SINGLE_THREADED_GC}`);
+    expect(pkg.scripts["start"]).toContain(`node ${flags} `);
+    expect(readFileSync("src/main.ts", "utf8").split("\n")[0]).toBe(`#!/usr/bin/env -S node ${flags}`);
   });
 });
 
