@@ -12,6 +12,7 @@ import { systemClock, type Clock } from "./infra/clock.js";
 import type { Logger } from "./infra/logger.js";
 import { errorMessage } from "./infra/errors.js";
 import { NOT_REQUESTED, SINGLE_THREADED_GC, applyRealtime, dropRealtime, gcOnLoopThread, missingDaemonFlags, type RealtimeState } from "./infra/realtime.js";
+import { CycleSummary } from "./cycle-summary.js";
 import { ControlLoop, type CycleResult } from "./loop/control-loop.js";
 import { DeviceRunner } from "./loop/device-runner.js";
 import type { DeviceDriver } from "./loop/device-port.js";
@@ -81,7 +82,7 @@ export class CellApp {
   /** The loop thread's scheduling (config cycle.realtime_priority), as read back from the kernel at start. */
   realtime: RealtimeState = NOT_REQUESTED;
   private readonly log: Logger;
-  private summarySub: Subscription | undefined;
+  private readonly summary: CycleSummary;
   private eventSub: Subscription | undefined;
   private started = false;
 
@@ -135,6 +136,7 @@ export class CellApp {
       scheduler: opts.scheduler ?? asyncScheduler,
       log: this.log.child({ component: "loop" }),
     });
+    this.summary = new CycleSummary({ loop: this.loop, runners, periodMs: model.cycle.periodMs, log: this.log });
     this.north = northHostOf(this, this.log, clock, opts.north);
     const http = loaded.config.http;
     this.http = http?.enabled
@@ -178,12 +180,7 @@ export class CellApp {
     this.startRealtime();
     this.loop.start();
     await northReady;
-    const every = this.opts.summaryEveryMs ?? 0;
-    if (every > 0) {
-      const timer = setInterval(() => this.logSummary(), every);
-      timer.unref();
-      this.summarySub = { unsubscribe: () => clearInterval(timer) } as Subscription;
-    }
+    this.summary.start(this.opts.summaryEveryMs ?? 0);
   }
 
   /**
@@ -249,28 +246,9 @@ export class CellApp {
     };
   }
 
+  /** Log the cycle summary line now (and start a new window). */
   logSummary(): void {
-    const s = this.loop.stats;
-    const sum = s.summary();
-    const bad = this.runners.filter((r) => r.state !== "good").map((r) => `${r.name}:${r.state}`);
-    this.log.info(
-      {
-        mode: this.loop.mode,
-        cycles: sum.cycles,
-        periodMs: this.loaded.model.cycle.periodMs,
-        latenessP99Ms: round(sum.lateness.p99),
-        latenessMaxMs: round(sum.lateness.max),
-        cycleP99Ms: round(sum.duration.p99),
-        inputP99Ms: round(sum.inputPhase.p99),
-        outputP99Ms: round(sum.outputPhase.p99),
-        skipped: sum.skipped,
-        overruns: sum.overruns,
-        inputMisses: sum.inputMisses,
-        devicesNotGood: bad,
-      },
-      `cycle summary: T=${this.loaded.model.cycle.periodMs} ms, lateness p99 ${round(sum.lateness.p99)} ms, max ${round(sum.lateness.max)} ms, input phase p99 ${round(sum.inputPhase.p99)} ms, skipped ${sum.skipped}, misses ${sum.inputMisses}, mode ${this.loop.mode}`,
-    );
-    s.resetWindow();
+    this.summary.log();
   }
 
   /**
@@ -288,7 +266,7 @@ export class CellApp {
       this.log.warn({ err: errorMessage(e) }, "MQTT / OPC UA stop failed");
     });
     const httpStopped = this.http?.stop();
-    this.summarySub?.unsubscribe();
+    this.summary.stop();
     this.eventSub?.unsubscribe();
     this.loop.stop();
     dropRealtime(this.realtime);
@@ -311,8 +289,4 @@ export class CellApp {
     this.log.info("cell stopped");
     return { safeWritten: res.ok };
   }
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
 }

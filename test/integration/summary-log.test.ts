@@ -1,8 +1,9 @@
 /**
  * The periodic cycle summary (`cellio run --summary-every`): one line with the
  * window's lateness, the input phase's p99 (how much of its budget the reads
- * take) and the input deadline misses, here with a device that answers later
- * than the input budget on every read.
+ * take), the loop thread's GC pauses and the input deadline misses, here with
+ * a device that answers later than the input budget on every read; a window
+ * starts afresh after each line.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { CellApp } from "../../src/app.js";
@@ -43,6 +44,13 @@ devices:
     t.add(() => app.stop(1000));
     await app.start();
     await waitFor(() => app.loop.stats.cycles >= 20 && app.loop.stats.inputMisses >= 5, 10_000, "20 cycles with input misses");
+    // Garbage on this thread (the loop's): young-generation collections for certain.
+    let keep: number[][] = [];
+    for (let i = 0; i < 200_000; i++) {
+      keep.push(new Array<number>(50).fill(i));
+      if (keep.length > 1000) keep = [];
+    }
+    await new Promise((r) => setTimeout(r, 100)); // perf_hooks delivers gc entries a little later
     app.logSummary();
     const line = lines.find((l) => l.msg.startsWith("cycle summary"));
     expect(line, "a cycle summary line").toBeDefined();
@@ -50,6 +58,12 @@ devices:
     expect(line!["inputP99Ms"]).toBeGreaterThanOrEqual(7);
     expect(line!["inputMisses"]).toBeGreaterThanOrEqual(5);
     expect(typeof line!["outputP99Ms"]).toBe("number");
-    expect(line!.msg).toMatch(/input phase p99 \d+(\.\d+)? ms, skipped \d+, misses \d+, mode running/);
+    expect(line!["gcPauses"]).toBeGreaterThan(0);
+    expect(line!["gcPauseMaxMs"]).toBeGreaterThan(0);
+    expect(line!.msg).toMatch(/input phase p99 \d+(\.\d+)? ms, GC pause max \d+(\.\d+)? ms, skipped \d+, misses \d+, mode running/);
+    // The next window starts empty: no GC counted without one.
+    app.logSummary();
+    const next = lines.filter((l) => l.msg.startsWith("cycle summary"))[1]!;
+    expect(next["gcPauses"]).toBeLessThan(line!["gcPauses"] as number);
   });
 });
