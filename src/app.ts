@@ -11,6 +11,7 @@ import { InputTable } from "./core/input-table.js";
 import { systemClock, type Clock } from "./infra/clock.js";
 import type { Logger } from "./infra/logger.js";
 import { errorMessage } from "./infra/errors.js";
+import { sharedGcPauses } from "./infra/gc-monitor.js";
 import { NOT_REQUESTED, SINGLE_THREADED_GC, applyRealtime, dropRealtime, gcOnLoopThread, missingDaemonFlags, type RealtimeState } from "./infra/realtime.js";
 import { CycleSummary } from "./cycle-summary.js";
 import { ControlLoop, type CycleResult } from "./loop/control-loop.js";
@@ -136,11 +137,19 @@ export class CellApp {
       scheduler: opts.scheduler ?? asyncScheduler,
       log: this.log.child({ component: "loop" }),
     });
-    this.summary = new CycleSummary({ loop: this.loop, runners, periodMs: model.cycle.periodMs, log: this.log });
+    // One observer of this thread's GC pauses, for the summary line and /metrics.
+    const gcPauses = sharedGcPauses();
+    this.summary = new CycleSummary({ loop: this.loop, runners, periodMs: model.cycle.periodMs, log: this.log, gc: gcPauses });
     this.north = northHostOf(this, this.log, clock, opts.north);
     const http = loaded.config.http;
     this.http = http?.enabled
-      ? new HttpService({ config: http, cell: { model, loop: this.loop, runners, drivers, northStats: () => this.northStats(), realtimePriority: () => this.realtime.priority }, clock, log: this.log })
+      ? new HttpService({
+          config: http,
+          cell: { model, loop: this.loop, runners, drivers, northStats: () => this.northStats(), realtimePriority: () => this.realtime.priority },
+          clock,
+          log: this.log,
+          gcPauses,
+        })
       : undefined;
     this.state = persistDir
       ? new StatePersister({

@@ -31,6 +31,30 @@ export const gcPausesOfThisThread: GcPauseSource = (onPause) => {
   return () => observer.disconnect();
 };
 
+/**
+ * One source for several listeners (the cell's /metrics and its summary line):
+ * `source` is connected once, while at least one listener is, and each pause
+ * goes to every listener connected at the time.
+ */
+export function sharedGcPauses(source: GcPauseSource = gcPausesOfThisThread): GcPauseSource {
+  const listeners = new Set<GcPauseListener>();
+  let disconnect: (() => void) | undefined;
+  const fanOut: GcPauseListener = (ms) => {
+    for (const l of listeners) l(ms);
+  };
+  return (onPause) => {
+    listeners.add(onPause);
+    disconnect ??= source(fanOut);
+    return () => {
+      listeners.delete(onPause);
+      if (listeners.size === 0) {
+        disconnect?.();
+        disconnect = undefined;
+      }
+    };
+  };
+}
+
 /** A source connected between start() and stop() (idempotent both), for a component's lifecycle. */
 export class GcPauseMonitor {
   private disconnect: (() => void) | undefined;

@@ -7,6 +7,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Clock } from "../../infra/clock.js";
+import type { GcPauseSource } from "../../infra/gc-monitor.js";
 import type { Logger } from "../../infra/logger.js";
 import { errorMessage } from "../../infra/errors.js";
 import type { HttpConfig } from "./config.js";
@@ -18,6 +19,8 @@ export interface HttpServiceOptions {
   readonly cell: MetricsCell;
   readonly clock: Clock;
   readonly log: Logger;
+  /** This thread's GC pauses (default: perf_hooks; CellApp shares one source with its summary line). */
+  readonly gcPauses?: GcPauseSource;
 }
 
 const MAX_CONNECTIONS = 16;
@@ -30,7 +33,7 @@ export class HttpService {
 
   constructor(private readonly o: HttpServiceOptions) {
     this.log = o.log.child({ component: "http" });
-    this.metrics = new CellMetrics(o.cell, o.clock);
+    this.metrics = new CellMetrics(o.cell, o.clock, o.gcPauses);
   }
 
   /** Where it listens, once started. */

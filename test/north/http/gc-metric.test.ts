@@ -8,7 +8,7 @@ import { Subject } from "rxjs";
 import { afterEach, describe, expect, it } from "vitest";
 import type { CellModel } from "../../../src/config/compile.js";
 import { systemClock } from "../../../src/infra/clock.js";
-import { GcPauseMonitor, gcPausesOfThisThread, type GcPauseListener, type GcPauseSource } from "../../../src/infra/gc-monitor.js";
+import { GcPauseMonitor, gcPausesOfThisThread, sharedGcPauses, type GcPauseListener, type GcPauseSource } from "../../../src/infra/gc-monitor.js";
 import type { CycleResult } from "../../../src/loop/control-loop.js";
 import { LoopStats } from "../../../src/loop/stats.js";
 import { CellMetrics, type MetricsCell } from "../../../src/north/http/metrics.js";
@@ -121,6 +121,30 @@ describe("cellio_gc_pause_seconds", () => {
     src.emit(3);
     expect(seen).toEqual([1.5, 3]);
     mon.stop();
+  });
+
+  it("a shared source connects its source once for several monitors, and lets go when the last one stops", () => {
+    const src = handSource();
+    const shared = sharedGcPauses(src.source);
+    const a: number[] = [];
+    const b: number[] = [];
+    const ma = new GcPauseMonitor((ms) => a.push(ms), shared);
+    const mb = new GcPauseMonitor((ms) => b.push(ms), shared);
+    ma.start();
+    mb.start();
+    expect(src.connects).toBe(1);
+    src.emit(1.5);
+    ma.stop();
+    expect(src.connected()).toBe(true);
+    src.emit(2);
+    mb.stop();
+    expect(src.disconnects).toBe(1);
+    expect(src.connected()).toBe(false);
+    ma.start();
+    src.emit(3);
+    expect(src.connects).toBe(2);
+    expect(a).toEqual([1.5, 3]);
+    expect(b).toEqual([1.5, 2]);
   });
 
   it("the perf_hooks source reports this thread's collections, with their durations", async () => {
