@@ -41,6 +41,16 @@ export async function procUsage(pid: number): Promise<{ ticks: number; rssMiB: n
 /** USER_HZ on Linux: the unit of utime and stime. */
 const TICKS_PER_SECOND = 100;
 
+/** CPU between two procUsage() readings `seconds` apart, as % of one core. */
+export function cpuPercent(u0: { ticks: number }, u1: { ticks: number }, seconds: number): number {
+  return ((u1.ticks - u0.ticks) / TICKS_PER_SECOND / seconds) * 100;
+}
+
+/** A daemon's Prometheus /metrics text. */
+export async function scrapeMetrics(port: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
 /** A free TCP port on 127.0.0.1 (for a daemon's /metrics or OPC UA endpoint). */
 export async function freePort(): Promise<number> {
   const srv = net.createServer();
@@ -77,7 +87,8 @@ interface GcCounts {
   readonly count: number;
 }
 
-function sample(text: string, re: RegExp, what: string): number {
+/** The value `re` captures in /metrics text; `what` names it when it is missing. */
+export function metricSample(text: string, re: RegExp, what: string): number {
   const m = re.exec(text);
   if (!m) throw new Error(`daemon bench: ${what} not in the daemon's /metrics`);
   return Number(m[1]);
@@ -89,8 +100,8 @@ function gcCounts(text: string): GcCounts {
   if (buckets.length === 0) throw new Error("daemon bench: cellio_gc_pause_seconds not in the daemon's /metrics");
   return {
     buckets,
-    sumMs: sample(text, /^cellio_gc_pause_seconds_sum (\S+)$/m, "cellio_gc_pause_seconds_sum") * 1000,
-    count: sample(text, /^cellio_gc_pause_seconds_count (\S+)$/m, "cellio_gc_pause_seconds_count"),
+    sumMs: metricSample(text, /^cellio_gc_pause_seconds_sum (\S+)$/m, "cellio_gc_pause_seconds_sum") * 1000,
+    count: metricSample(text, /^cellio_gc_pause_seconds_count (\S+)$/m, "cellio_gc_pause_seconds_count"),
   };
 }
 
@@ -192,7 +203,7 @@ export class Daemon {
   }
 
   async metrics(): Promise<string> {
-    return (await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`)).text();
+    return scrapeMetrics(this.metricsPort);
   }
 
   /** A sample of /metrics without labels (e.g. cellio_mqtt_connected), undefined while /metrics does not answer. */
@@ -244,7 +255,7 @@ export class Daemon {
       cycles: n(s1, "cycles") - n(s0, "cycles"),
       skipped: n(s1, "skipped") - n(s0, "skipped"),
       inputMisses: n(s1, "inputMisses") - n(s0, "inputMisses"),
-      cpuPct: ((u1.ticks - u0.ticks) / TICKS_PER_SECOND / seconds) * 100,
+      cpuPct: cpuPercent(u0, u1, seconds),
       rssMiB: u1.rssMiB,
       gc: gcDelta(g0, g1),
       seconds,

@@ -32,21 +32,20 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import ModbusSerial from "modbus-serial";
 import { loadConfigText } from "../../src/config/load.js";
 import { CellApp } from "../../src/app.js";
 import { DAEMON_NODE_FLAGS } from "../../src/infra/realtime.js";
 import { silentLogger } from "../../src/infra/logger.js";
 import { Histogram } from "../../src/loop/histogram.js";
 import { median } from "../integration/helpers.js";
+import { readFigures, runBaseline, type DeviceSide, type ReadFigures } from "./fleet-baseline.js";
 import { FleetSim, type SimReport } from "./fleet-sim.js";
 import { cpuMeter, sleep, type Figure } from "./util.js";
-import { freePort, procUsage } from "./daemon.js";
+import { cpuPercent, freePort, metricSample, procUsage, scrapeMetrics } from "./daemon.js";
 
 const PERIOD = 10;
 /** Requests on the wire per connection (FLEET_MAX_IN_FLIGHT, default 1: strictly sequential, the device default). */
 const MAX_IN_FLIGHT = Number(process.env.FLEET_MAX_IN_FLIGHT ?? 1);
-const ModbusRTU = ModbusSerial as unknown as typeof ModbusSerial.default;
 
 interface RunOptions {
   /** cycle.realtime_priority of the daemon's loop. */
@@ -77,70 +76,6 @@ function fleetYaml(ports: readonly number[], opts: RunOptions = {}): string {
   const rt = opts.realtimePriority === undefined ? "" : `, realtime_priority: ${opts.realtimePriority}`;
   const http = opts.metricsPort === undefined ? "" : `http: { port: ${opts.metricsPort} }\n`;
   return `version: 1\ncell: { id: fleet }\ncycle: { period_ms: ${PERIOD}, input_budget_ms: 4, output_budget_ms: 4${rt} }\n${http}devices:\n${devs}\nlogic:\n${logic}\n`;
-}
-
-/** The baseline: what people write by hand. setInterval, one modbus-serial client per device, read + mirror. */
-async function runBaseline(ports: readonly number[], seconds: number, sim: FleetSim): Promise<DeviceSide & { reads: ReadFigures }> {
-  const clients = await Promise.all(
-    ports.map(async (port) => {
-      const c = new ModbusRTU();
-      await c.connectTCP("127.0.0.1", { port });
-      c.setID(1);
-      c.setTimeout(50);
-      return c;
-    }),
-  );
-  const last: (boolean | undefined)[] = clients.map(() => undefined);
-  const rtt = new Histogram();
-  let measuring = false;
-  const timed = async <T>(p: () => Promise<T>): Promise<T> => {
-    const t0 = performance.now();
-    const r = await p();
-    if (measuring) rtt.recordMs(performance.now() - t0);
-    return r;
-  };
-  const timer = setInterval(() => {
-    clients.forEach((c, i) => {
-      timed(() => c.readDiscreteInputs(0, 2))
-        .then(async (r) => {
-          await timed(() => c.readInputRegisters(0, 2));
-          const v = r.data[0] === true;
-          if (v !== last[i]) {
-            last[i] = v;
-            await c.writeCoil(0, v);
-          }
-        })
-        .catch(() => undefined);
-    });
-  }, PERIOD);
-  await sleep(1000);
-  await sim.reset();
-  const cpu = cpuMeter();
-  measuring = true;
-  const t0 = performance.now();
-  await sleep(seconds * 1000);
-  measuring = false;
-  const wallS = (performance.now() - t0) / 1000;
-  const cpuPct = cpu();
-  const rss = process.memoryUsage().rss / 2 ** 20;
-  const report = await sim.report();
-  clearInterval(timer);
-  await Promise.all(clients.map((c) => new Promise<void>((r) => c.close(() => r()))));
-  return { cpu: cpuPct, rss, report, reads: readFigures(rtt, cpuPct, wallS) };
-}
-
-interface ReadFigures {
-  /** Read requests per second over all devices. */
-  readonly perSecond: number;
-  /** Request round trip over all devices (send → answer decoded), ms. */
-  readonly rtt: ReturnType<Histogram["summary"]>;
-  /** CPU of the controller per 1,000 reads (everything it does, loop included), ms. */
-  readonly cpuMsPer1000: number;
-}
-
-function readFigures(rtt: Histogram, cpuPct: number, wallS: number): ReadFigures {
-  const perSecond = rtt.count / wallS;
-  return { perSecond, rtt: rtt.summary(), cpuMsPer1000: perSecond > 0 ? ((cpuPct / 100) * 1000) / (perSecond / 1000) : 0 };
 }
 
 async function runCellio(
@@ -205,10 +140,9 @@ async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSi
     const u1 = await procUsage(proc.pid!);
     const wallS = (performance.now() - t0) / 1000;
     const m1 = await loopCounters(metricsPort);
-    const hz = 100; // USER_HZ on Linux
     const report = await sim.report();
     const inputMissPct = missShare(m1.inputMisses - m0.inputMisses, m1.cycles - m0.cycles, ports.length);
-    return { cpu: ((u1.ticks - u0.ticks) / hz / wallS) * 100, rss: u1.rssMiB, report, inputMissPct };
+    return { cpu: cpuPercent(u0, u1, wallS), rss: u1.rssMiB, report, inputMissPct };
   } finally {
     proc.kill("SIGTERM");
     await new Promise((r) => proc.once("exit", r));
@@ -218,13 +152,11 @@ async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSi
 
 /** The daemon's own counters, from its Prometheus /metrics: cycles and input deadline misses. */
 async function loopCounters(port: number): Promise<{ cycles: number; inputMisses: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const value = (re: RegExp): number => {
-    const m = re.exec(text);
-    if (!m) throw new Error(`fleet bench: ${re} not in the daemon's /metrics`);
-    return Number(m[1]);
+  const text = await scrapeMetrics(port);
+  return {
+    cycles: metricSample(text, /^cellio_cycles_total (\S+)$/m, "cellio_cycles_total"),
+    inputMisses: metricSample(text, /^cellio_deadline_misses_total\{[^}]*phase="input"[^}]*\} (\S+)$/m, 'cellio_deadline_misses_total{phase="input"}'),
   };
-  return { cycles: value(/^cellio_cycles_total (\S+)$/m), inputMisses: value(/^cellio_deadline_misses_total\{[^}]*phase="input"[^}]*\} (\S+)$/m) };
 }
 
 /** Device reads that missed the input deadline, as % of the reads due (every device, every cycle). */
@@ -240,7 +172,7 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
   const ports = sim.ports;
   const figures: Figure[] = [];
   try {
-    const base = await runBaseline(ports, seconds, sim);
+    const base = await runBaseline(ports, seconds, sim, PERIOD);
     const cell = await runCellio(ports, seconds, sim);
     const daemon: DeviceSide[] = [];
     for (let i = 0; i < DAEMON_RUNS; i++) {
@@ -282,15 +214,6 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
 /** Polls on time: the worst device's polls per second, as % of the nominal rate. */
 function rate(r: SimReport): number {
   return (Math.min(...r.pollsPerSecond) / (1000 / PERIOD)) * 100;
-}
-
-/** One controller run as the devices saw it, with the controller's CPU (% core) and RSS (MiB). */
-interface DeviceSide {
-  readonly cpu: number;
-  readonly rss: number;
-  readonly report: SimReport;
-  /** cellio only (controller side): reads not answered by the input deadline, % of the reads due. */
-  readonly inputMissPct?: number;
 }
 
 /**

@@ -1,0 +1,87 @@
+/**
+ * The fleet bench's baseline, what people write by hand: setInterval and one
+ * modbus-serial client per device, reading and mirroring as cellio does; and
+ * the figures every controller run of the fleet bench gives (DeviceSide,
+ * ReadFigures), cellio's runs included.
+ */
+import { performance } from "node:perf_hooks";
+import ModbusSerial from "modbus-serial";
+import { Histogram } from "../../src/loop/histogram.js";
+import type { FleetSim, SimReport } from "./fleet-sim.js";
+import { cpuMeter, sleep } from "./util.js";
+
+const ModbusRTU = ModbusSerial as unknown as typeof ModbusSerial.default;
+
+/** One controller run as the devices saw it, with the controller's CPU (% core) and RSS (MiB). */
+export interface DeviceSide {
+  readonly cpu: number;
+  readonly rss: number;
+  readonly report: SimReport;
+  /** cellio only (controller side): reads not answered by the input deadline, % of the reads due. */
+  readonly inputMissPct?: number;
+}
+
+/** The baseline: what people write by hand. setInterval, one modbus-serial client per device, read + mirror. */
+export async function runBaseline(ports: readonly number[], seconds: number, sim: FleetSim, periodMs: number): Promise<DeviceSide & { reads: ReadFigures }> {
+  const clients = await Promise.all(
+    ports.map(async (port) => {
+      const c = new ModbusRTU();
+      await c.connectTCP("127.0.0.1", { port });
+      c.setID(1);
+      c.setTimeout(50);
+      return c;
+    }),
+  );
+  const last: (boolean | undefined)[] = clients.map(() => undefined);
+  const rtt = new Histogram();
+  let measuring = false;
+  const timed = async <T>(p: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    const r = await p();
+    if (measuring) rtt.recordMs(performance.now() - t0);
+    return r;
+  };
+  const timer = setInterval(() => {
+    clients.forEach((c, i) => {
+      timed(() => c.readDiscreteInputs(0, 2))
+        .then(async (r) => {
+          await timed(() => c.readInputRegisters(0, 2));
+          const v = r.data[0] === true;
+          if (v !== last[i]) {
+            last[i] = v;
+            await c.writeCoil(0, v);
+          }
+        })
+        .catch(() => undefined);
+    });
+  }, periodMs);
+  await sleep(1000);
+  await sim.reset();
+  const cpu = cpuMeter();
+  measuring = true;
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  measuring = false;
+  const wallS = (performance.now() - t0) / 1000;
+  const cpuPct = cpu();
+  const rss = process.memoryUsage().rss / 2 ** 20;
+  const report = await sim.report();
+  clearInterval(timer);
+  await Promise.all(clients.map((c) => new Promise<void>((r) => c.close(() => r()))));
+  return { cpu: cpuPct, rss, report, reads: readFigures(rtt, cpuPct, wallS) };
+}
+
+export interface ReadFigures {
+  /** Read requests per second over all devices. */
+  readonly perSecond: number;
+  /** Request round trip over all devices (send → answer decoded), ms. */
+  readonly rtt: ReturnType<Histogram["summary"]>;
+  /** CPU of the controller per 1,000 reads (everything it does, loop included), ms. */
+  readonly cpuMsPer1000: number;
+}
+
+export function readFigures(rtt: Histogram, cpuPct: number, wallS: number): ReadFigures {
+  const perSecond = rtt.count / wallS;
+  return { perSecond, rtt: rtt.summary(), cpuMsPer1000: perSecond > 0 ? ((cpuPct / 100) * 1000) / (perSecond / 1000) : 0 };
+}
+
