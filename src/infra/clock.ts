@@ -20,3 +20,8 @@ export const systemClock: Clock = {
 export function schedulerClock(scheduler: { now(): number }, wallOffsetMs = 1_700_000_000_000): Clock {
   return { now: () => scheduler.now(), wall: () => wallOffsetMs + scheduler.now() };
 }
+
+/** Milliseconds to two decimals, for messages and logs (a budget left over is rarely a round number). */
+export function roundMs(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

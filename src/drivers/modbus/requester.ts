@@ -124,11 +124,12 @@ export class DeviceRequester {
    */
   private run<T>(send: (timeoutMs: number) => Promise<T>, budgetMs: number): Promise<T> {
     const first = performance.now();
-    const deadline = first + Math.min(budgetMs, this.opts.timeoutMs);
+    const budget = Math.min(budgetMs, this.opts.timeoutMs);
     this.stats.requests++;
-    return send(deadline - first).then(
+    // the budget itself, not `deadline - first`: that float difference is not the budget
+    return send(budget).then(
       (v) => this.answered(v, first),
-      (e: unknown) => this.retry(send, e, first, deadline),
+      (e: unknown) => this.retry(send, e, first, first + budget),
     );
   }
 

@@ -73,8 +73,3 @@ export function rtuError(path: string, code: ErrorCode, t: { unit: number; req: 
   const where = `${path} unit ${t.unit} FC${r.fc} ${r.start}+${quantityOf(r)}`;
   return new CellioError(code, `${where}: ${msg}`, { bus: path, unit: t.unit, fc: r.fc, start: r.start, ...extra });
 }
-
-/** Milliseconds to two decimals, for messages and logs. */
-export function roundMs(ms: number): number {
-  return Math.round(ms * 100) / 100;
-}

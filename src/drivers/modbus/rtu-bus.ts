@@ -15,10 +15,11 @@
  * its timeout, its cancellation, or the close of the port.
  */
 import { SerialPort } from "serialport";
+import { roundMs } from "../../infra/clock.js";
 import { CellioError, errorMessage, type ErrorCode } from "../../infra/errors.js";
 import { silentLogger, type Logger } from "../../infra/logger.js";
 import { type ModbusRequest, type ResponseOf, checkRequest, crc16, encodeRequestPdu, requestPduLength } from "./pdu-client.js";
-import { Txn, roundMs, rtuError, type RtuBusMember, type RtuBusOptions, type RtuBusStats, type RtuUnitStats } from "./rtu-bus-types.js";
+import { Txn, rtuError, type RtuBusMember, type RtuBusOptions, type RtuBusStats, type RtuUnitStats } from "./rtu-bus-types.js";
 import { describeLine, type RtuBusSettings } from "./rtu-config.js";
 import { RtuLine } from "./rtu-line.js";
 

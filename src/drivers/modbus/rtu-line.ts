@@ -25,10 +25,11 @@
  *   the baud rate. A frame that has started when the timeout strikes may
  *   finish (it ends at the next silence).
  */
+import { roundMs } from "../../infra/clock.js";
 import { exceptionName, hex, parseResponsePdu, type PduResult } from "./pdu-client.js";
 import { FairQueue } from "./fair-queue.js";
 import { MAX_RTU_ADU, examineResponse, expectedResponseLength, frameLength, silenceReason } from "./rtu-frame.js";
-import { roundMs, rtuError, type RtuBusOptions, type RtuBusStats, type RtuUnitStats, type Txn } from "./rtu-bus-types.js";
+import { rtuError, type RtuBusOptions, type RtuBusStats, type RtuUnitStats, type Txn } from "./rtu-bus-types.js";
 import { bitsPerChar, type RtuBusSettings } from "./rtu-config.js";
 
 /** What the line needs of its bus. */
@@ -240,7 +241,7 @@ export class RtuLine {
     const wire = t.wireMs >= 0.5 ? ` (+${roundMs(t.wireMs)} ms on the wire at ${this.settings.baudRate} baud)` : "";
     const skipped =
       t.skipped > 0 ? `; discarded meanwhile ${t.skipped} valid frame(s), the last from ${t.skippedFrom} (a late answer, or a unit answering with the wrong id)` : "";
-    t.settle(rtuError(this.settings.path, "CELLIO_ERR_MODBUS_TIMEOUT", t, `no answer within ${t.timeoutMs} ms${wire}${skipped}`));
+    t.settle(rtuError(this.settings.path, "CELLIO_ERR_MODBUS_TIMEOUT", t, `no answer within ${roundMs(t.timeoutMs)} ms${wire}${skipped}`));
     this.pump();
   }
 

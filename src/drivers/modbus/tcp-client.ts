@@ -25,6 +25,7 @@
  * frames are parsed in place in the socket's read buffer.
  */
 import type net from "node:net";
+import { roundMs } from "../../infra/clock.js";
 import { errorMessage, type ErrorCode } from "../../infra/errors.js";
 import { type ModbusRequest, type PduResult, type ResponseOf, checkRequest, crc16, encodeRequestPdu, exceptionName, hex, requestPduLength } from "./pdu-client.js";
 import { MBAP_HEADER, MbapReceiver } from "./tcp-mbap-receiver.js";
@@ -243,7 +244,7 @@ export class ModbusTcpClient extends TcpClientSocket {
     for (const t of expired) {
       this.queue.remove(t.unit, t);
       this.stats.timeouts += 1;
-      t.reject(this.error("CELLIO_ERR_MODBUS_TIMEOUT", t, `not sent within ${t.timeoutMs} ms (waited in the queue behind ${this.inFlightCount} in flight)`));
+      t.reject(this.error("CELLIO_ERR_MODBUS_TIMEOUT", t, `not sent within ${roundMs(t.timeoutMs)} ms (waited in the queue behind ${this.inFlightCount} in flight)`));
     }
     let next = Number.POSITIVE_INFINITY;
     for (const t of this.slots) if (t && t.deadline < next) next = t.deadline;
@@ -267,7 +268,7 @@ export class ModbusTcpClient extends TcpClientSocket {
     this.stats.timeouts += 1;
     const stale = this.stats.stale - t.staleAtSend;
     const note = stale > 0 ? `; ${stale} unmatched response(s) discarded meanwhile` : "";
-    t.reject(this.error("CELLIO_ERR_MODBUS_TIMEOUT", t, `no answer within ${t.timeoutMs} ms${note}`));
+    t.reject(this.error("CELLIO_ERR_MODBUS_TIMEOUT", t, `no answer within ${roundMs(t.timeoutMs)} ms${note}`));
   }
 
   protected override resetReceivers(): void {

@@ -6,6 +6,7 @@
  * PDU, bytes after a frame that cannot start a header, a frame still
  * incomplete when its request times out) drops the connection.
  */
+import { roundMs } from "../../infra/clock.js";
 import { hex, parseResponsePdu, responsePduLength } from "./pdu-client.js";
 import type { ModbusTcpClient } from "./tcp-client.js";
 import { MAX_ADU, type Txn } from "./tcp-txn.js";
@@ -67,7 +68,7 @@ export class MbapReceiver {
     const owner = this.host.txnOfTid(tid);
     if (owner !== undefined && owner !== t) return false;
     const announced = this.rxLen >= 6 ? String(6 + this.rx.readUInt16BE(4)) : "?";
-    this.host.streamError(`incomplete response: ${this.rxLen} of ${announced} bytes received within ${t.timeoutMs} ms (truncated frame or length field too long)`, owner);
+    this.host.streamError(`incomplete response: ${this.rxLen} of ${announced} bytes received within ${roundMs(t.timeoutMs)} ms (truncated frame or length field too long)`, owner);
     return true;
   }
 

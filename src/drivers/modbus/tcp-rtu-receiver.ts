@@ -3,6 +3,7 @@
  * frames of the one request in flight, assembled, checked and resynchronised
  * by line silence.
  */
+import { roundMs } from "../../infra/clock.js";
 import { NEED_MORE, crc16, hex, parseResponsePdu, responsePduLength } from "./pdu-client.js";
 import type { ModbusTcpClient } from "./tcp-client.js";
 import type { Txn } from "./tcp-txn.js";
@@ -95,7 +96,7 @@ export class RtuReceiver {
   }
 
   timeout(t: Txn): void {
-    if (this.len > 0 || this.crcHold > 0) return this.fail(t, `incomplete response: ${this.len} bytes received within ${t.timeoutMs} ms`);
+    if (this.len > 0 || this.crcHold > 0) return this.fail(t, `incomplete response: ${this.len} bytes received within ${roundMs(t.timeoutMs)} ms`);
     this.host.timeoutNoAnswer(t);
     this.resync(); // a late answer must not be taken for the next request's
     this.countLate = true;
