@@ -43,8 +43,35 @@ describe("PreciseScheduler", () => {
       }, 2.5);
     });
     for (const l of late) expect(l).toBeGreaterThanOrEqual(0);
-    expect(s.end.margin).toBeGreaterThanOrEqual(0.02);
+    expect(s.end.margin).toBeGreaterThanOrEqual(0);
     expect(s.end.margin).toBeLessThanOrEqual(0.3);
+  });
+
+  it("learns the final sleep's margin as the median of 32 overshoots, within its bounds", () => {
+    // a clock that reads each sleep as 1 ms plus a scripted overshoot (the real sleep is 1 ms)
+    const overshoots = [...new Array<number>(17).fill(0.05), ...new Array<number>(15).fill(0.2)];
+    const margin = (shoots: number[], bounds: { minSpinMs?: number; maxSpinMs?: number } = {}): number => {
+      let t = 0;
+      let i = 0;
+      let before = true;
+      const clock = {
+        now: (): number => {
+          if (!before) t += 1 + shoots[i++]!;
+          before = !before;
+          return t;
+        },
+        wall: () => 0,
+      };
+      const s = new PreciseScheduler(clock, { spinMs: 0.15, ...bounds });
+      for (let k = 0; k < shoots.length; k++) {
+        expect(s.end.margin).toBe(0.15); // the initial margin until 32 are known
+        s.end.sleepUntil(clock, t + 1);
+      }
+      return s.end.margin;
+    };
+    expect(margin(overshoots)).toBeCloseTo(0.05, 9); // the median, not the p90 (0.2): most ticks spin little
+    expect(margin(overshoots, { minSpinMs: 0.08 })).toBe(0.08);
+    expect(margin(overshoots.map(() => 0.9))).toBe(0.3); // the default bound: a 0.3 ms spin at most
   });
 
   it("sleeps in one piece while quiet() holds, in slices while it does not", async () => {
