@@ -10,6 +10,7 @@ import { name } from "./common.js";
 import { pathString, type ConfigIssue, type PathKey, type SourceMap } from "./issues.js";
 import { compileExpression, type CompiledExpr, type ExprEnv } from "../core/expr/index.js";
 import { closest } from "../core/expr/check.js";
+import { decimalTimes } from "../core/duration.js";
 import { valueFits, type PointDef } from "../core/points.js";
 import type { Value } from "../core/sample.js";
 import type { ForcedOutput, InterlockDef } from "../core/interlocks.js";
@@ -24,7 +25,7 @@ export const durationSchema = z
   .transform((v) => {
     if (typeof v === "number") return v;
     const m = DURATION_RE.exec(v)!;
-    return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
+    return decimalTimes(m[1]!, UNIT_MS[m[2] as keyof typeof UNIT_MS]); // 16.1s is 16100, not 16.1 * 1000
   })
   .describe('Duration: "500ms", "10s", "2min", "1h", or a number of milliseconds');
 

@@ -59,6 +59,12 @@ describe("schemas", () => {
     for (const bad of ["10", "10 s", "s", "-1s", 0, -5, "1d"]) expect(durationSchema.safeParse(bad).success, String(bad)).toBe(false);
   });
 
+  it("parses decimal durations to the exact ms (16.1s is 16100 ms, not 16.1 × 1000 = 16100.000000000002)", () => {
+    // A step timeout of 16.1s printed "timed out after 16100.000000000002 ms" and tripped one cycle late.
+    const cases: [string, number][] = [["16.1s", 16_100], ["2.01s", 2010], ["32.3s", 32_300], ["4.1min", 246_000], ["1.1h", 3_960_000], ["0.035h", 126_000], ["1.25ms", 1.25]];
+    expect(cases.map(([d]) => durationSchema.parse(d))).toEqual(cases.map(([, ms]) => ms));
+  });
+
   it("fills defaults: latch false, both roles, no transitions, not retained, empty sections", () => {
     const il = interlocksSectionSchema.parse({ a: { permit: "true", force: ["x.y"] } });
     expect(il.a).toEqual({ permit: "true", force: ["x.y"], latch: false, reset_roles: ["operator", "engineer"] });

@@ -5,6 +5,7 @@
  * length into the source) and lexing goes on, so one pass reports every
  * lexical mistake at once.
  */
+import { decimalTimes } from "../duration.js";
 
 /** A problem in an expression, located in its source string. */
 export interface ExprError {
@@ -198,7 +199,7 @@ function readNumber(src: string, i: number, tokens: Token[], errors: ExprError[]
       errors.push({ message: `unknown duration unit '${unit}' (use ms, s, min or h)`, offset: unitStart, length: unit.length });
       tokens.push({ kind: "duration", ms: NaN, offset: start, length });
     } else {
-      tokens.push({ kind: "duration", ms: value * factor, offset: start, length });
+      tokens.push({ kind: "duration", ms: decimalTimes(numText, factor), offset: start, length }); // 16.1s is 16100, not 16.1 * 1000
     }
     return i;
   }

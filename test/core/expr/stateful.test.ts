@@ -47,6 +47,21 @@ describe("ton: on-delay", () => {
   });
 });
 
+describe("decimal delays", () => {
+  it("time their exact value: ton(x, 16.1s) is true at 16100 ms, tof(x, 4.03s) false 4030 ms after x drops", () => {
+    // 16.1 × 1000 is 16100.000000000002 and 4.03 × 1000 is 4030.0000000000005 in binary floating point: each one cycle late
+    const on = compile("ton(x, 16.1s)");
+    expect(on.evaluate(ctx({ x: true }, 0))).toBe(false);
+    expect(on.evaluate(ctx({ x: true }, 16_090))).toBe(false);
+    expect(on.evaluate(ctx({ x: true }, 16_100))).toBe(true);
+    const off = compile("tof(x, 4.03s)");
+    expect(off.evaluate(ctx({ x: true }, 0))).toBe(true);
+    expect(off.evaluate(ctx({ x: false }, 10))).toBe(true);
+    expect(off.evaluate(ctx({ x: false }, 4030))).toBe(true);
+    expect(off.evaluate(ctx({ x: false }, 4040))).toBe(false);
+  });
+});
+
 describe("tof: off-delay", () => {
   it("follows its input up and holds it for the delay after it drops", () => {
     expect(run(compile("tof(x, 30ms)"), { x: "0011100000" })).toBe("0011111100");
