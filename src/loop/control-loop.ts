@@ -97,11 +97,16 @@ export class ControlLoop {
     return true;
   }
 
-  /** Start ticking; the first cycle is due one period from now. */
+  /**
+   * Start ticking; the first cycle is due one period from the next whole
+   * millisecond. A whole t0 keeps every due time t0 + k·T a whole number, so
+   * the time between two cycles is exactly a multiple of T (with t0 a raw
+   * clock reading, (t0 + 150) - (t0 + 100) can be 49.999999999970896).
+   */
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.t0 = this.deps.clock.now() + this.T;
+    this.t0 = Math.ceil(this.deps.clock.now()) + this.T;
     this.k = 0;
     this.scheduleTick();
   }
@@ -179,7 +184,10 @@ export class ControlLoop {
     const firstGoodScan = !this.outputsEnabled && this.allInputsGood(image);
     const desired = new Array<Value | null>(model.points.length);
     const wallMs = clock.wall();
-    const result = this.logic.run(this.k, image, tIn, wallMs, desired, (i, v) => table.put(i, v, wallMs), this.outputsEnabled);
+    // Timers and step timeouts count the cycle's due time, not the end of its
+    // input phase: that varies with the devices' answer times, and a 50 ms
+    // ton() at a 10 ms period then ended in the 5th or the 6th cycle.
+    const result = this.logic.run(this.k, image, due, wallMs, desired, (i, v) => table.put(i, v, wallMs), this.outputsEnabled);
     this.stats.degradedRules += result.degradedRules;
     const alarmEvents = this.logic.updateAlarms(this.alarmInputs, this.k, wallMs);
     const mode = this.mode;

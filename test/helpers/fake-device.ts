@@ -15,9 +15,13 @@ import type { Value } from "../../src/core/sample.js";
  */
 export class SkewClock implements Clock {
   private busyUntil = Number.NEGATIVE_INFINITY;
-  constructor(private readonly scheduler: { now(): number }) {}
+  /** `offsetMs`: what the clock reads at virtual time 0 (a machine that has been up a while). */
+  constructor(
+    private readonly scheduler: { now(): number },
+    private readonly offsetMs = 0,
+  ) {}
   now(): number {
-    return Math.max(this.scheduler.now(), this.busyUntil);
+    return Math.max(this.offsetMs + this.scheduler.now(), this.busyUntil);
   }
   block(ms: number): void {
     this.busyUntil = this.now() + ms;

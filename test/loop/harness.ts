@@ -39,11 +39,12 @@ export interface Harness {
   idx(id: string): number;
 }
 
-export function makeHarness(yaml = CELL): Harness {
+/** `clockOffsetMs`: the monotonic clock's reading at virtual time 0. */
+export function makeHarness(yaml = CELL, clockOffsetMs = 0): Harness {
   const scheduler = new TestScheduler((a, b) => {
     if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error("mismatch");
   });
-  const clock = new SkewClock(scheduler);
+  const clock = new SkewClock(scheduler, clockOffsetMs);
   const { model } = loadConfigText(yaml);
   const table = new InputTable(model.points.length);
   const dev = new FakeDevice("io1", scheduler, clock);
