@@ -4,7 +4,10 @@
  * thread.
  *
  * Per cycle: events (rare) are appended to a bounded list; then, at most
- * every `paceMs` and only when the worker has applied the previous delta
+ * every `paceMs` of the loop's schedule (the cycles' due times: the end of a
+ * cycle, when the bridge runs, moves with the devices' answer times, and a
+ * pace of one period then skipped about every other cycle) and only when
+ * the worker has applied the previous delta
  * (read from shared memory, no message), one delta is built: the samples
  * whose object changed since the last delta (samples are immutable, so a
  * reference comparison), the interlock, sequence, alarm and control mode
@@ -27,6 +30,8 @@ import { encodeSamples, type AlarmSnap, type CycleDelta, type DeviceSnap, type L
 /** What the bridge reads of one cycle (loop/control-loop.ts CycleResult fits). */
 export interface BridgeCycle extends CycleEvents {
   readonly cycle: number;
+  /** When the cycle was due on the loop's schedule (monotonic ms, whole numbers): deltas are paced on it. */
+  readonly dueMs: number;
   readonly wallMs: number;
   readonly mode: LoopModeName;
   readonly latenessMs: number;
@@ -68,7 +73,7 @@ export interface BridgeSource {
 export interface BridgeOptions {
   readonly points: number;
   readonly clock: Clock;
-  /** Least time between two deltas (default 10 ms). */
+  /** Least time between two deltas, on the loop's schedule (default 10 ms). */
   readonly paceMs?: number;
   /** Device counters and loop stats this often (default 250 ms). */
   readonly statsEveryMs?: number;
@@ -106,6 +111,7 @@ export class CycleBridge {
   private sentControl: ControlState | undefined;
   private readonly events: PendingEvents;
   private seq = 0;
+  /** Due time of the cycle last posted. */
   private lastPost = -Infinity;
   private lastStats = -Infinity;
   private readonly paceMs: number;
@@ -155,7 +161,7 @@ export class CycleBridge {
   onCycle(c: BridgeCycle, applied: number): { delta: CycleDelta; transfer: ArrayBuffer[] } | undefined {
     const t0 = this.opts.clock.now();
     this.observe(c);
-    if (t0 - this.lastPost < this.paceMs) return undefined;
+    if (c.dueMs - this.lastPost < this.paceMs) return undefined;
     if (applied < this.seq) {
       this.counters.lagged++;
       return undefined;
@@ -223,7 +229,7 @@ export class CycleBridge {
       ...(devices ? { devices } : {}),
       ...(loop ? { loop } : {}),
     };
-    this.lastPost = now;
+    this.lastPost = c.dueMs;
     this.counters.posts++;
     return { delta, transfer: samples ? [samples.buf] : [] };
   }

@@ -29,7 +29,7 @@ function source(il: InterlockState[], sq: SequenceState[], dev: { state: "good" 
 }
 
 function cycle(k: number, image: Sample[], extra: Partial<BridgeCycle> = {}): BridgeCycle {
-  return { cycle: k, wallMs: 1000 + k, mode: "running", latenessMs: 0.1, durationMs: 1, image, control: "auto", interlockEvents: [], sequenceEvents: [], modeEvents: [], commands: [], ...extra };
+  return { cycle: k, dueMs: k * 10, wallMs: 1000 + k, mode: "running", latenessMs: 0.1, durationMs: 1, image, control: "auto", interlockEvents: [], sequenceEvents: [], modeEvents: [], commands: [], ...extra };
 }
 
 function clockAt(): { now: () => number; wall: () => number; t: number } {
@@ -145,10 +145,39 @@ describe("CycleBridge + CellMirror", () => {
     const s = [goodSample(1, 1), goodSample(2, 1), goodSample(3, 1)];
     expect(bridge.onCycle(cycle(0, s), 0)).toBeDefined();
     clock.t = 5;
-    expect(bridge.onCycle(cycle(1, s), 1)).toBeUndefined();
+    expect(bridge.onCycle(cycle(1, s, { dueMs: 5 }), 1)).toBeUndefined();
     clock.t = 10;
-    const d = bridge.onCycle(cycle(2, s), 1) as { delta: CycleDelta } | undefined;
+    const d = bridge.onCycle(cycle(2, s, { dueMs: 10 }), 1) as { delta: CycleDelta } | undefined;
     expect(d?.delta.samples).toBeUndefined();
+  });
+});
+
+describe("pacing on the cycles' schedule", () => {
+  /** Deltas posted for cycles k = 0..ends.length-1 due every `periodMs`, the bridge called at clock `ends[k]`. */
+  function posted(paceMs: number, periodMs: number, ends: readonly number[]): number[] {
+    const clock = clockAt();
+    const bridge = new CycleBridge(source([], [], { state: "good", lastError: "" }), { points: 1, clock, paceMs });
+    const out: number[] = [];
+    let applied = 0;
+    ends.forEach((t, k) => {
+      clock.t = t;
+      const d = bridge.onCycle(cycle(k, [goodSample(k, 1)], { dueMs: 1000 + k * periodMs }), applied);
+      if (d) {
+        applied = d.delta.seq;
+        out.push(k);
+      }
+    });
+    return out;
+  }
+
+  it("a pace of one period posts every cycle, though the cycles end a little earlier or later than one period apart", () => {
+    // the bridge runs at the end of a cycle, which moves with the devices' answer times
+    expect(posted(100, 100, [0, 100.4, 199.9, 300.2, 399.6])).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it("a pace of five periods posts every 5th cycle, not the 6th when the 5th ended early", () => {
+    const ends = Array.from({ length: 16 }, (_, k) => k * 10 + (k % 5 === 0 ? -0.3 : 0.2));
+    expect(posted(50, 10, ends)).toEqual([0, 5, 10, 15]);
   });
 });
 
@@ -208,10 +237,10 @@ describe("the control mode through the bridge", () => {
     const seen: MirrorCycle[] = [];
     mirror.cycles$.subscribe((c) => seen.push(c));
     let applied = 0;
-    /** One cycle at time `t`; the delta (if posted) is applied by the mirror. */
+    /** One cycle due (and run) at time `t`; the delta (if posted) is applied by the mirror. */
     const step = (t: number, c: BridgeCycle): CycleDelta | undefined => {
       clock.t = t;
-      const out = bridge.onCycle(c, applied);
+      const out = bridge.onCycle({ ...c, dueMs: t }, applied);
       if (out === undefined) return undefined;
       mirror.apply(structuredClone(out.delta));
       applied = out.delta.seq;
