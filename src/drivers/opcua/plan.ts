@@ -7,6 +7,7 @@ import path from "node:path";
 import { CellioError } from "../../infra/errors.js";
 import { defaultStateDir } from "../../persist/config.js";
 import type { PointDef, PointKind } from "../../core/points.js";
+import { decimalTimes } from "../../core/duration.js";
 import { parseAddress, type OpcuaAddress } from "./address.js";
 import type { OpcuaDeviceConfig } from "./config.js";
 
@@ -48,6 +49,15 @@ export interface OpcuaPlan {
  * file uses (`stateDir`: cellio run's --state-dir, the config's state.dir,
  * $STATE_DIRECTORY, else `state/` next to the config file: persist/config.ts).
  */
+/**
+ * The subscription's keep-alive period: publishing_interval_ms × keepalive_count
+ * as the decimal product (8.2 × 15 is 123 ms; in binary floating point
+ * 122.99999999999999, which let a liveness_ms of 123 through).
+ */
+export function keepAlivePeriodMs(sub: { readonly publishing_interval_ms: number; readonly keepalive_count: number }): number {
+  return decimalTimes(String(sub.publishing_interval_ms), sub.keepalive_count);
+}
+
 export function defaultPkiDir(baseDir: string, env: NodeJS.ProcessEnv = process.env, stateDir?: string): string {
   return path.join(stateDir ?? defaultStateDir(baseDir, env), "pki");
 }
@@ -93,7 +103,7 @@ export function planDevice(
   }
   const sec = cfg.security;
   const pkiDir = sec.pki_dir === undefined ? defaultPkiDir(baseDir, env, stateDir) : path.resolve(baseDir, sec.pki_dir);
-  const keepAliveMs = sub.publishing_interval_ms * sub.keepalive_count;
+  const keepAliveMs = keepAlivePeriodMs(sub);
   if (cfg.mode === "subscription" && cfg.liveness_ms !== undefined && cfg.liveness_ms <= keepAliveMs) {
     throw new CellioError("CELLIO_ERR_CONFIG", `${name}: liveness_ms (${cfg.liveness_ms}) must be longer than the keep-alive period (${keepAliveMs} ms)`);
   }

@@ -7,6 +7,7 @@ import type { ConfigIssue, SourceMap } from "../../config/issues.js";
 import type { PointDraft } from "../../config/compile.js";
 import type { OpcuaDeviceConfig, OpcuaPointConfig } from "./config.js";
 import { parseAddress } from "./address.js";
+import { keepAlivePeriodMs } from "./plan.js";
 import { motomanOpcuaPoints } from "../../profiles/motoman-yrc1000-opcua.js";
 
 type Merged = OpcuaPointConfig & { fromProfile: boolean };
@@ -53,7 +54,7 @@ export function compileOpcuaPoints(device: string, dev: OpcuaDeviceConfig, map: 
   if ((sec.user === undefined) !== (sec.password_env === undefined)) {
     issues.push(map.issue(["devices", device, "security"], "user and password_env go together"));
   }
-  const keepAliveMs = dev.subscription.publishing_interval_ms * dev.subscription.keepalive_count;
+  const keepAliveMs = keepAlivePeriodMs(dev.subscription);
   if (dev.mode === "subscription" && dev.liveness_ms !== undefined && dev.liveness_ms <= keepAliveMs) {
     issues.push(map.issue(["devices", device, "liveness_ms"], `liveness_ms (${dev.liveness_ms}) must be longer than the keep-alive period (publishing_interval_ms × keepalive_count = ${keepAliveMs} ms)`));
   }

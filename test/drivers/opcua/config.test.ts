@@ -62,6 +62,12 @@ describe("opcua device config", () => {
     subscription: { publishing_interval_ms: 100, keepalive_count: 5 }`))).toMatch(/devices\.robot\.liveness_ms: liveness_ms \(400\) must be longer than the keep-alive period .*500 ms/);
   });
 
+  it("refuses a liveness timeout equal to a keep-alive period of a decimal publishing interval (8.2 ms × 15 is 123 ms, not 122.99999999999999)", () => {
+    expect(issues(cfg(`    security: { mode: None }
+    liveness_ms: 123
+    subscription: { publishing_interval_ms: 8.2, keepalive_count: 15 }`))).toMatch(/liveness_ms \(123\) must be longer than the keep-alive period \(publishing_interval_ms × keepalive_count = 123 ms\)/);
+  });
+
   it("expands the motoman-yrc1000 profile into OPC UA points by namespace URI", () => {
     const { model } = loadConfigText(cfg(`    security: { mode: None }
     profile: motoman-yrc1000
