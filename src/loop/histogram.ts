@@ -84,13 +84,23 @@ export class Histogram {
    * Cumulative counts at ascending bounds (ms), as Prometheus `le` buckets:
    * out[i] counts the values in buckets whose upper edge is ≤ boundsMs[i]
    * (bucket resolution < 1.6 %). One pass, no allocation: for metrics scrapes.
+   * The pass stops at the last bucket that holds a value, and each bound's
+   * last bucket is found by arithmetic (a scrape runs on the loop's thread,
+   * rarely enough that this code is not optimised: a walk of every bucket
+   * up to 5 s took 4–12 ms for 32 devices).
    */
   cumulativeMs(boundsMs: readonly number[], out: number[]): void {
+    const counts = this.counts;
+    const filled = this.n === 0 ? 0 : Histogram.bucketOf(this.maxUs) + 1; // buckets past it are empty
     let b = 0;
     let seen = 0;
     for (let i = 0; i < boundsMs.length; i++) {
       const limitUs = boundsMs[i]! * 1000;
-      while (b < this.counts.length && Histogram.upperOf(b) <= limitUs) seen += this.counts[b++]!;
+      // the buckets whose upper edge is ≤ the bound: those before the bound's own bucket, and that one if it ends at or under it
+      let end = limitUs < 0 ? 0 : Histogram.bucketOf(Math.floor(limitUs));
+      if (Histogram.upperOf(end) <= limitUs) end++;
+      if (end > filled) end = filled;
+      while (b < end) seen += counts[b++]!;
       out[i] = seen;
     }
   }

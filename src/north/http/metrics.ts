@@ -123,9 +123,25 @@ export class CellMetrics {
     return this.lastCycleMs === undefined ? undefined : this.clock.now() - this.lastCycleMs;
   }
 
-  /** The exposition text and its content type. */
+  /**
+   * The exposition text and its content type, rendered one metric family per
+   * turn of the event loop. The server runs on the loop's thread, and
+   * `registry.metrics()` renders everything in one go: measured on the
+   * 32-device fleet, 10–30 ms a scrape (≈ 1,500 samples, code too rarely run
+   * to be optimised), so a tick fell a whole period late and a cycle was
+   * skipped at almost every scrape. Between two families the tick, and the
+   * devices' answers, run; families are read at slightly different moments,
+   * as any exporter's are.
+   */
   async scrape(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    const r = this.registry;
+    const parts: string[] = [];
+    for (const m of r.getMetricsAsArray()) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      parts.push(await r.getSingleMetricAsString(m.name));
+    }
+    // as registry.metrics() joins them (Prometheus text format)
+    return { contentType: r.contentType, body: `${parts.join("\n\n")}\n` };
   }
 
   private onCycle(c: CycleResult): void {

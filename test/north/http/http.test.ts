@@ -124,6 +124,33 @@ describe("/metrics", () => {
     expect(res.body).not.toMatch(/door"|"run"|level"/);
   });
 
+  it("renders one metric family per turn of the event loop (a scrape never holds up the tick), the same text prom-client renders", async () => {
+    const a = await SimDevice.start(t);
+    const b = await SimDevice.start(t);
+    a.bank.setBit("di", 0, true);
+    const cell = await startCell(yaml(a, b), t);
+    await cell.waitCycle((c) => c.mode === "running", 5000, "the first complete good scan");
+    const metrics = cell.app.http!.metrics;
+    let turns = 0;
+    let stop = false;
+    const turn = (): void => {
+      turns++;
+      if (!stop) setImmediate(turn);
+    };
+    setImmediate(turn);
+    const { body } = await metrics.scrape();
+    stop = true;
+    const families = metrics.registry.getMetricsAsArray().length;
+    expect(families).toBeGreaterThan(30);
+    // rendered in one go (registry.metrics()), the other immediates would get at most one turn
+    expect(turns).toBeGreaterThanOrEqual(families - 1);
+    const ours = parseProm(body);
+    const theirs = parseProm(await metrics.registry.metrics());
+    expect([...ours.types]).toEqual([...theirs.types]);
+    const series = (samples: PromSample[]): string[] => samples.filter((x) => x.name.startsWith("cellio_")).map((x) => `${x.name}${JSON.stringify(x.labels)}`);
+    expect(series(ours.samples)).toEqual(series(theirs.samples));
+  });
+
   it("counts read errors by kind and the reconnects of a device that comes back", async () => {
     const a = await SimDevice.start(t);
     const b = await SimDevice.start(t);
