@@ -19,6 +19,12 @@ export interface DeviceSide {
   readonly report: SimReport;
   /** cellio only (controller side): reads not answered by the input deadline, % of the reads due. */
   readonly inputMissPct?: number;
+  /**
+   * cellio only (controller side), over the window: polls not sent because the device's last read
+   * was still in flight, and cycles skipped because a tick came a whole period late. Either makes a
+   * device-side interval of two periods or more.
+   */
+  readonly skips?: { readonly busy: number; readonly cycles: number };
 }
 
 /** The baseline: what people write by hand. setInterval, one modbus-serial client per device, read + mirror. */

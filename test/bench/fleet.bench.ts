@@ -90,6 +90,8 @@ async function runCellio(
   app.loop.stats.resetWindow();
   const misses0 = app.loop.stats.inputMisses;
   const cycles0 = app.loop.stats.cycles;
+  const busySkips = (): number => app.runners.reduce((n, r) => n + r.counters.busySkips, 0);
+  const skips0 = { busy: busySkips(), cycles: app.loop.stats.skipped };
   // Every device's request latency histogram (the driver's counters): the reads of the window, and
   // the few coil writes (device 0 mirrors a flip every 57 ms: < 0.3 % of the requests).
   const latencies = app.drivers.map((d) => (d as unknown as { stats(): { latency: Histogram } }).stats().latency);
@@ -106,6 +108,7 @@ async function runCellio(
   const stats = app.loop.stats;
   const lateP99 = stats.lateness.quantileMs(0.99);
   const inputMissPct = missShare(stats.inputMisses - misses0, stats.cycles - cycles0, ports.length);
+  const skips = { busy: busySkips() - skips0.busy, cycles: stats.skipped - skips0.cycles };
   const running = app.loop.mode === "running";
   await app.stop(2000);
   return {
@@ -113,6 +116,7 @@ async function runCellio(
     rss,
     report,
     inputMissPct,
+    skips,
     lateP99,
     inputP50: stats.inputPhase.quantileMs(0.5),
     inputP99: stats.inputPhase.quantileMs(0.99),
@@ -142,7 +146,8 @@ async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSi
     const m1 = await loopCounters(metricsPort);
     const report = await sim.report();
     const inputMissPct = missShare(m1.inputMisses - m0.inputMisses, m1.cycles - m0.cycles, ports.length);
-    return { cpu: cpuPercent(u0, u1, wallS), rss: u1.rssMiB, report, inputMissPct };
+    const skips = { busy: m1.busySkips - m0.busySkips, cycles: m1.skipped - m0.skipped };
+    return { cpu: cpuPercent(u0, u1, wallS), rss: u1.rssMiB, report, inputMissPct, skips };
   } finally {
     proc.kill("SIGTERM");
     await new Promise((r) => proc.once("exit", r));
@@ -150,11 +155,15 @@ async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSi
   }
 }
 
-/** The daemon's own counters, from its Prometheus /metrics: cycles and input deadline misses. */
-async function loopCounters(port: number): Promise<{ cycles: number; inputMisses: number }> {
+/** The daemon's own counters, from its Prometheus /metrics: cycles, skipped cycles, input deadline misses, busy skips (all devices). */
+async function loopCounters(port: number): Promise<{ cycles: number; skipped: number; inputMisses: number; busySkips: number }> {
   const text = await scrapeMetrics(port);
+  const busy = [...text.matchAll(/^cellio_device_busy_skips_total\{[^}]*\} (\S+)$/gm)];
+  if (busy.length === 0) throw new Error("daemon bench: cellio_device_busy_skips_total not in the daemon's /metrics");
   return {
     cycles: metricSample(text, /^cellio_cycles_total (\S+)$/m, "cellio_cycles_total"),
+    skipped: metricSample(text, /^cellio_cycles_skipped_total (\S+)$/m, "cellio_cycles_skipped_total"),
+    busySkips: busy.reduce((n, m) => n + Number(m[1]), 0),
     inputMisses: metricSample(text, /^cellio_deadline_misses_total\{[^}]*phase="input"[^}]*\} (\S+)$/m, 'cellio_deadline_misses_total{phase="input"}'),
   };
 }
@@ -236,6 +245,16 @@ function deviceSideFigures(figures: Figure[], kase: string, who: "controller" | 
     // (its values then wait for the next cycle's logic). The baseline has no input deadline.
     const range = misses.length > 1 ? ([Math.min(...misses), Math.max(...misses)] as const) : undefined;
     figures.push({ bench: "modbus fleet", case: kase, metric: "reads past the input deadline (controller side)", value: median(misses), unit: "% of reads", ...(range ? { range } : {}) });
+  }
+  const skips = runs.map((d) => d.skips).filter((x) => x !== undefined);
+  if (skips.length === runs.length) {
+    // Controller side: why a device-side interval can be two periods or more.
+    const row = (metric: string, xs: number[]): void => {
+      const range = xs.length > 1 ? ([Math.min(...xs), Math.max(...xs)] as const) : undefined;
+      figures.push({ bench: "modbus fleet", case: kase, metric, value: median(xs), unit: "in the window", ...(range ? { range } : {}) });
+    };
+    row("polls not sent, device's last read still in flight (controller side)", skips.map((x) => x.busy));
+    row("cycles skipped, tick a whole period late (controller side)", skips.map((x) => x.cycles));
   }
   add("poll interval p50", (d) => d.report.interval.p50, "ms");
   add("poll interval p99", (d) => d.report.interval.p99, "ms");
