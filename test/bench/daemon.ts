@@ -26,7 +26,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { DAEMON_NODE_FLAGS } from "../../src/infra/realtime.js";
-import { MAIN, stopChild, type Figure } from "./util.js";
+import { MAIN, sleep, stopChild, type Figure } from "./util.js";
 
 /** utime + stime of a process (every thread) in clock ticks, and its resident set in MiB, from /proc. */
 export async function procUsage(pid: number): Promise<{ ticks: number; rssMiB: number }> {
@@ -49,6 +49,20 @@ export function cpuPercent(u0: { ticks: number }, u1: { ticks: number }, seconds
 /** A daemon's Prometheus /metrics text. */
 export async function scrapeMetrics(port: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
+/** Waits until `until` (performance.now() ms), scraping /metrics every `everyMs` meanwhile; the scrapes made. */
+export async function scrapeWhile(port: number, everyMs: number | undefined, until: number): Promise<number> {
+  let n = 0;
+  for (let now = performance.now(); now < until; now = performance.now()) {
+    if (everyMs === undefined) await sleep(until - now);
+    else {
+      await scrapeMetrics(port);
+      n++;
+      await sleep(Math.min(everyMs, until - performance.now()));
+    }
+  }
+  return n;
 }
 
 /** A free TCP port on 127.0.0.1 (for a daemon's /metrics or OPC UA endpoint). */

@@ -22,9 +22,9 @@ export interface DeviceSide {
   /**
    * cellio only (controller side), over the window: polls not sent because the device's last read
    * was still in flight, and cycles skipped because a tick came a whole period late. Either makes a
-   * device-side interval of two periods or more.
+   * device-side interval of two periods or more. `scrapes`: /metrics scrapes during the window.
    */
-  readonly skips?: { readonly busy: number; readonly cycles: number };
+  readonly skips?: { readonly busy: number; readonly cycles: number; readonly scrapes: number };
 }
 
 /** The baseline: what people write by hand. setInterval, one modbus-serial client per device, read + mirror. */

@@ -41,7 +41,7 @@ import { median } from "../integration/helpers.js";
 import { readFigures, runBaseline, type DeviceSide, type ReadFigures } from "./fleet-baseline.js";
 import { FleetSim, type SimReport } from "./fleet-sim.js";
 import { cpuMeter, sleep, type Figure } from "./util.js";
-import { cpuPercent, freePort, metricSample, procUsage, scrapeMetrics } from "./daemon.js";
+import { cpuPercent, freePort, metricSample, procUsage, scrapeMetrics, scrapeWhile } from "./daemon.js";
 
 const PERIOD = 10;
 /** Requests on the wire per connection (FLEET_MAX_IN_FLIGHT, default 1: strictly sequential, the device default). */
@@ -54,6 +54,8 @@ interface RunOptions {
   readonly maxInFlight?: number;
   /** Serve the daemon's Prometheus /metrics on this port (read before and after the window). */
   readonly metricsPort?: number;
+  /** Also scrape /metrics this often during the window (ms), as a Prometheus server would, only faster. */
+  readonly scrapeEveryMs?: number;
 }
 
 function fleetYaml(ports: readonly number[], opts: RunOptions = {}): string {
@@ -108,7 +110,7 @@ async function runCellio(
   const stats = app.loop.stats;
   const lateP99 = stats.lateness.quantileMs(0.99);
   const inputMissPct = missShare(stats.inputMisses - misses0, stats.cycles - cycles0, ports.length);
-  const skips = { busy: busySkips() - skips0.busy, cycles: stats.skipped - skips0.cycles };
+  const skips = { busy: busySkips() - skips0.busy, cycles: stats.skipped - skips0.cycles, scrapes: 0 };
   const running = app.loop.mode === "running";
   await app.stop(2000);
   return {
@@ -140,13 +142,13 @@ async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSi
     const m0 = await loopCounters(metricsPort);
     const u0 = await procUsage(proc.pid!);
     const t0 = performance.now();
-    await sleep(seconds * 1000);
+    const scrapes = await scrapeWhile(metricsPort, opts.scrapeEveryMs, t0 + seconds * 1000);
     const u1 = await procUsage(proc.pid!);
     const wallS = (performance.now() - t0) / 1000;
     const m1 = await loopCounters(metricsPort);
     const report = await sim.report();
     const inputMissPct = missShare(m1.inputMisses - m0.inputMisses, m1.cycles - m0.cycles, ports.length);
-    const skips = { busy: m1.busySkips - m0.busySkips, cycles: m1.skipped - m0.skipped };
+    const skips = { busy: m1.busySkips - m0.busySkips, cycles: m1.skipped - m0.skipped, scrapes };
     return { cpu: cpuPercent(u0, u1, wallS), rss: u1.rssMiB, report, inputMissPct, skips };
   } finally {
     proc.kill("SIGTERM");
@@ -195,6 +197,8 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
     // simulator standing in for them shares this machine's two cores, so its own delays land in the
     // device-side figures. Last daemon run: the simulator's threads under SCHED_FIFO 20 (independent
     // of the controller's load, as real devices are) and the daemon's loop under cycle.realtime_priority 10.
+    // Prometheus scraping the daemon (every 200 ms here, 75 × a usual 15 s): a scrape runs on the loop's thread.
+    const scraped = await runDaemon(ports, seconds, sim, { scrapeEveryMs: 200 });
     const independent = chrtAll(sim.pid, ["--fifo", "--all-tasks", "--pid", "20"]) ? await runDaemon(ports, seconds, sim, { realtimePriority: 10 }) : undefined;
     chrtAll(sim.pid, ["--other", "--all-tasks", "--pid", "0"]);
     const k = `${devices} devices, 10 ms`;
@@ -211,6 +215,7 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
     figures.push({ bench: "modbus fleet", case: k, metric: "input phase p99 (budget 4 ms)", value: cell.inputP99, unit: "ms" });
     const bench = "setInterval + modbus-serial (bench process)";
     if (daemon.length > 0) deviceSideFigures(figures, `${k}, cellio run (own process)${daemon.length > 1 ? `, median of ${daemon.length} runs (min–max)` : ""}`, "process", daemon, base, bench);
+    if (scraped) deviceSideFigures(figures, `${k}, cellio run (own process), /metrics scraped every 200 ms`, "process", [scraped], base, bench);
     if (pipelined) deviceSideFigures(figures, `${k}, cellio run (own process), max_in_flight 2`, "process", [pipelined], base, bench);
     if (independent) deviceSideFigures(figures, `${k}, cellio run (own process), loop SCHED_FIFO 10, simulator SCHED_FIFO 20`, "process", [independent], base, bench);
     figures.push({ bench: "modbus fleet", case: k, metric: "cellio mode at end (1 = running)", value: cell.running ? 1 : 0, unit: "" });
@@ -255,6 +260,8 @@ function deviceSideFigures(figures: Figure[], kase: string, who: "controller" | 
     };
     row("polls not sent, device's last read still in flight (controller side)", skips.map((x) => x.busy));
     row("cycles skipped, tick a whole period late (controller side)", skips.map((x) => x.cycles));
+    // the window's own two scrapes (start, end) are not counted here: the bench's, not a Prometheus server's
+    if (skips.some((x) => x.scrapes > 0)) row("/metrics scrapes during the window", skips.map((x) => x.scrapes));
   }
   add("poll interval p50", (d) => d.report.interval.p50, "ms");
   add("poll interval p99", (d) => d.report.interval.p99, "ms");
