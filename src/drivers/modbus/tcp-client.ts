@@ -42,7 +42,22 @@ export class ModbusTcpClient extends TcpClientSocket {
   private readonly mbap = new MbapReceiver(this);
   private corked: net.Socket | undefined;
   private readonly rtu: RtuReceiver | undefined;
-  private readonly onTimerBound = (): void => this.guard(() => this.onTimer());
+  /**
+   * The deadline timer. When a request is due, the decision waits for this
+   * turn's I/O: after a stall of this thread (a busy core, a long task)
+   * libuv runs due timers before it reads the sockets, so an answer that
+   * came in time would be taken for a timeout. An immediate runs after the
+   * poll phase has read it, and expires only what was due when the timer
+   * fired: a request that fell due later (in another stall, before the
+   * immediate ran) waits for its own timer and its own poll phase.
+   */
+  private readonly onTimerFired = (): void => {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    const firedAt = performance.now() + 0.5; // timers are ms-coarse
+    if (this.anyDue(firedAt)) setImmediate(() => this.guard(() => this.onTimer(firedAt)));
+    else this.guard(() => this.onTimer(firedAt)); // nothing due (the earliest request settled): re-arm only
+  };
   private readonly uncorkBound = (): void => {
     this.corked?.uncork();
     this.corked = undefined;
@@ -231,13 +246,17 @@ export class ModbusTcpClient extends TcpClientSocket {
   private armTimer(deadline: number): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timerAt = deadline;
-    this.timer = setTimeout(this.onTimerBound, Math.max(0, deadline - performance.now()));
+    this.timer = setTimeout(this.onTimerFired, Math.max(0, deadline - performance.now()));
   }
 
-  private onTimer(): void {
-    this.timer = undefined;
-    this.timerAt = Number.POSITIVE_INFINITY;
-    const now = performance.now() + 0.5; // timers are ms-coarse
+  private anyDue(now: number): boolean {
+    for (const t of this.slots) if (t && t.deadline <= now) return true;
+    for (const t of this.queue.items()) if (t.deadline !== 0 && t.deadline <= now) return true;
+    return false;
+  }
+
+  /** Expires the requests due at `now` (when the timer fired), then re-arms for the next deadline. */
+  private onTimer(now: number): void {
     for (const t of this.slots) if (t && t.deadline <= now) this.timeout(t);
     const expired: Txn[] = [];
     for (const t of this.queue.items()) if (t.deadline !== 0 && t.deadline <= now) expired.push(t);
