@@ -142,6 +142,7 @@ export class ModbusTcpDriver extends ModbusDeviceLifecycle implements DeviceDriv
   /** The device answered on this connection: the next loss starts the backoff afresh. */
   private connectionProven(): void {
     this.backoffMs = this.cfg.reconnect.min_ms;
+    this.answered = true;
   }
 
   /**

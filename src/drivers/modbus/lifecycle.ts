@@ -42,6 +42,8 @@ export abstract class ModbusDeviceLifecycle {
   protected lastConnectError = "not connected yet";
   protected lastConnectStatus: FailureStatus = "bad_no_communication";
   private connectedOnce = false;
+  /** The device answered on the current connection (set by the driver; reconnects while it never does are not logged at info). */
+  protected answered = false;
   protected abstract readonly transport: ModbusTransport;
   protected abstract readonly req: DeviceRequester;
   protected abstract readonly watchdog: CompiledWatchdog | undefined;
@@ -80,10 +82,15 @@ export abstract class ModbusDeviceLifecycle {
         // server that accepts and at once closes (a gateway out of connection slots) would
         // otherwise be hammered at the minimum delay.
         this.consecutiveTimeouts = 0;
+        // Log transitions, not repetitions: a device that accepts connections but does not answer is
+        // reconnected after each timeout; the device's loss and recovery are logged by its runner.
+        const repeat = this.connectedOnce && !this.answered;
         if (this.connectedOnce) this.req.stats.reconnects++;
         this.connectedOnce = true;
+        this.answered = false;
         const where = this.cfg.protocol === "modbus-tcp" ? { host: this.cfg.host, port: this.cfg.port, unit: this.cfg.unit_id } : { bus: this.cfg.serial.path, unit: this.cfg.unit_id };
-        this.log.info(where, "modbus connected");
+        if (repeat) this.log.debug(where, "modbus reconnected; no answer since the last connection");
+        else this.log.info(where, "modbus connected");
       } catch (e) {
         this.req.stats.connectFailures++;
         const msg = errorMessage(e);
