@@ -12,7 +12,7 @@
  * collection, between attach() and detach() (src/infra/gc-monitor.ts).
  */
 import { Counter, Registry, collectDefaultMetrics, type Metric } from "prom-client";
-import type { Subscription } from "rxjs";
+import { EMPTY, take, timeout, type Subscription } from "rxjs";
 import type { CellModel } from "../../config/compile.js";
 import type { Clock } from "../../infra/clock.js";
 import { GcPauseMonitor, gcPausesOfThisThread, type GcPauseSource } from "../../infra/gc-monitor.js";
@@ -50,6 +50,10 @@ const DEVICE_BUCKETS_MS = [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500
 /** GC pauses: scavenges take tenths of a ms to a few ms, a mark-compact of a large heap tens; a 10 ms cycle needs the ms steps. */
 const GC_BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 100, 250, 1000];
 const DEVICE_STATES = ["waiting", "good", "stale", "bad"] as const;
+/** A scrape renders for at most this long after a cycle has published (the loop's idle time), then waits for the next. */
+const SCRAPE_SLICE_MS = 1;
+/** …or this long, when no cycle comes. */
+const SCRAPE_WAIT_MS = 100;
 const MODES = ["starting", "running", "faulted"] as const;
 
 interface Value {
@@ -124,24 +128,37 @@ export class CellMetrics {
   }
 
   /**
-   * The exposition text and its content type, rendered one metric family per
-   * turn of the event loop. The server runs on the loop's thread, and
-   * `registry.metrics()` renders everything in one go: measured on the
-   * 32-device fleet, 10–30 ms a scrape (≈ 1,500 samples, code too rarely run
-   * to be optimised), so a tick fell a whole period late and a cycle was
-   * skipped at almost every scrape. Between two families the tick, and the
-   * devices' answers, run; families are read at slightly different moments,
-   * as any exporter's are.
+   * The exposition text and its content type, rendered in slices between
+   * cycles. The server runs on the loop's thread, and `registry.metrics()`
+   * renders everything in one go: measured on the 32-device fleet, 10–30 ms a
+   * scrape (≈ 1,500 samples, code too rarely run to be optimised), so a tick
+   * fell a whole period late and a cycle was skipped at almost every scrape.
+   * One family per turn of the event loop instead ended the skips, but the
+   * slices then ran among the devices' answers and delayed the input phase
+   * (17 % of the reads past its deadline at 5 scrapes/s). So each slice starts
+   * when a cycle has just published (the loop is idle until its next tick)
+   * and renders families for at most SCRAPE_SLICE_MS; families are read at
+   * slightly different moments, as any exporter's are.
    */
   async scrape(): Promise<{ contentType: string; body: string }> {
     const r = this.registry;
+    const families = r.getMetricsAsArray();
     const parts: string[] = [];
-    for (const m of r.getMetricsAsArray()) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      parts.push(await r.getSingleMetricAsString(m.name));
+    for (let i = 0; i < families.length; ) {
+      await this.cycleEnd();
+      const until = this.clock.now() + SCRAPE_SLICE_MS;
+      do parts.push(await r.getSingleMetricAsString(families[i++]!.name));
+      while (i < families.length && this.clock.now() < until);
     }
     // as registry.metrics() joins them (Prometheus text format)
     return { contentType: r.contentType, body: `${parts.join("\n\n")}\n` };
+  }
+
+  /** The end of the next cycle (its publish), or SCRAPE_WAIT_MS if none comes (a stopped loop never holds a scrape). */
+  private cycleEnd(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.cell.loop.cycles$.pipe(take(1), timeout({ first: SCRAPE_WAIT_MS, with: () => EMPTY })).subscribe({ complete: resolve });
+    });
   }
 
   private onCycle(c: CycleResult): void {
