@@ -35,6 +35,9 @@ import { MAX_ADU, Txn, type ModbusTcpClientOptions, type TxnCallback } from "./t
 
 export { MAX_ADU, Txn, type Framing, type ModbusClientStats, type ModbusTcpClientOptions, type TxnCallback } from "./tcp-txn.js";
 
+/** A deadline timer this late (ms) means this thread was stalled: see onTimerFired. */
+const LATE_TIMER_MS = 3;
+
 export class ModbusTcpClient extends TcpClientSocket {
   private nextTid = 0;
   /** RTU: the frame being assembled. */
@@ -43,8 +46,9 @@ export class ModbusTcpClient extends TcpClientSocket {
   private corked: net.Socket | undefined;
   private readonly rtu: RtuReceiver | undefined;
   /**
-   * The deadline timer. When a request is due, the decision waits for this
-   * turn's I/O: after a stall of this thread (a busy core, a long task)
+   * The deadline timer. When it fires late (more than LATE_TIMER_MS) and a
+   * request is due, the decision waits for this turn's I/O: after a stall of
+   * this thread (a busy core, a long task)
    * libuv runs due timers before it reads the sockets, so an answer that
    * came in time would be taken for a timeout. An immediate runs after the
    * poll phase has read it, and expires only what was due when the timer
@@ -52,11 +56,13 @@ export class ModbusTcpClient extends TcpClientSocket {
    * immediate ran) waits for its own timer and its own poll phase.
    */
   private readonly onTimerFired = (): void => {
+    const now = performance.now();
+    const late = now - this.timerAt > LATE_TIMER_MS; // on time, the decision is strict: an answer after the deadline is late
     this.timer = undefined;
     this.timerAt = Number.POSITIVE_INFINITY;
-    const firedAt = performance.now() + 0.5; // timers are ms-coarse
-    if (this.anyDue(firedAt)) setImmediate(() => this.guard(() => this.onTimer(firedAt)));
-    else this.guard(() => this.onTimer(firedAt)); // nothing due (the earliest request settled): re-arm only
+    const firedAt = now + 0.5; // timers are ms-coarse
+    if (late && this.anyDue(firedAt)) setImmediate(() => this.guard(() => this.onTimer(firedAt)));
+    else this.guard(() => this.onTimer(firedAt)); // on time, or nothing due (the earliest request settled): re-arm only
   };
   private readonly uncorkBound = (): void => {
     this.corked?.uncork();
