@@ -31,6 +31,7 @@ import { FairQueue } from "./fair-queue.js";
 import { MAX_RTU_ADU, examineResponse, expectedResponseLength, frameLength, silenceReason } from "./rtu-frame.js";
 import { rtuError, type RtuBusOptions, type RtuBusStats, type RtuUnitStats, type Txn } from "./rtu-bus-types.js";
 import { bitsPerChar, type RtuBusSettings } from "./rtu-config.js";
+import { LATE_TIMER_MS } from "./transport.js";
 
 /** What the line needs of its bus. */
 export interface RtuLineHost {
@@ -298,11 +299,10 @@ export class RtuLine {
 }
 
 /**
- * A timer this late (ms) means this thread was stalled; it then waits GRACE_MS for the port's
- * pending bytes. Measured after 120 ms stalls (test/drivers/modbus/stall.test.ts): bytes that were
- * in the pty all along were delivered 2–18 ms after the thread was free again.
+ * How long a late timer (LATE_TIMER_MS) waits for the port's pending bytes. Measured after 120 ms
+ * stalls (test/drivers/modbus/stall.test.ts): bytes that were in the pty all along were delivered
+ * 2–18 ms after the thread was free again.
  */
-const LATE_TIMER_MS = 3;
 const GRACE_MS = 50;
 
 function frameError(reason: string): PduResult<never> {

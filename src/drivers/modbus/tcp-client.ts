@@ -32,11 +32,9 @@ import { MBAP_HEADER, MbapReceiver } from "./tcp-mbap-receiver.js";
 import { RtuReceiver } from "./tcp-rtu-receiver.js";
 import { TcpClientSocket } from "./tcp-socket.js";
 import { MAX_ADU, Txn, type ModbusTcpClientOptions, type TxnCallback } from "./tcp-txn.js";
+import { LATE_TIMER_MS } from "./transport.js";
 
 export { MAX_ADU, Txn, type Framing, type ModbusClientStats, type ModbusTcpClientOptions, type TxnCallback } from "./tcp-txn.js";
-
-/** A deadline timer this late (ms) means this thread was stalled: see onTimerFired. */
-const LATE_TIMER_MS = 3;
 
 export class ModbusTcpClient extends TcpClientSocket {
   private nextTid = 0;
@@ -46,23 +44,24 @@ export class ModbusTcpClient extends TcpClientSocket {
   private corked: net.Socket | undefined;
   private readonly rtu: RtuReceiver | undefined;
   /**
-   * The deadline timer. When it fires late (more than LATE_TIMER_MS) and a
-   * request is due, the decision waits for this turn's I/O: after a stall of
-   * this thread (a busy core, a long task)
-   * libuv runs due timers before it reads the sockets, so an answer that
-   * came in time would be taken for a timeout. An immediate runs after the
-   * poll phase has read it, and expires only what was due when the timer
-   * fired: a request that fell due later (in another stall, before the
-   * immediate ran) waits for its own timer and its own poll phase.
+   * The deadline timer. When it fires late (more than LATE_TIMER_MS), the
+   * decision waits for this turn's I/O: after a stall of this thread (a busy
+   * core, a long task) libuv runs due timers before it reads the sockets, so
+   * an answer that came in time would be taken for a timeout. An immediate
+   * runs after the poll phase has read it, and expires only what was due
+   * when the timer fired: a request that fell due later (in another stall,
+   * before the immediate ran) waits for its own timer and its own poll
+   * phase. On time, the decision is at once and strict: an answer after the
+   * deadline is late.
    */
   private readonly onTimerFired = (): void => {
     const now = performance.now();
-    const late = now - this.timerAt > LATE_TIMER_MS; // on time, the decision is strict: an answer after the deadline is late
+    const late = now - this.timerAt > LATE_TIMER_MS;
     this.timer = undefined;
     this.timerAt = Number.POSITIVE_INFINITY;
     const firedAt = now + 0.5; // timers are ms-coarse
-    if (late && this.anyDue(firedAt)) setImmediate(() => this.guard(() => this.onTimer(firedAt)));
-    else this.guard(() => this.onTimer(firedAt)); // on time, or nothing due (the earliest request settled): re-arm only
+    if (late) setImmediate(() => this.guard(() => this.onTimer(firedAt)));
+    else this.guard(() => this.onTimer(firedAt));
   };
   private readonly uncorkBound = (): void => {
     this.corked?.uncork();
@@ -253,12 +252,6 @@ export class ModbusTcpClient extends TcpClientSocket {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timerAt = deadline;
     this.timer = setTimeout(this.onTimerFired, Math.max(0, deadline - performance.now()));
-  }
-
-  private anyDue(now: number): boolean {
-    for (const t of this.slots) if (t && t.deadline <= now) return true;
-    for (const t of this.queue.items()) if (t.deadline !== 0 && t.deadline <= now) return true;
-    return false;
   }
 
   /** Expires the requests due at `now` (when the timer fired), then re-arms for the next deadline. */
