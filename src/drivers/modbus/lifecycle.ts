@@ -144,9 +144,16 @@ export abstract class ModbusDeviceLifecycle {
     this.scheduleReconnect();
   }
 
-  private async dropConnection(why: string): Promise<void> {
-    this.lastConnectError = why;
-    this.lastConnectStatus = "bad_no_communication";
+  /**
+   * Drops the connection after failure `e`. Until the device is connected
+   * again, its points keep the status `e` gave them: a device that accepts
+   * connections but does not answer stays bad_timeout through its reconnects
+   * instead of alternating with bad_no_communication; a failed connect then
+   * says bad_no_communication, a change of condition.
+   */
+  private async dropConnection(e: unknown): Promise<void> {
+    this.lastConnectError = errorMessage(e);
+    this.lastConnectStatus = statusOf(e);
     await this.transport.close();
     this.scheduleReconnect();
   }
@@ -154,10 +161,10 @@ export abstract class ModbusDeviceLifecycle {
   protected async handleError(e: unknown): Promise<void> {
     if (isCellioError(e, "CELLIO_ERR_MODBUS_TIMEOUT")) {
       this.consecutiveTimeouts++;
-      if (this.consecutiveTimeouts >= TIMEOUTS_BEFORE_RECONNECT) await this.dropConnection(errorMessage(e));
+      if (this.consecutiveTimeouts >= TIMEOUTS_BEFORE_RECONNECT) await this.dropConnection(e);
       return;
     }
     if (isCellioError(e, "CELLIO_ERR_MODBUS_EXCEPTION")) return; // the device (or its gateway) answered: the connection is fine
-    await this.dropConnection(errorMessage(e));
+    await this.dropConnection(e);
   }
 }

@@ -47,7 +47,14 @@ devices:
     cleanups.push(() => driver.stop());
     await driver.start();
     const sink = { put: (): void => undefined };
-    const read = (): Promise<ReadOutcome> => new Promise((resolve) => driver.readDirect(sink, resolve));
+    const statuses: string[] = [];
+    const read = (): Promise<ReadOutcome> =>
+      new Promise((resolve) =>
+        driver.readDirect(sink, (o) => {
+          statuses.push(o.ok ? "good" : o.status);
+          resolve(o);
+        }),
+      );
     const count = (msg: string, level: number): number => mem.lines.filter((l) => l.msg === msg && l.level === level).length;
     /** Reads every 10 ms until `cond` holds (5 s at most). */
     const readUntil = async (cond: () => boolean, what: string): Promise<void> => {
@@ -64,7 +71,10 @@ devices:
 
     // the device stops answering but keeps accepting connections: the driver reconnects after its timeouts
     server.faults.set({ kind: "noAnswer" });
+    statuses.length = 0;
     await readUntil(() => driver.stats().reconnects >= 3, "three reconnects");
+    // and its points say why all along: bad_timeout, not bad_no_communication between the reconnects
+    expect(new Set(statuses)).toEqual(new Set(["bad_timeout"]));
     // the first reconnect follows a connection the device answered on: news, once; the others are not
     expect(count(CONNECTED, 30)).toBe(2);
     expect(count(RECONNECTED, 20)).toBeGreaterThanOrEqual(2); // debug

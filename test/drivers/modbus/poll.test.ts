@@ -136,8 +136,27 @@ describe("readDirect gives what read gives", () => {
     for (let i = 0; i < 3; i++) await direct(a); // three timeouts drop the connection
     expect(a.driver.connected).toBe(false);
     const o = await direct(a);
-    expect(o).toMatchObject({ ok: false, status: "bad_no_communication" });
+    // the device was dropped because it did not answer: its points stay bad_timeout until it is connected again
+    expect(o).toMatchObject({ ok: false, status: "bad_timeout", error: `CELLIO_ERR_MODBUS_TIMEOUT: 127.0.0.1:${a.port} unit 1 FC2 0+2: no answer within 60 ms` });
     await a.driver.stop();
     expect(await direct(a)).toEqual({ ok: false, status: "bad_no_communication", error: "driver stopped" });
+  });
+});
+
+describe("while the connection is down, the points keep the status of the failure that dropped it", () => {
+  it("a malformed answer: bad_device_failure until the device is connected again", async () => {
+    const a = await rig();
+    a.server.faults.set({ kind: "malform", malformation: "byte_count_mismatch" }, { count: 1 });
+    expect(await direct(a)).toMatchObject({ ok: false, status: "bad_device_failure" });
+    expect(a.driver.connected).toBe(false);
+    expect(await direct(a)).toMatchObject({ ok: false, status: "bad_device_failure" });
+  });
+
+  it("the device closes the connection: bad_no_communication", async () => {
+    const a = await rig();
+    expect(await direct(a)).toEqual({ ok: true });
+    a.server.faults.disconnect();
+    await until(() => !a.driver.connected, 2000, "the close");
+    expect(await direct(a)).toMatchObject({ ok: false, status: "bad_no_communication" });
   });
 });
