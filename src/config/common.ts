@@ -41,7 +41,7 @@ export const pointBase = {
     .enum(["toggle", "counter"])
     .optional()
     .describe(
-      "A heartbeat output for a device that watches cellio: toggle (bool, flips every cycle) or counter (int, +1 every cycle, wraps at 65536). It stops, at its safe value, when cellio faults or stops",
+      "A heartbeat output for a device that watches cellio: toggle (bool, flips in every cycle that runs) or counter (int, +1 in every cycle that runs, wraps at 65536; a skipped cycle does not count). It stops, at its safe value, when cellio faults or stops",
     ),
   operator_writable: z
     .boolean()

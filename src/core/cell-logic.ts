@@ -57,6 +57,8 @@ export class CellLogic {
   /** Outputs (not heartbeats) whose value manual mode decides. */
   private readonly manualOutputs: readonly number[];
   private lastControl: ControlMode = "auto";
+  /** Cycles run (a heartbeat changes in every cycle that runs; a skipped cycle is not one). */
+  private beats = 0;
 
   constructor(
     private readonly model: CellModel,
@@ -126,8 +128,11 @@ export class CellLogic {
     const control = this.mode.current;
     for (let i = 0; i < desired.length; i++) desired[i] = this.base[i]!;
     this.commands.manual.overlay(desired);
-    for (const i of this.toggles) desired[i] = cycle % 2 === 1;
-    for (const i of this.counters) desired[i] = (cycle + 1) % 65536;
+    // Counted in cycles run, not by the cycle number: after an odd number of skipped cycles a
+    // toggle taken from the number's parity would hold its value through a cycle that ran.
+    this.beats += 1;
+    for (const i of this.toggles) desired[i] = this.beats % 2 === 0;
+    for (const i of this.counters) desired[i] = this.beats % 65536;
     const degradedRules = evaluateLogic(this.model.logic, this.model.points, ctx, desired, onMemory);
     this.latches.apply(ctx, desired, (i, v) => onMemory(i, v));
     let sequenceEvents: readonly SequenceEvent[] = NONE;

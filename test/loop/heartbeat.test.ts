@@ -22,9 +22,9 @@ describe("heartbeat outputs", () => {
     });
     const running = h.results.filter((r) => r.mode === "running");
     expect(running.length).toBeGreaterThan(10);
-    for (const r of running) {
-      expect(r.commanded[alive]).toBe(r.cycle % 2 === 1);
-      expect(r.commanded[beat]).toBe((r.cycle + 1) % 65536);
+    for (let i = 1; i < running.length; i++) {
+      expect(running[i]!.commanded[alive]).toBe(!running[i - 1]!.commanded[alive]);
+      expect(running[i]!.commanded[beat]).toBe(((running[i - 1]!.commanded[beat] as number) + 1) % 65536);
     }
     const faulted = h.results.filter((r) => r.mode === "faulted");
     expect(faulted.length).toBeGreaterThan(0);
@@ -35,5 +35,24 @@ describe("heartbeat outputs", () => {
     // every cycle writes the changed heartbeats
     const beatWrites = h.dev.writes.filter((w) => w.changes.some((c) => c.index === beat));
     expect(beatWrites.length).toBeGreaterThanOrEqual(running.length);
+  });
+
+  it("they change in every cycle that runs, also across skipped cycles (a toggle must not hold its value after an odd number of skips)", () => {
+    const h = makeHarness(WITH_HEARTBEATS);
+    const alive = h.idx("io1.alive");
+    const beat = h.idx("io1.beat");
+    runFor(h, 400, {
+      200: () => {
+        h.dev.blockMs = 25; // the cycle due at 200 ends at 225: the one due at 210 is skipped
+        h.dev.blockCount = 1;
+      },
+    });
+    const running = h.results.filter((r) => r.mode === "running");
+    const skips = running.slice(1).filter((r, i) => r.cycle - running[i]!.cycle === 2);
+    expect(skips.length).toBe(1);
+    for (let i = 1; i < running.length; i++) {
+      expect(running[i]!.commanded[alive]).toBe(!running[i - 1]!.commanded[alive]);
+      expect(running[i]!.commanded[beat]).toBe(((running[i - 1]!.commanded[beat] as number) + 1) % 65536);
+    }
   });
 });
