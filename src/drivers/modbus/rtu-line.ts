@@ -31,7 +31,7 @@ import { FairQueue } from "./fair-queue.js";
 import { MAX_RTU_ADU, examineResponse, expectedResponseLength, frameLength, silenceReason } from "./rtu-frame.js";
 import { rtuError, type RtuBusOptions, type RtuBusStats, type RtuUnitStats, type Txn } from "./rtu-bus-types.js";
 import { bitsPerChar, type RtuBusSettings } from "./rtu-config.js";
-import { LATE_TIMER_MS } from "./transport.js";
+import { LATE_TIMER_MS } from "../../infra/late-timer.js";
 
 /** What the line needs of its bus. */
 export interface RtuLineHost {

@@ -32,7 +32,7 @@ import { MBAP_HEADER, MbapReceiver } from "./tcp-mbap-receiver.js";
 import { RtuReceiver } from "./tcp-rtu-receiver.js";
 import { TcpClientSocket } from "./tcp-socket.js";
 import { MAX_ADU, Txn, type ModbusTcpClientOptions, type TxnCallback } from "./tcp-txn.js";
-import { LATE_TIMER_MS } from "./transport.js";
+import { LATE_TIMER_MS } from "../../infra/late-timer.js";
 
 export { MAX_ADU, Txn, type Framing, type ModbusClientStats, type ModbusTcpClientOptions, type TxnCallback } from "./tcp-txn.js";
 

@@ -4,6 +4,7 @@
  * by line silence.
  */
 import { roundMs } from "../../infra/clock.js";
+import { judgeAfterIo } from "../../infra/late-timer.js";
 import { NEED_MORE, crc16, hex, parseResponsePdu, responsePduLength } from "./pdu-client.js";
 import type { ModbusTcpClient } from "./tcp-client.js";
 import type { Txn } from "./tcp-txn.js";
@@ -15,6 +16,11 @@ import type { Txn } from "./tcp-txn.js";
  * fails at once, a bad CRC waits for the silence to tell an over-long frame
  * from a corrupted one, a partial frame fails at the silence. Until the line
  * is silent after a doubt (`busy`), nothing is sent.
+ *
+ * A silence timer that fires late (this thread was stalled: infra/late-timer.ts)
+ * judges in an immediate, after that turn's socket reads: the rest of a frame
+ * that came during the stall re-arms the silence or completes the frame, and
+ * the pending judgement is dropped.
  */
 export class RtuReceiver {
   private len = 0;
@@ -24,7 +30,18 @@ export class RtuReceiver {
   /** The next bytes during this resync are a late answer (after a timeout), to be counted as stale. */
   private countLate = false;
   private timer: NodeJS.Timeout | undefined;
-  private readonly onSilenceBound = (): void => this.host.guard(() => this.onSilence());
+  /** When the silence timer is due (refresh() re-arms it without saying). */
+  private silenceDue = 0;
+  /** A late silence timer's judgement, waiting for this turn's socket reads. */
+  private pending: NodeJS.Immediate | undefined;
+  private readonly onSilenceBound = (): void => {
+    this.timer = undefined;
+    this.pending = judgeAfterIo(this.silenceDue, this.judgeBound);
+  };
+  private readonly judgeBound = (): void => {
+    this.pending = undefined;
+    this.host.guard(() => this.onSilence());
+  };
 
   constructor(
     private readonly host: ModbusTcpClient,
@@ -74,10 +91,7 @@ export class RtuReceiver {
     if (extra) {
       this.host.stats.stale += 1;
       this.resync();
-    } else if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    } else this.cancelSilence();
     this.host.complete(t, parseResponsePdu(t.req, rx, 1, pdu));
   }
 
@@ -103,20 +117,28 @@ export class RtuReceiver {
   }
 
   reset(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelSilence();
     this.len = 0;
     this.crcHold = 0;
     this.resyncing = false;
   }
 
   private armSilence(): void {
+    if (this.pending !== undefined) clearImmediate(this.pending);
+    this.pending = undefined;
+    this.silenceDue = performance.now() + this.silenceMs;
     if (this.timer !== undefined) this.timer.refresh();
     else this.timer = setTimeout(this.onSilenceBound, this.silenceMs);
   }
 
-  private onSilence(): void {
+  private cancelSilence(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.pending !== undefined) clearImmediate(this.pending);
     this.timer = undefined;
+    this.pending = undefined;
+  }
+
+  private onSilence(): void {
     const rx = this.host.rxBuffer;
     const t = this.host.current();
     const len = this.len;

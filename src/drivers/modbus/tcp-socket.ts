@@ -14,6 +14,7 @@
  */
 import net from "node:net";
 import { CellioError, type ErrorCode } from "../../infra/errors.js";
+import { judgeAfterIo } from "../../infra/late-timer.js";
 import { FairQueue } from "./fair-queue.js";
 import { type ModbusRequest, quantityOf } from "./pdu-client.js";
 import type { ModbusClientStats, ModbusTcpClientOptions, Txn } from "./tcp-txn.js";
@@ -90,21 +91,29 @@ export abstract class TcpClientSocket {
       this.sock = sock;
       let settled = false;
       let lastError = "";
+      let pending: NodeJS.Immediate | undefined;
       const fail = (msg: string, code: ErrorCode = "CELLIO_ERR_MODBUS_CONNECT"): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        if (pending !== undefined) clearImmediate(pending);
         this.connectAbort = undefined;
         if (this.sock === sock) this.sock = undefined;
         sock.destroy();
         reject(new CellioError(code, `connect ${this.device}: ${msg}`, { device: this.device }));
       };
-      const timer = setTimeout(() => fail(`no connection within ${ms} ms`), ms);
+      // A late timer (this thread was stalled) judges after this turn's I/O: a connect that
+      // completed in time has its 'connect' event queued behind the stall (infra/late-timer.ts).
+      const dueAt = performance.now() + ms;
+      const timer = setTimeout(() => {
+        pending = judgeAfterIo(dueAt, () => fail(`no connection within ${ms} ms`));
+      }, ms);
       this.connectAbort = (msg) => fail(msg, "CELLIO_ERR_MODBUS_CLOSED");
       sock.once("connect", () => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        if (pending !== undefined) clearImmediate(pending);
         this.connectAbort = undefined;
         this.open = true;
         this.stats.connects += 1;

@@ -4,13 +4,8 @@
  */
 import type { ReadFc, WriteFc } from "./plan.js";
 
-/**
- * A request timer that fires this much (ms) after its due time means this
- * thread was stalled (a busy core, a long task): Node then runs due timers
- * before the I/O that came meanwhile, so the TCP client and the serial line
- * let that I/O in before they judge a timeout (their onTimer comments).
- */
-export const LATE_TIMER_MS = 3;
+/** A timer this much (ms) late means this thread was stalled (infra/late-timer.ts). */
+export { LATE_TIMER_MS } from "../../infra/late-timer.js";
 
 /** A read request (a planned ReadRequest is one). */
 export interface ReadPdu {
