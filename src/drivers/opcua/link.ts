@@ -15,6 +15,7 @@ import type { ClientSession, ClientSubscription, DataValue, OPCUACertificateMana
 import type { Clock } from "../../infra/clock.js";
 import type { Logger } from "../../infra/logger.js";
 import { errorMessage, isCellioError } from "../../infra/errors.js";
+import { everyAfterIo } from "../../infra/late-timer.js";
 import type { FailureStatus, ReadOutcome, SampleSink } from "../../loop/device-port.js";
 import type { OpcuaDeviceConfig } from "./config.js";
 import type { OpcuaPlan } from "./plan.js";
@@ -46,7 +47,7 @@ export class OpcuaLink {
   private cm: OPCUACertificateManager | undefined;
   private identity: UserIdentityInfo | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private watchdog: ReturnType<typeof setInterval> | undefined;
+  private watchdog: { stop(): void } | undefined;
   private backoffMs: number;
   private lastContact = 0;
   private consecutiveTimeouts = 0;
@@ -88,8 +89,9 @@ export class OpcuaLink {
     }
     if (this.state !== "waiting") return; // stopped meanwhile
     const period = Math.max(25, Math.min(1000, Math.floor(this.plan.livenessMs / 4)));
-    this.watchdog = setInterval(() => this.checkLiveness(), period);
-    this.watchdog.unref();
+    // A check that runs late (this thread was stalled) judges after the turn's I/O: the publish
+    // responses that came during the stall count first (infra/late-timer.ts).
+    this.watchdog = everyAfterIo(period, (at) => this.checkLiveness(at), () => this.clock.now());
     void this.attempt();
   }
 
@@ -97,7 +99,7 @@ export class OpcuaLink {
     this.state = "stopped";
     this.gen++;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog?.stop();
     this.retryTimer = undefined;
     this.watchdog = undefined;
     const l = this.live;
@@ -227,10 +229,11 @@ export class OpcuaLink {
     this.scheduleRetry();
   }
 
-  private checkLiveness(): void {
+  /** `at`: when the check's timer fired (a contact after it, read in a late check's turn, counts). */
+  private checkLiveness(at: number): void {
     const l = this.live;
     if (!l || this.state !== "live" || !l.subscription) return;
-    const silent = this.clock.now() - this.lastContact;
+    const silent = at - this.lastContact;
     if (silent > this.plan.livenessMs) this.fault(l.gen, `no publish response (data or keep-alive) for ${Math.round(silent)} ms`);
   }
 
