@@ -7,6 +7,11 @@
  * then waits for an immediate, which runs after that turn's poll phase has
  * read the sockets. On time, the judgement is at once and strict.
  *
+ * Users: the Modbus TCP client's request timeout (its own copy, which also
+ * judges only what was due when the timer fired), the RTU-over-TCP frame
+ * silence and the TCP connect timeout (judgeAfterIo), the OPC UA link's
+ * liveness check (everyAfterIo).
+ *
  * The serial line (drivers/modbus/rtu-line.ts) uses LATE_TIMER_MS with its
  * own grace timer instead: serialport reads through the thread pool, some
  * turns later than one immediate.
