@@ -17,6 +17,7 @@ import {
   type UserIdentityInfo,
 } from "node-opcua";
 import { CellioError } from "../../infra/errors.js";
+import { judgeAfterIo } from "../../infra/late-timer.js";
 import type { OpcuaDeviceConfig } from "./config.js";
 import type { OpcuaPlan } from "./plan.js";
 
@@ -68,10 +69,16 @@ export function createClient(name: string, cfg: OpcuaDeviceConfig, plan: OpcuaPl
   });
 }
 
-/** Promise with a deadline; on timeout `onTimeout` runs and the promise rejects. The late result is swallowed. */
+/**
+ * Promise with a deadline: past it, the promise rejects (CELLIO_ERR_OPCUA_TIMEOUT); a late result
+ * is swallowed. A deadline timer that fires late (this thread was stalled) rejects only after that
+ * turn's socket reads (infra/late-timer.ts): an answer that came in time settles the promise first.
+ */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new CellioError("CELLIO_ERR_OPCUA_TIMEOUT", `${what} timed out after ${ms} ms`)), ms);
+    const dueAt = performance.now() + ms;
+    const expire = (): void => reject(new CellioError("CELLIO_ERR_OPCUA_TIMEOUT", `${what} timed out after ${ms} ms`));
+    const timer = setTimeout(() => judgeAfterIo(dueAt, expire), ms);
     p.then(
       (v) => {
         clearTimeout(timer);

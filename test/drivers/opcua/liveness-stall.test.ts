@@ -6,12 +6,14 @@
  * late interval before it reads those answers, so the check has to wait for
  * that turn's I/O (src/infra/late-timer.ts). Without that, every stall here
  * is a fault ("no publish response ... for 4xx ms") and a reconnect. A server
- * that really falls silent still faults the link, stall or not.
+ * that really falls silent still faults the link, stall or not. A polled
+ * Read's deadline follows the same rule.
  */
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Worker } from "node:worker_threads";
+import { lastValueFrom } from "rxjs";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfigText } from "../../../src/config/load.js";
 import type { OpcuaDeviceConfig } from "../../../src/drivers/opcua/config.js";
@@ -148,5 +150,36 @@ describe("a stall of cellio's thread past the OPC UA liveness timeout", () => {
     await until(() => link.stats.faults > 0, "a liveness fault");
     expect(link.lastFailure.error).toMatch(/no publish response \(data or keep-alive\) for \d+ ms/);
     await until(() => link.state === "live" && link.stats.connects === 2, "the reconnect after the server's freeze");
+  });
+
+  it("a polled Read answered during a stall past its timeout is taken, not timed out", async () => {
+    const { endpoint } = await serverThread();
+    const { model } = loadConfigText(`
+version: 1
+cell: { id: test-opcua-read-stall }
+cycle: { period_ms: 50, input_budget_ms: 25, output_budget_ms: 20 }
+devices:
+  srv:
+    protocol: opcua
+    endpoint: "${endpoint}"
+    security: { mode: None, pki_dir: "${clientPki}" }
+    mode: polled
+    timeout_ms: 100
+    points:
+      counter: { address: "nsu=urn:cellio:test:stall;s=Counter", type: int }
+`);
+    const dev = model.devices[0]!;
+    const d = new OpcuaDriver("srv", dev.config as OpcuaDeviceConfig, dev.points.map((i) => model.points[i]!), systemClock, silentLogger(), { baseDir: os.tmpdir() });
+    cleanups.push(() => d.stop());
+    await d.start();
+    await until(() => d.current?.state === "live", "the link to go live");
+    const sink = { put: (): void => undefined };
+    for (let i = 0; i < 5; i++) {
+      const outcome = lastValueFrom(d.read(sink));
+      // the request is on the wire after this turn; the server answers while this thread is stalled
+      await new Promise((r) => setImmediate(r));
+      stall(300);
+      expect(await outcome, `read ${i + 1}`).toEqual({ ok: true });
+    }
   });
 });
