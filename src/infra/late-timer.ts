@@ -9,8 +9,9 @@
  *
  * Users: the Modbus TCP client's request timeout (its own copy, which also
  * judges only what was due when the timer fired), the RTU-over-TCP frame
- * silence and the TCP connect timeout (judgeAfterIo), the OPC UA link's
- * liveness check (everyAfterIo).
+ * silence and the TCP connect timeout (judgeAfterIo), the OPC UA client's
+ * Read, Write and connect deadlines (judgeAfterIo in its withTimeout) and its
+ * link's liveness check (everyAfterIo).
  *
  * The serial line (drivers/modbus/rtu-line.ts) uses LATE_TIMER_MS with its
  * own grace timer instead: serialport reads through the thread pool, some
