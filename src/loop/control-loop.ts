@@ -59,7 +59,7 @@ export class ControlLoop {
   constructor(private readonly deps: ControlLoopDeps) {
     const c = deps.model.cycle;
     this.T = c.periodMs;
-    this.gate = new PhaseGate(deps.scheduler);
+    this.gate = new PhaseGate(deps.scheduler, () => deps.clock.now());
     this.overrun = new OverrunPolicy(c.periodMs, c.warnPct, c.faultAfter);
     this.logic = new CellLogic(deps.model, { resetFault: () => this.resetFault() });
     this.inputIdx = deps.model.points.filter((p) => p.direction === "input").map((p) => p.index);

@@ -5,9 +5,25 @@
  * the last of them is done or at its deadline (an action on the injected
  * scheduler: virtual time in tests), whichever comes first. A late answer of
  * an earlier phase carries an old token and is not counted in this one.
+ *
+ * The deadline is the phase's start plus its budget on the loop's clock, not
+ * whenever the scheduler's action runs:
+ *  - early: a timer may fire up to 1 ms before its time (libuv's clock is
+ *    whole milliseconds), which took up to a quarter of a 4 ms budget from
+ *    the devices; the rest is waited for;
+ *  - late, by more than LATE_TIMER_MS: this thread was stalled (a busy core,
+ *    a long task, a GC). libuv runs the due timers before it reads the
+ *    sockets, so answers that came during the stall would count as past the
+ *    deadline; the phase then ends one turn later, after that turn's I/O
+ *    (infra/late-timer.ts, as the drivers' timeouts do). The cycle is late
+ *    already; the turn costs well under a millisecond.
  */
 import type { SchedulerLike, Subscription } from "rxjs";
+import { LATE_TIMER_MS } from "../infra/late-timer.js";
 import type { DeviceRunner } from "./device-runner.js";
+
+/** A deadline action this far (ms) before the phase's due time counts as on time (no rescheduling for a rounding). */
+const EARLY_MS = 0.01;
 
 export class PhaseGate {
   /** The token of the phase in progress; bumped when a phase ends (or is abandoned). */
@@ -20,6 +36,10 @@ export class PhaseGate {
   private deadlineSub: Subscription | undefined;
   /** The devices whose read (write) the phase started. */
   private readonly startedRunners: DeviceRunner[] = [];
+  /** When the phase in progress is over at the latest (the loop's clock). */
+  private dueAt = 0;
+  /** The phase's deadline has been put off once already, for a stall. */
+  private stalled = false;
 
   /** Where every read or write the phase starts reports that it is over. */
   readonly ioDone = (token: number): void => {
@@ -27,13 +47,26 @@ export class PhaseGate {
   };
 
   private readonly deadline = (token?: number): void => {
-    if (token === this.token) {
-      this.deadlineSub = undefined;
-      this.end();
+    if (token !== this.token) return;
+    const now = this.now();
+    if (this.dueAt - now > EARLY_MS) {
+      this.deadlineSub = this.scheduler.schedule(this.deadline, this.dueAt - now, token); // fired early
+      return;
     }
+    if (!this.stalled && now - this.dueAt > LATE_TIMER_MS) {
+      this.stalled = true;
+      this.deadlineSub = this.scheduler.schedule(this.deadline, 0, token); // after this turn's I/O
+      return;
+    }
+    this.deadlineSub = undefined;
+    this.end();
   };
 
-  constructor(private readonly scheduler: SchedulerLike) {}
+  constructor(
+    private readonly scheduler: SchedulerLike,
+    /** The loop's clock (ms); the scheduler's own by default. */
+    private readonly now: () => number = () => scheduler.now(),
+  ) {}
 
   /** A phase is running (started and not yet ended). */
   get running(): boolean {
@@ -75,6 +108,8 @@ export class PhaseGate {
       return;
     }
     this.next = next;
+    this.dueAt = this.now() + budgetMs;
+    this.stalled = false;
     this.deadlineSub = this.scheduler.schedule(this.deadline, budgetMs, this.token);
     this.pending--;
   }

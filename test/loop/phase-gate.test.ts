@@ -76,4 +76,76 @@ describe("PhaseGate", () => {
     g.ioDone(token);
     expect(ended).toBe(1);
   });
+
+  it("keeps its whole budget when the scheduler fires early (setTimeout may, by up to 1 ms)", () => {
+    const s = new VirtualTimeScheduler();
+    // libuv counts whole milliseconds: a phase that starts 0.9 ms into one has its timer due 0.9 ms early
+    const g = new PhaseGate(s, () => s.now() + (s.now() < 4 ? 0.9 : 0));
+    const log: string[] = [];
+    g.begin();
+    g.add();
+    const token = g.phase;
+    g.await(4, () => log.push(`ended at ${s.now()}`));
+    s.schedule(() => {
+      log.push("answer");
+      g.ioDone(token);
+    }, 4.5); // 3.6 ms into the phase on the loop's clock: in time
+    s.flush();
+    expect(log).toEqual(["answer", "ended at 4.5"]);
+  });
+
+  it("ends at its budget on the loop's clock when nothing answers", () => {
+    const s = new VirtualTimeScheduler();
+    const g = new PhaseGate(s, () => s.now() + (s.now() < 4 ? 0.9 : 0));
+    let endedAt = -1;
+    g.begin();
+    g.add();
+    g.await(4, () => (endedAt = s.now()));
+    s.flush();
+    expect(endedAt).toBeCloseTo(4.9, 9); // 4 ms after the phase began at 0.9 on the loop's clock
+  });
+
+  it("after a stall of its thread, ends one turn later, so the answers read in that turn count", () => {
+    const s = new VirtualTimeScheduler();
+    let stalled = 0;
+    const g = new PhaseGate(s, () => s.now() + stalled);
+    const log: string[] = [];
+    g.begin();
+    g.add();
+    const token = g.phase;
+    g.await(4, () => log.push(`ended, running ${g.running}`));
+    s.schedule(() => (stalled = 10), 2); // the thread stalls 10 ms: the deadline runs 8 ms late
+    s.schedule(() => {
+      log.push(`answer while running: ${g.running}`);
+      g.ioDone(token); // read in the same turn as the late deadline
+    }, 4);
+    s.flush();
+    expect(log).toEqual(["answer while running: true", "ended, running false"]);
+  });
+
+  it("puts its deadline off for a stall once, and not for a timer only a little late", () => {
+    const s = new VirtualTimeScheduler();
+    let skew = 0;
+    const g = new PhaseGate(s, () => s.now() + skew);
+    const log: string[] = [];
+    g.begin();
+    g.add();
+    g.await(4, () => log.push(`ended at ${s.now()}`));
+    skew = 10; // stalled, and still stalled when the put-off deadline runs
+    s.flush();
+    expect(log).toEqual(["ended at 4"]); // the same instant: one turn later, not one budget
+    skew = 0;
+    g.begin();
+    g.add();
+    g.await(4, () => log.push(`second ended at ${s.now()}`));
+    skew = 2; // 2 ms late: on time enough (LATE_TIMER_MS is 3)
+    let turns = 0;
+    const count = (): void => {
+      turns++;
+    };
+    s.schedule(count, 4); // an action queued after the deadline at the same instant
+    s.flush();
+    expect(log.at(-1)).toBe("second ended at 8");
+    expect(turns).toBe(1);
+  });
 });
