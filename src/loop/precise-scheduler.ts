@@ -6,7 +6,8 @@
  * ~19 % of a core at 100 Hz; a worker posting ticks adds ~1 ms of message
  * latency. This scheduler combines them:
  *
- *  1. coarse: a plain setTimeout that wakes `coarseMarginMs` before the deadline;
+ *  1. coarse: a plain setTimeout that wakes `coarseMarginMs` (to the next
+ *     whole millisecond) before the deadline;
  *  2. fine: a chain of setImmediate callbacks, each of which blocks the thread
  *     in Atomics.wait (a futex sleep: no CPU) for at most `sliceMs`, so I/O
  *     callbacks still run between slices. Each slice is a sleep and a wake-up,
@@ -117,11 +118,16 @@ class PreciseAction<T> extends Subscription implements SchedulerAction<T> {
 
   private arm(): void {
     const remaining = this.deadline - this.sched.now();
-    if (remaining > this.sched.coarseMarginMs) {
+    // Whole milliseconds: Node arms libuv's timer for the truncated delay and, finding a fractional
+    // one not yet due when it fires, waits one more millisecond. And libuv counts from its loop
+    // time, up to a millisecond stale, so the timer may fire that much early: a coarse wait of 1 ms
+    // left over after it would be a second wake-up in most cycles; the fine phase takes it instead.
+    const coarse = Math.floor(remaining - this.sched.coarseMarginMs);
+    if (coarse >= 2) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
         this.arm();
-      }, remaining - this.sched.coarseMarginMs);
+      }, coarse);
       return;
     }
     this.immediate = setImmediate(() => this.fine());

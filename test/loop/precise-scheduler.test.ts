@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { PreciseScheduler } from "../../src/loop/precise-scheduler.js";
 import { systemClock } from "../../src/infra/clock.js";
 
@@ -113,5 +113,25 @@ describe("PreciseScheduler", () => {
     stop = true;
     // one blocking sleep would let exactly one through; 80 slices let many through (fewer on a loaded machine)
     expect(immediates).toBeGreaterThan(3);
+  });
+
+  it("wakes once before its fine phase: one setTimeout, of whole milliseconds", async () => {
+    // A fractional delay made Node wait one more millisecond when libuv's timer fired, and a
+    // timer fired early (libuv's loop time is stale) left a 1 ms coarse wait: two wake-ups a cycle.
+    const s = new PreciseScheduler(systemClock, { quiet: () => true });
+    const spy = vi.spyOn(globalThis, "setTimeout");
+    try {
+      for (const delay of [9.7, 6.2, 4.05]) {
+        spy.mockClear();
+        const deadline = systemClock.now() + delay;
+        const at = await new Promise<number>((resolve) => s.schedule(() => resolve(systemClock.now()), delay));
+        expect(at).toBeGreaterThanOrEqual(deadline);
+        const delays = spy.mock.calls.map((c) => c[1]).filter((d) => d === undefined || d < 100); // not the test runner's own timeouts
+        expect(delays, `delay ${delay}`).toHaveLength(1);
+        expect(Number.isInteger(delays[0]), `delay ${delay}: ${String(delays[0])}`).toBe(true);
+      }
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
