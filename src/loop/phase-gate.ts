@@ -16,7 +16,10 @@
  *    sockets, so answers that came during the stall would count as past the
  *    deadline; the phase then ends one turn later, after that turn's I/O
  *    (infra/late-timer.ts, as the drivers' timeouts do). The cycle is late
- *    already; the turn costs well under a millisecond.
+ *    already; the turn costs about a millisecond (a zero delay on the
+ *    phase scheduler, asyncScheduler in the daemon, is Node's shortest
+ *    timer), unless the last answer ends the phase first. Tested with real
+ *    sockets in test/loop/phase-stall.test.ts.
  */
 import type { SchedulerLike, Subscription } from "rxjs";
 import { LATE_TIMER_MS } from "../infra/late-timer.js";
