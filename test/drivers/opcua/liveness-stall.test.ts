@@ -96,7 +96,13 @@ async function serverThread(): Promise<{ worker: Worker; endpoint: string }> {
 }
 
 /** Liveness 250 ms, checked every 62 ms; five publish requests in the pipeline (node-opcua), one answer per 50 ms. */
-async function driver(endpoint: string): Promise<OpcuaDriver> {
+const SUBSCRIBED = `
+    liveness_ms: 250
+    subscription: { publishing_interval_ms: 50, keepalive_count: 2, sampling_interval_ms: 0 }
+    reconnect: { min_ms: 50, max_ms: 400 }`;
+
+/** The device `srv` on `endpoint` with `settings` (YAML lines of the device), started and live. */
+async function driver(endpoint: string, settings = SUBSCRIBED): Promise<OpcuaDriver> {
   const { model } = loadConfigText(`
 version: 1
 cell: { id: test-opcua-liveness-stall }
@@ -105,10 +111,7 @@ devices:
   srv:
     protocol: opcua
     endpoint: "${endpoint}"
-    security: { mode: None, pki_dir: "${clientPki}" }
-    liveness_ms: 250
-    subscription: { publishing_interval_ms: 50, keepalive_count: 2, sampling_interval_ms: 0 }
-    reconnect: { min_ms: 50, max_ms: 400 }
+    security: { mode: None, pki_dir: "${clientPki}" }${settings}
     points:
       counter: { address: "nsu=urn:cellio:test:stall;s=Counter", type: int }
 `);
@@ -154,25 +157,9 @@ describe("a stall of cellio's thread past the OPC UA liveness timeout", () => {
 
   it("a polled Read answered during a stall past its timeout is taken, not timed out", async () => {
     const { endpoint } = await serverThread();
-    const { model } = loadConfigText(`
-version: 1
-cell: { id: test-opcua-read-stall }
-cycle: { period_ms: 50, input_budget_ms: 25, output_budget_ms: 20 }
-devices:
-  srv:
-    protocol: opcua
-    endpoint: "${endpoint}"
-    security: { mode: None, pki_dir: "${clientPki}" }
+    const d = await driver(endpoint, `
     mode: polled
-    timeout_ms: 100
-    points:
-      counter: { address: "nsu=urn:cellio:test:stall;s=Counter", type: int }
-`);
-    const dev = model.devices[0]!;
-    const d = new OpcuaDriver("srv", dev.config as OpcuaDeviceConfig, dev.points.map((i) => model.points[i]!), systemClock, silentLogger(), { baseDir: os.tmpdir() });
-    cleanups.push(() => d.stop());
-    await d.start();
-    await until(() => d.current?.state === "live", "the link to go live");
+    timeout_ms: 100`);
     const sink = { put: (): void => undefined };
     for (let i = 0; i < 5; i++) {
       const outcome = lastValueFrom(d.read(sink));
