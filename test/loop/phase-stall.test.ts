@@ -14,10 +14,9 @@
  * (the cycle's tag), so the process image says which read it came from. The
  * device's port is wrapped: after the read is sent (synchronously), it queues
  * an immediate that lets the device answer (~2 ms later), and busy-waits at
- * least 40 ms and until the device has written its answer. An immediate runs
- * only after the tick has returned, so
- * after gate.await scheduled the 10 ms deadline (checked below; the tick
- * itself runs in an immediate, so the stall comes in the next turn).
+ * least 40 ms and until the device has written its answer. The tick runs in
+ * an immediate, so this one runs in the next turn, after gate.await has
+ * scheduled the 10 ms deadline (checked below).
  *
  * Without the gate's stall rule (before 9838494) the first case fails: every
  * stalled cycle counts its read past the deadline and its image holds the
