@@ -254,7 +254,11 @@ export class ControlLoop {
       case "overrun":
         s.overruns++;
         if (this.overrun.consecutiveOverruns === 1) {
-          this.deps.log.warn({ cycle: this.k, durationMs: duration, periodMs: this.T }, "cycle overrun");
+          // While starting, outputs are held safe and an overrun cannot fault the cell (and the first
+          // cycles run cold code): news, not a warning.
+          const fields = { cycle: this.k, durationMs: duration, periodMs: this.T };
+          if (mode === "starting") this.deps.log.info(fields, "cycle overrun while starting (outputs held safe)");
+          else this.deps.log.warn(fields, "cycle overrun");
         }
         break;
       case "fault":

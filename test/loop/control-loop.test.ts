@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { makeHarness, runFor } from "./harness.js";
+import { memoryLog } from "../helpers/memory-log.js";
+import { CELL, makeHarness, runFor } from "./harness.js";
 
 describe("control loop in virtual time", () => {
   it("ticks on the absolute timeline t0 + k*T with zero lateness", () => {
@@ -187,5 +188,24 @@ describe("overruns while starting", () => {
     expect(h.loop.stats.overruns).toBeGreaterThanOrEqual(8);
     expect(h.results.some((r) => r.mode === "faulted")).toBe(false);
     expect(h.results.at(-1)!.mode).toBe("running");
+  });
+
+  it("are logged at info while starting, and at warn once the cell runs", () => {
+    const mem = memoryLog("info");
+    const h = makeHarness(CELL, 0, mem.log);
+    h.dev.readLatency = 0;
+    h.dev.blockMs = 12; // the first cycle overruns (cold start)
+    h.dev.blockCount = 1;
+    runFor(h, 300, {
+      200: () => {
+        h.dev.blockCount = 1; // one overrun while running
+      },
+    });
+    const overruns = mem.lines.filter((l) => l.msg.startsWith("cycle overrun"));
+    expect(overruns.map((l) => [l.level, l.msg])).toEqual([
+      [30, "cycle overrun while starting (outputs held safe)"],
+      [40, "cycle overrun"],
+    ]);
+    expect(h.loop.stats.overruns).toBe(2);
   });
 });

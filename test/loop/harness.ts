@@ -6,7 +6,7 @@ import { loadConfigText } from "../../src/config/load.js";
 import { InputTable } from "../../src/core/input-table.js";
 import { ControlLoop, type CycleResult } from "../../src/loop/control-loop.js";
 import { DeviceRunner } from "../../src/loop/device-runner.js";
-import { silentLogger } from "../../src/infra/logger.js";
+import { silentLogger, type Logger } from "../../src/infra/logger.js";
 import { FakeDevice, SkewClock } from "../helpers/fake-device.js";
 import type { CellModel } from "../../src/config/compile.js";
 
@@ -40,7 +40,7 @@ export interface Harness {
 }
 
 /** `clockOffsetMs`: the monotonic clock's reading at virtual time 0. */
-export function makeHarness(yaml = CELL, clockOffsetMs = 0): Harness {
+export function makeHarness(yaml = CELL, clockOffsetMs = 0, log: Logger = silentLogger()): Harness {
   const scheduler = new TestScheduler((a, b) => {
     if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error("mismatch");
   });
@@ -63,7 +63,7 @@ export function makeHarness(yaml = CELL, clockOffsetMs = 0): Harness {
     clock,
     silentLogger(),
   );
-  const loop = new ControlLoop({ model, runners: [runner], table, clock, tickScheduler: scheduler, scheduler, log: silentLogger() });
+  const loop = new ControlLoop({ model, runners: [runner], table, clock, tickScheduler: scheduler, scheduler, log });
   const results: CycleResult[] = [];
   loop.cycles$.subscribe((r) => results.push(r));
   const idx = (id: string): number => model.pointIndex.get(id)!;
