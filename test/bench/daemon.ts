@@ -95,7 +95,7 @@ export interface DaemonWindow {
 }
 
 /** cellio_gc_pause_seconds as read from one scrape: cumulative buckets (le in ms), sum (ms) and count. */
-interface GcCounts {
+export interface GcCounts {
   readonly buckets: ReadonlyArray<readonly [number, number]>;
   readonly sumMs: number;
   readonly count: number;
@@ -108,7 +108,7 @@ export function metricSample(text: string, re: RegExp, what: string): number {
   return Number(m[1]);
 }
 
-function gcCounts(text: string): GcCounts {
+export function gcCounts(text: string): GcCounts {
   const buckets: Array<readonly [number, number]> = [];
   for (const m of text.matchAll(/^cellio_gc_pause_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm)) buckets.push([m[1] === "+Inf" ? Infinity : Number(m[1]) * 1000, Number(m[2])]);
   if (buckets.length === 0) throw new Error("daemon bench: cellio_gc_pause_seconds not in the daemon's /metrics");
@@ -120,7 +120,7 @@ function gcCounts(text: string): GcCounts {
 }
 
 /** The pauses between two scrapes; the max lies in the lowest bucket whose new count holds all the new pauses. */
-function gcDelta(a: GcCounts, b: GcCounts): DaemonWindow["gc"] {
+export function gcDelta(a: GcCounts, b: GcCounts): DaemonWindow["gc"] {
   const count = b.count - a.count;
   const i = count > 0 ? b.buckets.findIndex(([, n], k) => n - a.buckets[k]![1] === count) : -1;
   return {

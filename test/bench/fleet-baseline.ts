@@ -25,6 +25,8 @@ export interface DeviceSide {
    * device-side interval of two periods or more. `scrapes`: /metrics scrapes during the window.
    */
   readonly skips?: { readonly busy: number; readonly cycles: number; readonly scrapes: number };
+  /** The daemon only: its loop thread's longest GC pause in the window, at most this (ms, a /metrics bucket bound). */
+  readonly gcMaxAtMostMs?: number;
 }
 
 /** The baseline: what people write by hand. setInterval, one modbus-serial client per device, read + mirror. */

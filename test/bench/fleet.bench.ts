@@ -41,7 +41,7 @@ import { median } from "../integration/helpers.js";
 import { readFigures, runBaseline, type DeviceSide, type ReadFigures } from "./fleet-baseline.js";
 import { FleetSim, type SimReport } from "./fleet-sim.js";
 import { cpuMeter, sleep, type Figure } from "./util.js";
-import { cpuPercent, freePort, metricSample, procUsage, scrapeMetrics, scrapeWhile } from "./daemon.js";
+import { cpuPercent, freePort, gcCounts, gcDelta, metricSample, procUsage, scrapeMetrics, scrapeWhile, type GcCounts } from "./daemon.js";
 
 const PERIOD = 10;
 /** Requests on the wire per connection (FLEET_MAX_IN_FLIGHT, default 1: strictly sequential, the device default). */
@@ -149,7 +149,7 @@ async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSi
     const report = await sim.report();
     const inputMissPct = missShare(m1.inputMisses - m0.inputMisses, m1.cycles - m0.cycles, ports.length);
     const skips = { busy: m1.busySkips - m0.busySkips, cycles: m1.skipped - m0.skipped, scrapes };
-    return { cpu: cpuPercent(u0, u1, wallS), rss: u1.rssMiB, report, inputMissPct, skips };
+    return { cpu: cpuPercent(u0, u1, wallS), rss: u1.rssMiB, report, inputMissPct, skips, gcMaxAtMostMs: gcDelta(m0.gc, m1.gc).maxAtMostMs };
   } finally {
     proc.kill("SIGTERM");
     await new Promise((r) => proc.once("exit", r));
@@ -157,8 +157,8 @@ async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSi
   }
 }
 
-/** The daemon's own counters, from its Prometheus /metrics: cycles, skipped cycles, input deadline misses, busy skips (all devices). */
-async function loopCounters(port: number): Promise<{ cycles: number; skipped: number; inputMisses: number; busySkips: number }> {
+/** The daemon's own counters, from its Prometheus /metrics: cycles, skipped cycles, input deadline misses, busy skips (all devices), the loop thread's GC pauses. */
+async function loopCounters(port: number): Promise<{ cycles: number; skipped: number; inputMisses: number; busySkips: number; gc: GcCounts }> {
   const text = await scrapeMetrics(port);
   const busy = [...text.matchAll(/^cellio_device_busy_skips_total\{[^}]*\} (\S+)$/gm)];
   if (busy.length === 0) throw new Error("daemon bench: cellio_device_busy_skips_total not in the daemon's /metrics");
@@ -167,6 +167,7 @@ async function loopCounters(port: number): Promise<{ cycles: number; skipped: nu
     skipped: metricSample(text, /^cellio_cycles_skipped_total (\S+)$/m, "cellio_cycles_skipped_total"),
     busySkips: busy.reduce((n, m) => n + Number(m[1]), 0),
     inputMisses: metricSample(text, /^cellio_deadline_misses_total\{[^}]*phase="input"[^}]*\} (\S+)$/m, 'cellio_deadline_misses_total{phase="input"}'),
+    gc: gcCounts(text),
   };
 }
 
@@ -262,6 +263,12 @@ function deviceSideFigures(figures: Figure[], kase: string, who: "controller" | 
     row("cycles skipped, tick a whole period late (controller side)", skips.map((x) => x.cycles));
     // the window's own two scrapes (start, end) are not counted here: the bench's, not a Prometheus server's
     if (skips.some((x) => x.scrapes > 0)) row("/metrics scrapes during the window", skips.map((x) => x.scrapes));
+  }
+  const gc = runs.map((d) => d.gcMaxAtMostMs).filter((x): x is number => x !== undefined);
+  if (gc.length === runs.length) {
+    // Whether a long interval was the loop thread's own GC (cellio_gc_pause_seconds, bucket bounds).
+    const range = gc.length > 1 ? ([Math.min(...gc), Math.max(...gc)] as const) : undefined;
+    figures.push({ bench: "modbus fleet", case: kase, metric: "loop thread: longest GC pause, at most (daemon /metrics bucket)", value: median(gc), unit: "ms", ...(range ? { range } : {}) });
   }
   add("poll interval p50", (d) => d.report.interval.p50, "ms");
   add("poll interval p99", (d) => d.report.interval.p99, "ms");
