@@ -7,13 +7,14 @@
  * then waits for an immediate, which runs after that turn's poll phase has
  * read the sockets. On time, the judgement is at once and strict.
  *
- * Users: the Modbus TCP client's request timeout (its own copy, which also
- * judges only what was due when the timer fired), the RTU-over-TCP frame
- * silence and the TCP connect timeout (judgeAfterIo), the OPC UA client's
- * Read, Write and connect deadlines (judgeAfterIo in its withTimeout) and its
- * link's liveness check (everyAfterIo).
+ * Users: the Modbus TCP client's request timeout (which then judges only
+ * what was due when the timer fired), the RTU-over-TCP frame silence and the
+ * TCP connect timeout, the OPC UA client's Read, Write and connect deadlines
+ * (judgeAfterIo in its withTimeout), its link's liveness check (everyAfterIo),
+ * and the loop's phase deadlines (isLate: they put themselves off on the
+ * injected scheduler, so virtual time still drives them in tests).
  *
- * The serial line (drivers/modbus/rtu-line.ts) uses LATE_TIMER_MS with its
+ * The serial line (drivers/modbus/rtu-line.ts) uses isLate with its
  * own grace timer instead: serialport reads through the thread pool, some
  * turns later than one immediate.
  */

@@ -22,7 +22,7 @@
  *    sockets in test/loop/phase-stall.test.ts.
  */
 import type { SchedulerLike, Subscription } from "rxjs";
-import { LATE_TIMER_MS } from "../infra/late-timer.js";
+import { isLate } from "../infra/late-timer.js";
 import type { DeviceRunner } from "./device-runner.js";
 
 /** A deadline action this far (ms) before the phase's due time counts as on time (no rescheduling for a rounding). */
@@ -56,7 +56,7 @@ export class PhaseGate {
       this.deadlineSub = this.scheduler.schedule(this.deadline, this.dueAt - now, token); // fired early
       return;
     }
-    if (!this.stalled && now - this.dueAt > LATE_TIMER_MS) {
+    if (!this.stalled && isLate(this.dueAt, now)) {
       this.stalled = true;
       this.deadlineSub = this.scheduler.schedule(this.deadline, 0, token); // after this turn's I/O
       return;

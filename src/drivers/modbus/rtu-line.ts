@@ -31,7 +31,7 @@ import { FairQueue } from "./fair-queue.js";
 import { MAX_RTU_ADU, examineResponse, expectedResponseLength, frameLength, silenceReason } from "./rtu-frame.js";
 import { rtuError, type RtuBusOptions, type RtuBusStats, type RtuUnitStats, type Txn } from "./rtu-bus-types.js";
 import { bitsPerChar, type RtuBusSettings } from "./rtu-config.js";
-import { LATE_TIMER_MS } from "../../infra/late-timer.js";
+import { isLate } from "../../infra/late-timer.js";
 
 /** What the line needs of its bus. */
 export interface RtuLineHost {
@@ -70,7 +70,7 @@ export class RtuLine {
    * time, it judges at once.
    */
   private readonly onTimerBound = (): void => {
-    if (!this.graced && performance.now() - this.timerDue > LATE_TIMER_MS) {
+    if (!this.graced && isLate(this.timerDue, performance.now())) {
       this.graced = true;
       this.timer = setTimeout(this.onTimerBound, GRACE_MS);
       return;
@@ -299,7 +299,7 @@ export class RtuLine {
 }
 
 /**
- * How long a late timer (LATE_TIMER_MS) waits for the port's pending bytes. Measured after 120 ms
+ * How long a late timer (isLate) waits for the port's pending bytes. Measured after 120 ms
  * stalls (test/drivers/modbus/stall.test.ts): bytes that were in the pty all along were delivered
  * 2–18 ms after the thread was free again.
  */

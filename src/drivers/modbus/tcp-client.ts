@@ -32,7 +32,7 @@ import { MBAP_HEADER, MbapReceiver } from "./tcp-mbap-receiver.js";
 import { RtuReceiver } from "./tcp-rtu-receiver.js";
 import { TcpClientSocket } from "./tcp-socket.js";
 import { MAX_ADU, Txn, type ModbusTcpClientOptions, type TxnCallback } from "./tcp-txn.js";
-import { LATE_TIMER_MS } from "../../infra/late-timer.js";
+import { judgeAfterIo } from "../../infra/late-timer.js";
 
 export { MAX_ADU, Txn, type Framing, type ModbusClientStats, type ModbusTcpClientOptions, type TxnCallback } from "./tcp-txn.js";
 
@@ -44,7 +44,7 @@ export class ModbusTcpClient extends TcpClientSocket {
   private corked: net.Socket | undefined;
   private readonly rtu: RtuReceiver | undefined;
   /**
-   * The deadline timer. When it fires late (more than LATE_TIMER_MS), the
+   * The deadline timer. When it fires late (infra/late-timer.ts), the
    * decision waits for this turn's I/O: after a stall of this thread (a busy
    * core, a long task) libuv runs due timers before it reads the sockets, so
    * an answer that came in time would be taken for a timeout. An immediate
@@ -56,12 +56,11 @@ export class ModbusTcpClient extends TcpClientSocket {
    */
   private readonly onTimerFired = (): void => {
     const now = performance.now();
-    const late = now - this.timerAt > LATE_TIMER_MS;
+    const dueAt = this.timerAt;
     this.timer = undefined;
     this.timerAt = Number.POSITIVE_INFINITY;
     const firedAt = now + 0.5; // timers are ms-coarse
-    if (late) setImmediate(() => this.guard(() => this.onTimer(firedAt)));
-    else this.guard(() => this.onTimer(firedAt));
+    judgeAfterIo(dueAt, () => this.guard(() => this.onTimer(firedAt)), now);
   };
   private readonly uncorkBound = (): void => {
     this.corked?.uncork();

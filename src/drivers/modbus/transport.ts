@@ -4,9 +4,6 @@
  */
 import type { ReadFc, WriteFc } from "./plan.js";
 
-/** A timer this much (ms) late means this thread was stalled (infra/late-timer.ts). */
-export { LATE_TIMER_MS } from "../../infra/late-timer.js";
-
 /** A read request (a planned ReadRequest is one). */
 export interface ReadPdu {
   readonly fc: ReadFc;

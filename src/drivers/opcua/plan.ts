@@ -45,11 +45,6 @@ export interface OpcuaPlan {
 }
 
 /**
- * Default PKI folder: `pki/` in the cell's state folder — the one the state
- * file uses (`stateDir`: cellio run's --state-dir, the config's state.dir,
- * $STATE_DIRECTORY, else `state/` next to the config file: persist/config.ts).
- */
-/**
  * The subscription's keep-alive period: publishing_interval_ms × keepalive_count
  * as the decimal product (8.2 × 15 is 123 ms; in binary floating point
  * 122.99999999999999, which let a liveness_ms of 123 through).
@@ -58,6 +53,11 @@ export function keepAlivePeriodMs(sub: { readonly publishing_interval_ms: number
   return decimalTimes(String(sub.publishing_interval_ms), sub.keepalive_count);
 }
 
+/**
+ * Default PKI folder: `pki/` in the cell's state folder — the one the state
+ * file uses (`stateDir`: cellio run's --state-dir, the config's state.dir,
+ * $STATE_DIRECTORY, else `state/` next to the config file: persist/config.ts).
+ */
 export function defaultPkiDir(baseDir: string, env: NodeJS.ProcessEnv = process.env, stateDir?: string): string {
   return path.join(stateDir ?? defaultStateDir(baseDir, env), "pki");
 }
