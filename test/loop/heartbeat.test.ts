@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { CycleResult } from "../../src/loop/control-loop.js";
 import { CELL, makeHarness, runFor } from "./harness.js";
 
 const WITH_HEARTBEATS = CELL.replace(
@@ -7,6 +8,14 @@ const WITH_HEARTBEATS = CELL.replace(
       alive:        { address: "coil:2", direction: output, heartbeat: toggle }
       beat:         { address: "hr:0", direction: output, heartbeat: counter }`,
 );
+
+/** From one running cycle to the next, the toggle at `alive` flips and the counter at `beat` adds 1 (mod 65536). */
+function expectBeatInEveryCycle(running: readonly CycleResult[], alive: number, beat: number): void {
+  for (let i = 1; i < running.length; i++) {
+    expect(running[i]!.commanded[alive]).toBe(!running[i - 1]!.commanded[alive]);
+    expect(running[i]!.commanded[beat]).toBe(((running[i - 1]!.commanded[beat] as number) + 1) % 65536);
+  }
+}
 
 describe("heartbeat outputs", () => {
   it("toggle flips and counter counts every cycle once outputs are enabled, and both stop at their safe value on a fault", () => {
@@ -22,10 +31,7 @@ describe("heartbeat outputs", () => {
     });
     const running = h.results.filter((r) => r.mode === "running");
     expect(running.length).toBeGreaterThan(10);
-    for (let i = 1; i < running.length; i++) {
-      expect(running[i]!.commanded[alive]).toBe(!running[i - 1]!.commanded[alive]);
-      expect(running[i]!.commanded[beat]).toBe(((running[i - 1]!.commanded[beat] as number) + 1) % 65536);
-    }
+    expectBeatInEveryCycle(running, alive, beat);
     const faulted = h.results.filter((r) => r.mode === "faulted");
     expect(faulted.length).toBeGreaterThan(0);
     for (const r of faulted) {
@@ -50,9 +56,6 @@ describe("heartbeat outputs", () => {
     const running = h.results.filter((r) => r.mode === "running");
     const skips = running.slice(1).filter((r, i) => r.cycle - running[i]!.cycle === 2);
     expect(skips.length).toBe(1);
-    for (let i = 1; i < running.length; i++) {
-      expect(running[i]!.commanded[alive]).toBe(!running[i - 1]!.commanded[alive]);
-      expect(running[i]!.commanded[beat]).toBe(((running[i - 1]!.commanded[beat] as number) + 1) % 65536);
-    }
+    expectBeatInEveryCycle(running, alive, beat);
   });
 });

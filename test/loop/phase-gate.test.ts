@@ -2,6 +2,14 @@ import { VirtualTimeScheduler } from "rxjs";
 import { describe, expect, it } from "vitest";
 import { PhaseGate } from "../../src/loop/phase-gate.js";
 
+/**
+ * The loop's clock beside scheduler `s` whose 4 ms timer comes 0.9 ms early: libuv counts whole
+ * milliseconds, so a phase that starts 0.9 ms into one has its timer due 0.9 ms early.
+ */
+function clockOfEarlyTimer(s: VirtualTimeScheduler): () => number {
+  return () => s.now() + (s.now() < 4 ? 0.9 : 0);
+}
+
 describe("PhaseGate", () => {
   it("ends when the last read is done, before its deadline", () => {
     const s = new VirtualTimeScheduler();
@@ -79,8 +87,7 @@ describe("PhaseGate", () => {
 
   it("keeps its whole budget when the scheduler fires early (setTimeout may, by up to 1 ms)", () => {
     const s = new VirtualTimeScheduler();
-    // libuv counts whole milliseconds: a phase that starts 0.9 ms into one has its timer due 0.9 ms early
-    const g = new PhaseGate(s, () => s.now() + (s.now() < 4 ? 0.9 : 0));
+    const g = new PhaseGate(s, clockOfEarlyTimer(s));
     const log: string[] = [];
     g.begin();
     g.add();
@@ -96,7 +103,7 @@ describe("PhaseGate", () => {
 
   it("ends at its budget on the loop's clock when nothing answers", () => {
     const s = new VirtualTimeScheduler();
-    const g = new PhaseGate(s, () => s.now() + (s.now() < 4 ? 0.9 : 0));
+    const g = new PhaseGate(s, clockOfEarlyTimer(s));
     let endedAt = -1;
     g.begin();
     g.add();
