@@ -89,13 +89,21 @@ export interface DaemonWindow {
   /** Resident set at the end of the window, MiB. */
   readonly rssMiB: number;
   /** The loop thread's GC pauses in the window: count and total exact, the max within a bucket (more than maxAboveMs, at most maxAtMostMs). */
-  readonly gc: { readonly count: number; readonly totalMs: number; readonly maxAboveMs: number; readonly maxAtMostMs: number };
+  readonly gc: HistogramWindow;
   /** Wall time of the window as the bench saw it, s. */
   readonly seconds: number;
 }
 
-/** cellio_gc_pause_seconds as read from one scrape: cumulative buckets (le in ms), sum (ms) and count. */
-export interface GcCounts {
+/** A histogram's observations in a window: count and total exact, the max within a bucket (more than maxAboveMs, at most maxAtMostMs). */
+export interface HistogramWindow {
+  readonly count: number;
+  readonly totalMs: number;
+  readonly maxAboveMs: number;
+  readonly maxAtMostMs: number;
+}
+
+/** A histogram family (e.g. cellio_gc_pause_seconds) as read from one scrape: cumulative buckets (le in ms), sum (ms) and count. */
+export interface HistogramCounts {
   readonly buckets: ReadonlyArray<readonly [number, number]>;
   readonly sumMs: number;
   readonly count: number;
@@ -108,19 +116,26 @@ export function metricSample(text: string, re: RegExp, what: string): number {
   return Number(m[1]);
 }
 
-export function gcCounts(text: string): GcCounts {
+/** The unlabelled histogram `family` (in seconds) from /metrics text. */
+export function histogramCounts(text: string, family: string): HistogramCounts {
   const buckets: Array<readonly [number, number]> = [];
-  for (const m of text.matchAll(/^cellio_gc_pause_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm)) buckets.push([m[1] === "+Inf" ? Infinity : Number(m[1]) * 1000, Number(m[2])]);
-  if (buckets.length === 0) throw new Error("daemon bench: cellio_gc_pause_seconds not in the daemon's /metrics");
+  for (const m of text.matchAll(new RegExp(`^${family}_bucket\\{le="([^"]+)"\\} (\\S+)$`, "gm"))) {
+    buckets.push([m[1] === "+Inf" ? Infinity : Number(m[1]) * 1000, Number(m[2])]);
+  }
+  if (buckets.length === 0) throw new Error(`daemon bench: ${family} not in the daemon's /metrics`);
   return {
     buckets,
-    sumMs: metricSample(text, /^cellio_gc_pause_seconds_sum (\S+)$/m, "cellio_gc_pause_seconds_sum") * 1000,
-    count: metricSample(text, /^cellio_gc_pause_seconds_count (\S+)$/m, "cellio_gc_pause_seconds_count"),
+    sumMs: metricSample(text, new RegExp(`^${family}_sum (\\S+)$`, "m"), `${family}_sum`) * 1000,
+    count: metricSample(text, new RegExp(`^${family}_count (\\S+)$`, "m"), `${family}_count`),
   };
 }
 
-/** The pauses between two scrapes; the max lies in the lowest bucket whose new count holds all the new pauses. */
-export function gcDelta(a: GcCounts, b: GcCounts): DaemonWindow["gc"] {
+export function gcCounts(text: string): HistogramCounts {
+  return histogramCounts(text, "cellio_gc_pause_seconds");
+}
+
+/** The observations between two scrapes; the max lies in the lowest bucket whose new count holds all the new observations. */
+export function histogramDelta(a: HistogramCounts, b: HistogramCounts): HistogramWindow {
   const count = b.count - a.count;
   const i = count > 0 ? b.buckets.findIndex(([, n], k) => n - a.buckets[k]![1] === count) : -1;
   return {
@@ -271,7 +286,7 @@ export class Daemon {
       inputMisses: n(s1, "inputMisses") - n(s0, "inputMisses"),
       cpuPct: cpuPercent(u0, u1, seconds),
       rssMiB: u1.rssMiB,
-      gc: gcDelta(g0, g1),
+      gc: histogramDelta(g0, g1),
       seconds,
     };
   }

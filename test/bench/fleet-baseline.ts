@@ -27,6 +27,12 @@ export interface DeviceSide {
   readonly skips?: { readonly busy: number; readonly cycles: number; readonly scrapes: number };
   /** The daemon only: its loop thread's longest GC pause in the window, at most this (ms, a /metrics bucket bound). */
   readonly gcMaxAtMostMs?: number;
+  /**
+   * The daemon only: its latest cycle start in the window (start minus due time), at most this (ms, a
+   * /metrics bucket bound). Beside the cycles skipped, it says how much of a device-side interval's
+   * excess was cellio's own tick.
+   */
+  readonly latenessMaxAtMostMs?: number;
 }
 
 /** The baseline: what people write by hand. setInterval, one modbus-serial client per device, read + mirror. */

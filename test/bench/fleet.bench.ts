@@ -41,7 +41,7 @@ import { median } from "../integration/helpers.js";
 import { readFigures, runBaseline, type DeviceSide, type ReadFigures } from "./fleet-baseline.js";
 import { FleetSim, type SimReport } from "./fleet-sim.js";
 import { cpuMeter, sleep, type Figure } from "./util.js";
-import { cpuPercent, freePort, gcCounts, gcDelta, metricSample, procUsage, scrapeMetrics, scrapeWhile, type GcCounts } from "./daemon.js";
+import { cpuPercent, freePort, gcCounts, histogramCounts, histogramDelta, metricSample, procUsage, scrapeMetrics, scrapeWhile, type HistogramCounts } from "./daemon.js";
 
 const PERIOD = 10;
 /** Requests on the wire per connection (FLEET_MAX_IN_FLIGHT, default 1: strictly sequential, the device default). */
@@ -149,7 +149,15 @@ async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSi
     const report = await sim.report();
     const inputMissPct = missShare(m1.inputMisses - m0.inputMisses, m1.cycles - m0.cycles, ports.length);
     const skips = { busy: m1.busySkips - m0.busySkips, cycles: m1.skipped - m0.skipped, scrapes };
-    return { cpu: cpuPercent(u0, u1, wallS), rss: u1.rssMiB, report, inputMissPct, skips, gcMaxAtMostMs: gcDelta(m0.gc, m1.gc).maxAtMostMs };
+    return {
+      cpu: cpuPercent(u0, u1, wallS),
+      rss: u1.rssMiB,
+      report,
+      inputMissPct,
+      skips,
+      gcMaxAtMostMs: histogramDelta(m0.gc, m1.gc).maxAtMostMs,
+      latenessMaxAtMostMs: histogramDelta(m0.lateness, m1.lateness).maxAtMostMs,
+    };
   } finally {
     proc.kill("SIGTERM");
     await new Promise((r) => proc.once("exit", r));
@@ -157,8 +165,10 @@ async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSi
   }
 }
 
-/** The daemon's own counters, from its Prometheus /metrics: cycles, skipped cycles, input deadline misses, busy skips (all devices), the loop thread's GC pauses. */
-async function loopCounters(port: number): Promise<{ cycles: number; skipped: number; inputMisses: number; busySkips: number; gc: GcCounts }> {
+/** The daemon's own counters, from its Prometheus /metrics: cycles, skipped cycles, input deadline misses, busy skips (all devices), the loop thread's GC pauses, its cycles' lateness. */
+async function loopCounters(
+  port: number,
+): Promise<{ cycles: number; skipped: number; inputMisses: number; busySkips: number; gc: HistogramCounts; lateness: HistogramCounts }> {
   const text = await scrapeMetrics(port);
   const busy = [...text.matchAll(/^cellio_device_busy_skips_total\{[^}]*\} (\S+)$/gm)];
   if (busy.length === 0) throw new Error("daemon bench: cellio_device_busy_skips_total not in the daemon's /metrics");
@@ -168,6 +178,7 @@ async function loopCounters(port: number): Promise<{ cycles: number; skipped: nu
     busySkips: busy.reduce((n, m) => n + Number(m[1]), 0),
     inputMisses: metricSample(text, /^cellio_deadline_misses_total\{[^}]*phase="input"[^}]*\} (\S+)$/m, 'cellio_deadline_misses_total{phase="input"}'),
     gc: gcCounts(text),
+    lateness: histogramCounts(text, "cellio_cycle_lateness_seconds"),
   };
 }
 
@@ -245,31 +256,24 @@ function deviceSideFigures(figures: Figure[], kase: string, who: "controller" | 
     figures.push({ bench: "modbus fleet", case: kase, metric, value: median(xs), unit, baseline: of(base), baselineName, ...(range ? { range } : {}) });
   };
   add("polls on time (worst device)", (d) => rate(d.report), "% of nominal");
-  const misses = runs.map((d) => d.inputMissPct).filter((x): x is number => x !== undefined);
-  if (misses.length === runs.length) {
-    // Controller side: a poll can be on time at the device and still answer after the input phase ended
-    // (its values then wait for the next cycle's logic). The baseline has no input deadline.
-    const range = misses.length > 1 ? ([Math.min(...misses), Math.max(...misses)] as const) : undefined;
-    figures.push({ bench: "modbus fleet", case: kase, metric: "reads past the input deadline (controller side)", value: median(misses), unit: "% of reads", ...(range ? { range } : {}) });
-  }
-  const skips = runs.map((d) => d.skips).filter((x) => x !== undefined);
-  if (skips.length === runs.length) {
-    // Controller side: why a device-side interval can be two periods or more.
-    const row = (metric: string, xs: number[]): void => {
-      const range = xs.length > 1 ? ([Math.min(...xs), Math.max(...xs)] as const) : undefined;
-      figures.push({ bench: "modbus fleet", case: kase, metric, value: median(xs), unit: "in the window", ...(range ? { range } : {}) });
-    };
-    row("polls not sent, device's last read still in flight (controller side)", skips.map((x) => x.busy));
-    row("cycles skipped, tick a whole period late (controller side)", skips.map((x) => x.cycles));
-    // the window's own two scrapes (start, end) are not counted here: the bench's, not a Prometheus server's
-    if (skips.some((x) => x.scrapes > 0)) row("/metrics scrapes during the window", skips.map((x) => x.scrapes));
-  }
-  const gc = runs.map((d) => d.gcMaxAtMostMs).filter((x): x is number => x !== undefined);
-  if (gc.length === runs.length) {
-    // Whether a long interval was the loop thread's own GC (cellio_gc_pause_seconds, bucket bounds).
-    const range = gc.length > 1 ? ([Math.min(...gc), Math.max(...gc)] as const) : undefined;
-    figures.push({ bench: "modbus fleet", case: kase, metric: "loop thread: longest GC pause, at most (daemon /metrics bucket)", value: median(gc), unit: "ms", ...(range ? { range } : {}) });
-  }
+  // Controller side (cellio only, no baseline): a row when every run has the figure.
+  const own = (metric: string, of: (d: DeviceSide) => number | undefined, unit: string): void => {
+    const xs = runs.map(of).filter((x): x is number => x !== undefined);
+    if (xs.length === 0 || xs.length < runs.length) return;
+    const range = xs.length > 1 ? ([Math.min(...xs), Math.max(...xs)] as const) : undefined;
+    figures.push({ bench: "modbus fleet", case: kase, metric, value: median(xs), unit, ...(range ? { range } : {}) });
+  };
+  // A poll can be on time at the device and still answer after the input phase ended (its values then
+  // wait for the next cycle's logic). The baseline has no input deadline.
+  own("reads past the input deadline (controller side)", (d) => d.inputMissPct, "% of reads");
+  // Why a device-side interval can be two periods or more.
+  own("polls not sent, device's last read still in flight (controller side)", (d) => d.skips?.busy, "in the window");
+  own("cycles skipped, tick a whole period late (controller side)", (d) => d.skips?.cycles, "in the window");
+  // the window's own two scrapes (start, end) are not counted here: the bench's, not a Prometheus server's
+  if (runs.some((d) => (d.skips?.scrapes ?? 0) > 0)) own("/metrics scrapes during the window", (d) => d.skips?.scrapes, "in the window");
+  // Whether a long interval was the loop thread's own GC, or its tick starting late (bucket bounds).
+  own("loop thread: longest GC pause, at most (daemon /metrics bucket)", (d) => d.gcMaxAtMostMs, "ms");
+  own("loop: latest cycle start, at most (daemon /metrics bucket)", (d) => d.latenessMaxAtMostMs, "ms");
   add("poll interval p50", (d) => d.report.interval.p50, "ms");
   add("poll interval p99", (d) => d.report.interval.p99, "ms");
   add("poll interval max", (d) => d.report.interval.max, "ms");
