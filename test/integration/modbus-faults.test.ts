@@ -328,6 +328,7 @@ ${storm.map((_, i) => `  s${i}.out: "other.level > 5"\n  s${i}.bit: "other.level
     const cell = await startCell(yaml, t);
     const allGood = (c: { image: readonly { quality: string }[] }) => c.image.every((s) => s.quality === "good");
     const running = await cell.waitCycle((c) => c.mode === "running", 3000, "the first complete good scan");
+    const resourcesBefore = activeResources();
 
     let seed = 12345;
     const rnd = (n: number): number => {
@@ -404,8 +405,22 @@ ${storm.map((_, i) => `  s${i}.out: "other.level > 5"\n  s${i}.bit: "other.level
     // No leaked connections, and nothing went unhandled.
     for (const d of storm) expect(d.server.stats.activeConnections).toBeLessThanOrEqual(1);
     expect(unhandled).toEqual([]);
+    // Nor leaked sockets or timers in this process (cellio's and the simulators' both): 1,000 faults
+    // and the reconnects they caused left as many as a healthy cell has.
+    const after = activeResources();
+    expect(after.TCPSocketWrap, JSON.stringify({ resourcesBefore, after })).toBe(resourcesBefore.TCPSocketWrap);
+    expect(after.TCPServerWrap).toBe(resourcesBefore.TCPServerWrap);
+    // timers: the tick's, at most one request deadline per device in flight, the test's own wait
+    expect(after.Timeout ?? 0).toBeLessThanOrEqual((resourcesBefore.Timeout ?? 0) + STORM_DEVICES);
   });
 });
+
+/** This process's live handles by kind (sockets, servers, timers). */
+function activeResources(): Record<string, number> {
+  const n: Record<string, number> = {};
+  for (const kind of process.getActiveResourcesInfo()) n[kind] = (n[kind] ?? 0) + 1;
+  return n;
+}
 
 /** Wait until `cond` holds, at most 500 ms; whether it did. */
 async function settles(cond: () => boolean): Promise<boolean> {
