@@ -9,6 +9,7 @@ import ModbusSerial from "modbus-serial";
 import { Histogram } from "../../src/loop/histogram.js";
 import type { FleetSim, SimReport } from "./fleet-sim.js";
 import { cpuMeter, sleep } from "./util.js";
+import type { WakeProbeReport } from "./wake-probe.js";
 
 const ModbusRTU = ModbusSerial as unknown as typeof ModbusSerial.default;
 
@@ -33,6 +34,8 @@ export interface DeviceSide {
    * excess was cellio's own tick.
    */
   readonly latenessMaxAtMostMs?: number;
+  /** The daemon only: a bare thread's wake-ups beside it in the same window (wake-probe.ts). */
+  readonly probe?: WakeProbeReport;
 }
 
 /** The baseline: what people write by hand. setInterval, one modbus-serial client per device, read + mirror. */

@@ -41,6 +41,7 @@ import { median } from "../integration/helpers.js";
 import { readFigures, runBaseline, type DeviceSide, type ReadFigures } from "./fleet-baseline.js";
 import { FleetSim, type SimReport } from "./fleet-sim.js";
 import { cpuMeter, sleep, type Figure } from "./util.js";
+import { WakeProbe } from "./wake-probe.js";
 import { cpuPercent, freePort, gcCounts, histogramCounts, histogramDelta, metricSample, procUsage, scrapeMetrics, scrapeWhile, type HistogramCounts } from "./daemon.js";
 
 const PERIOD = 10;
@@ -56,6 +57,8 @@ interface RunOptions {
   readonly metricsPort?: number;
   /** Also scrape /metrics this often during the window (ms), as a Prometheus server would, only faster. */
   readonly scrapeEveryMs?: number;
+  /** A bare thread's wake-ups beside the run, over the same window (the machine's own jitter). */
+  readonly probe?: WakeProbe;
 }
 
 function fleetYaml(ports: readonly number[], opts: RunOptions = {}): string {
@@ -139,6 +142,7 @@ async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSi
   try {
     await sleep(3000); // start, connect, first good scan
     await sim.reset();
+    opts.probe?.reset();
     const m0 = await loopCounters(metricsPort);
     const u0 = await procUsage(proc.pid!);
     const t0 = performance.now();
@@ -147,6 +151,7 @@ async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSi
     const wallS = (performance.now() - t0) / 1000;
     const m1 = await loopCounters(metricsPort);
     const report = await sim.report();
+    const probe = opts.probe?.report();
     const inputMissPct = missShare(m1.inputMisses - m0.inputMisses, m1.cycles - m0.cycles, ports.length);
     const skips = { busy: m1.busySkips - m0.busySkips, cycles: m1.skipped - m0.skipped, scrapes };
     return {
@@ -157,6 +162,7 @@ async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSi
       skips,
       gcMaxAtMostMs: histogramDelta(m0.gc, m1.gc).maxAtMostMs,
       latenessMaxAtMostMs: histogramDelta(m0.lateness, m1.lateness).maxAtMostMs,
+      probe,
     };
   } finally {
     proc.kill("SIGTERM");
@@ -194,24 +200,25 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
   const sim = await FleetSim.start(devices);
   const ports = sim.ports;
   const figures: Figure[] = [];
+  const probe = WakeProbe.start(PERIOD);
   try {
     const base = await runBaseline(ports, seconds, sim, PERIOD);
     const cell = await runCellio(ports, seconds, sim);
     const daemon: DeviceSide[] = [];
     for (let i = 0; i < DAEMON_RUNS; i++) {
-      const d = await runDaemon(ports, seconds, sim);
+      const d = await runDaemon(ports, seconds, sim, { probe });
       if (d) daemon.push(d);
     }
     // Devices that accept pipelined requests (Modbus TCP allows it; max_in_flight says a device does):
     // a poll's two reads leave in one segment and come back together.
-    const pipelined = await runDaemon(ports, seconds, sim, { maxInFlight: 2 });
+    const pipelined = await runDaemon(ports, seconds, sim, { maxInFlight: 2, probe });
     // The devices are 32 pieces of hardware: they answer whatever the controller's CPU is doing. The
     // simulator standing in for them shares this machine's two cores, so its own delays land in the
     // device-side figures. Last daemon run: the simulator's threads under SCHED_FIFO 20 (independent
     // of the controller's load, as real devices are) and the daemon's loop under cycle.realtime_priority 10.
     // Prometheus scraping the daemon (every 200 ms here, 75 × a usual 15 s): a scrape runs on the loop's thread.
-    const scraped = await runDaemon(ports, seconds, sim, { scrapeEveryMs: 200 });
-    const independent = chrtAll(sim.pid, ["--fifo", "--all-tasks", "--pid", "20"]) ? await runDaemon(ports, seconds, sim, { realtimePriority: 10 }) : undefined;
+    const scraped = await runDaemon(ports, seconds, sim, { scrapeEveryMs: 200, probe });
+    const independent = chrtAll(sim.pid, ["--fifo", "--all-tasks", "--pid", "20"]) ? await runDaemon(ports, seconds, sim, { realtimePriority: 10, probe }) : undefined;
     chrtAll(sim.pid, ["--other", "--all-tasks", "--pid", "0"]);
     const k = `${devices} devices, 10 ms`;
     deviceSideFigures(figures, k, "controller", [cell], base, "setInterval + modbus-serial");
@@ -233,6 +240,7 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
     figures.push({ bench: "modbus fleet", case: k, metric: "cellio mode at end (1 = running)", value: cell.running ? 1 : 0, unit: "" });
   } finally {
     sim.stop();
+    await probe.stop();
   }
   return figures;
 }
@@ -274,6 +282,10 @@ function deviceSideFigures(figures: Figure[], kase: string, who: "controller" | 
   // Whether a long interval was the loop thread's own GC, or its tick starting late (bucket bounds).
   own("loop thread: longest GC pause, at most (daemon /metrics bucket)", (d) => d.gcMaxAtMostMs, "ms");
   own("loop: latest cycle start, at most (daemon /metrics bucket)", (d) => d.latenessMaxAtMostMs, "ms");
+  // The machine's own jitter in the same window: a bare thread of the bench process waking every period.
+  own("a bare thread beside it: wake-up lateness p99 (the machine's jitter)", (d) => d.probe?.p99, "ms");
+  own("a bare thread beside it: wake-up lateness max", (d) => d.probe?.max, "ms");
+  own("a bare thread beside it: wake-ups more than 5 ms late", (d) => d.probe?.over5, "in the window");
   add("poll interval p50", (d) => d.report.interval.p50, "ms");
   add("poll interval p99", (d) => d.report.interval.p99, "ms");
   add("poll interval max", (d) => d.report.interval.max, "ms");
