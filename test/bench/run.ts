@@ -2,12 +2,13 @@
  * `npm run bench`: runs every benchmark in test/bench/ in turn and prints one
  * table (and writes it as markdown and JSON to bench-report.{md,json}).
  * BENCH_SECONDS sets the length of each timed window (default 60).
- * BENCH_ONLY=loop,… runs a subset (loop, modbus-client, fleet, reaction, mqtt, mqtt-outage, opcua, opcua-client).
+ * BENCH_ONLY=loop,… runs a subset (machine, loop, modbus-client, fleet, reaction, mqtt, mqtt-outage, opcua, opcua-client).
  */
 import { writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { runLoopBench } from "./loop.bench.js";
+import { runMachineBench } from "./machine.bench.js";
 import { modbusClientFigures } from "./modbus-client.bench.js";
 import { runFleetBench } from "./fleet.bench.js";
 import { runReactionBench } from "./reaction.bench.js";
@@ -18,6 +19,7 @@ import { runOpcuaClientBench } from "./opcua-client.bench.js";
 import { ROOT, benchSeconds, fmt, type Figure } from "./util.js";
 
 const BENCHES: Record<string, (seconds: number) => Promise<Figure[]>> = {
+  machine: runMachineBench,
   loop: runLoopBench,
   "modbus-client": modbusClientFigures,
   fleet: (s) => runFleetBench(s),
