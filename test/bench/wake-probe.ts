@@ -1,8 +1,9 @@
 /**
  * The machine's own jitter, measured beside a benchmark: a bare thread (a
  * worker of the bench process, normal priority) that sleeps until absolute
- * deadlines every 10 ms, as a control loop's tick does, and records how late
- * each wake-up is. It runs no cellio code, so when it wakes 5–10 ms late at
+ * deadlines every period (10 ms, as a control loop's tick does, or longer to
+ * stay out of the way of what it watches), and records how late each wake-up
+ * is. It runs no cellio code, so when it wakes 5–10 ms late at
  * the same time as the controller's tick, the machine (its other processes,
  * its vCPUs' host) took the time, not the controller.
  *
