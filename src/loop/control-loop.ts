@@ -255,8 +255,10 @@ export class ControlLoop {
         s.overruns++;
         if (this.overrun.consecutiveOverruns === 1) {
           // While starting, outputs are held safe and an overrun cannot fault the cell (and the first
-          // cycles run cold code): news, not a warning.
-          const fields = { cycle: this.k, durationMs: duration, periodMs: this.T };
+          // cycles run cold code): news, not a warning. Where the time went: a phase far over its budget
+          // (its deadline is a timer) says the thread was held, not that the devices were slow.
+          const phases = { latenessMs: start - due, inputMs: tIn - start, logicMs: tLogic - tIn, outputMs: end - tLogic };
+          const fields = { cycle: this.k, durationMs: duration, periodMs: this.T, ...phases };
           if (mode === "starting") this.deps.log.info(fields, "cycle overrun while starting (outputs held safe)");
           else this.deps.log.warn(fields, "cycle overrun");
         }

@@ -207,5 +207,13 @@ describe("overruns while starting", () => {
       [40, "cycle overrun"],
     ]);
     expect(h.loop.stats.overruns).toBe(2);
+    // Where the time went: the device blocked the input phase for 12 ms.
+    for (const l of overruns) {
+      const { periodMs, latenessMs, inputMs, logicMs, outputMs, durationMs } = l as unknown as Record<string, number>;
+      expect(periodMs).toBe(10);
+      expect(latenessMs).toBeGreaterThanOrEqual(0);
+      expect(inputMs).toBeGreaterThanOrEqual(12);
+      expect(inputMs! + logicMs! + outputMs!).toBeCloseTo(durationMs!, 6);
+    }
   });
 });
