@@ -1,8 +1,9 @@
 /**
  * The fleet benchmark's devices: N Modbus TCP simulators in one child process
  * (this file with --fleet-sim <count>) that timestamp every request and every
- * output write, and record as they go (two histograms, nothing kept per
- * request: the simulator's own allocations and GC pauses land in the
+ * output write, and record as they go (every interval and mirror time in
+ * preallocated arrays, samples.ts, for exact percentiles; nothing allocated
+ * per request: the simulator's own allocations and GC pauses land in the
  * device-side figures).
  *
  * Figures per device: polls (requests closer than 3 ms apart count as one
@@ -21,10 +22,11 @@ import { fork, type ChildProcess } from "node:child_process";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { DAEMON_NODE_FLAGS } from "../../src/infra/realtime.js";
-import { Histogram } from "../../src/loop/histogram.js";
+import type { HistogramSummary } from "../../src/loop/histogram.js";
 import { ModbusTcpSimServer } from "../../simulators/modbus/tcp-server.js";
 import { RegisterBank } from "../../simulators/modbus/bank.js";
 import { onRequests } from "../helpers/request-hook.js";
+import { Samples } from "./samples.js";
 
 /** Requests closer than this (ms) belong to one poll. */
 const SAME_POLL_MS = 3;
@@ -36,12 +38,12 @@ export interface SimReport {
   /** The simulator process's CPU over the window, % of one core. */
   simCpu: number;
   pollsPerSecond: number[];
-  interval: ReturnType<Histogram["summary"]>;
-  mirror: ReturnType<Histogram["summary"]>;
+  interval: HistogramSummary;
+  mirror: HistogramSummary;
   /** The mirror in two parts: flip → the first poll that starts after it (the wait for a read) … */
-  mirrorWait: ReturnType<Histogram["summary"]>;
+  mirrorWait: HistogramSummary;
   /** … and that poll's start → the coil write (the controller's read, logic and write within one cycle). */
-  mirrorCycle: ReturnType<Histogram["summary"]>;
+  mirrorCycle: HistogramSummary;
   mirrorSamples: number;
 }
 
@@ -53,7 +55,7 @@ class PollTrack {
   private firstPoll = 0;
   private polls = 0;
 
-  constructor(private readonly intervals: Histogram) {}
+  constructor(private readonly intervals: Samples) {}
 
   request(t: number): void {
     if (t - this.lastPoll <= SAME_POLL_MS) return;
@@ -79,10 +81,11 @@ class PollTrack {
 async function simMain(n: number): Promise<void> {
   const servers: ModbusTcpSimServer[] = [];
   const ports: number[] = [];
-  const intervals = new Histogram();
-  const mirror = new Histogram();
-  const mirrorWait = new Histogram();
-  const mirrorCycle = new Histogram();
+  // 32 devices × 100 polls/s × 30 s: about 96,000 intervals a window
+  const intervals = new Samples(1 << 17);
+  const mirror = new Samples(1 << 10);
+  const mirrorWait = new Samples(1 << 10);
+  const mirrorCycle = new Samples(1 << 10);
   const tracks: PollTrack[] = [];
   let flipAt = 0;
   let pollAfterFlip = 0;
