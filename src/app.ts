@@ -135,6 +135,8 @@ export class CellApp {
       // quiet: between cycles with nothing in flight, the wait for the next tick is one sleep (precise-scheduler.ts)
       tickScheduler: opts.tickScheduler ?? new PreciseScheduler(clock, { quiet: () => this.loop.quiet }),
       scheduler: opts.scheduler ?? asyncScheduler,
+      // a phase deadline that fired late ends right after that turn's socket reads (virtual time: on the scheduler)
+      afterIo: opts.scheduler ? undefined : (fn) => void setImmediate(fn),
       log: this.log.child({ component: "loop" }),
     });
     // One observer of this thread's GC pauses, for the summary line and /metrics.

@@ -36,6 +36,8 @@ export interface ControlLoopDeps {
   readonly tickScheduler: SchedulerLike;
   /** Schedules phase deadlines. */
   readonly scheduler: SchedulerLike;
+  /** After the next I/O poll (setImmediate in the daemon): where a deadline that fired late ends its phase (phase-gate.ts). */
+  readonly afterIo?: (fn: () => void) => void;
   readonly log: Logger;
 }
 
@@ -59,7 +61,7 @@ export class ControlLoop {
   constructor(private readonly deps: ControlLoopDeps) {
     const c = deps.model.cycle;
     this.T = c.periodMs;
-    this.gate = new PhaseGate(deps.scheduler, () => deps.clock.now());
+    this.gate = new PhaseGate(deps.scheduler, () => deps.clock.now(), deps.afterIo);
     this.overrun = new OverrunPolicy(c.periodMs, c.warnPct, c.faultAfter);
     this.logic = new CellLogic(deps.model, { resetFault: () => this.resetFault() });
     this.inputIdx = deps.model.points.filter((p) => p.direction === "input").map((p) => p.index);

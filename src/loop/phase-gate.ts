@@ -15,11 +15,11 @@
  *    a long task, a GC). libuv runs the due timers before it reads the
  *    sockets, so answers that came during the stall would count as past the
  *    deadline; the phase then ends one turn later, after that turn's I/O
- *    (infra/late-timer.ts, as the drivers' timeouts do). The cycle is late
- *    already; the turn costs about a millisecond (a zero delay on the
- *    phase scheduler, asyncScheduler in the daemon, is Node's shortest
- *    timer), unless the last answer ends the phase first. Tested with real
- *    sockets in test/loop/phase-stall.test.ts.
+ *    (infra/late-timer.ts, as the drivers' timeouts do), through `afterIo`:
+ *    an immediate in the daemon, which runs right after the poll phase. The
+ *    default, a zero delay on the phase scheduler, is a timer: with
+ *    asyncScheduler it costs about a millisecond more (virtual time in
+ *    tests). Tested with real sockets in test/loop/phase-stall.test.ts.
  */
 import type { SchedulerLike, Subscription } from "rxjs";
 import { isLate } from "../infra/late-timer.js";
@@ -58,7 +58,11 @@ export class PhaseGate {
     }
     if (!this.stalled && isLate(this.dueAt, now)) {
       this.stalled = true;
-      this.deadlineSub = this.scheduler.schedule(this.deadline, 0, token); // after this turn's I/O
+      // after this turn's I/O; a phase that ends meanwhile bumps the token, and this call is ignored
+      if (this.afterIo) {
+        this.deadlineSub = undefined;
+        this.afterIo(() => this.deadline(token));
+      } else this.deadlineSub = this.scheduler.schedule(this.deadline, 0, token);
       return;
     }
     this.deadlineSub = undefined;
@@ -69,6 +73,8 @@ export class PhaseGate {
     private readonly scheduler: SchedulerLike,
     /** The loop's clock (ms); the scheduler's own by default. */
     private readonly now: () => number = () => scheduler.now(),
+    /** Runs `fn` after the event loop's next I/O poll (setImmediate in the daemon); default: a zero delay on `scheduler`. */
+    private readonly afterIo?: (fn: () => void) => void,
   ) {}
 
   /** A phase is running (started and not yet ended). */

@@ -155,4 +155,35 @@ describe("PhaseGate", () => {
     expect(log.at(-1)).toBe("second ended at 8");
     expect(turns).toBe(1);
   });
+
+  it("with an afterIo hook (setImmediate in the daemon) ends a stalled phase there, not on a timer, and only once", () => {
+    const s = new VirtualTimeScheduler();
+    let skew = 0;
+    const hooked: Array<() => void> = [];
+    const g = new PhaseGate(s, () => s.now() + skew, (fn) => hooked.push(fn));
+    const log: string[] = [];
+    g.begin();
+    g.add();
+    g.await(4, () => log.push("ended"));
+    skew = 10; // the deadline runs 10 ms late
+    s.flush();
+    expect(log).toEqual([]); // put off to after the turn's I/O: nothing left on the scheduler
+    expect(hooked).toHaveLength(1);
+    hooked.shift()!();
+    expect(log).toEqual(["ended"]);
+
+    // The last answer, read in that turn, ends the phase first: the hook's call then does nothing.
+    skew = 0;
+    g.begin();
+    g.add();
+    const token = g.phase;
+    g.await(4, () => log.push("second ended"));
+    skew = 10;
+    s.flush();
+    g.ioDone(token);
+    expect(log).toEqual(["ended", "second ended"]);
+    hooked.shift()!();
+    expect(log).toEqual(["ended", "second ended"]);
+    expect(g.running).toBe(false);
+  });
 });

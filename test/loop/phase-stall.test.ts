@@ -8,7 +8,8 @@
  *
  * Wired as app.ts wires it: a ControlLoop on the real clock, ticks on the
  * PreciseScheduler, phase deadlines on asyncScheduler (watched here, not
- * changed), one ModbusTcpDriver in a DeviceRunner. The device runs in a
+ * changed), a late one put off with setImmediate, one ModbusTcpDriver in a
+ * DeviceRunner. The device runs in a
  * worker thread (plain JS: an eval worker cannot load TypeScript) and answers
  * every read with the value the test put in a shared cell before sending it
  * (the cycle's tag), so the process image says which read it came from. The
@@ -252,6 +253,7 @@ devices:
     clock,
     tickScheduler: new PreciseScheduler(clock, { quiet: () => loop.quiet }),
     scheduler,
+    afterIo: (fn) => void setImmediate(fn),
     log,
   });
   const idx = model.pointIndex.get("dev.tag")!;
