@@ -11,8 +11,9 @@
  * what was due when the timer fired), the RTU-over-TCP frame silence and the
  * TCP connect timeout, the OPC UA client's Read, Write and connect deadlines
  * (judgeAfterIo in its withTimeout), its link's liveness check (everyAfterIo),
- * and the loop's phase deadlines (isLate: they put themselves off on the
- * injected scheduler, so virtual time still drives them in tests).
+ * and the loop's phase deadlines (isLate: they put themselves off through an
+ * injected afterIo, setImmediate in the daemon, so virtual time still drives
+ * them in tests).
  *
  * The serial line (drivers/modbus/rtu-line.ts) uses isLate with its
  * own grace timer instead: serialport reads through the thread pool, some

@@ -259,8 +259,7 @@ export class ControlLoop {
           // While starting, outputs are held safe and an overrun cannot fault the cell (and the first
           // cycles run cold code): news, not a warning. Where the time went: a phase far over its budget
           // (its deadline is a timer) says the thread was held, not that the devices were slow.
-          const phases = { latenessMs: start - due, inputMs: tIn - start, logicMs: tLogic - tIn, outputMs: end - tLogic };
-          const fields = { cycle: this.k, durationMs: duration, periodMs: this.T, ...phases };
+          const fields = { cycle: this.k, durationMs: duration, periodMs: this.T, latenessMs: start - due, inputMs: tIn - start, logicMs: tLogic - tIn, outputMs: end - tLogic };
           if (mode === "starting") this.deps.log.info(fields, "cycle overrun while starting (outputs held safe)");
           else this.deps.log.warn(fields, "cycle overrun");
         }

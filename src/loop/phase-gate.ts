@@ -59,10 +59,8 @@ export class PhaseGate {
     if (!this.stalled && isLate(this.dueAt, now)) {
       this.stalled = true;
       // after this turn's I/O; a phase that ends meanwhile bumps the token, and this call is ignored
-      if (this.afterIo) {
-        this.deadlineSub = undefined;
-        this.afterIo(() => this.deadline(token));
-      } else this.deadlineSub = this.scheduler.schedule(this.deadline, 0, token);
+      this.deadlineSub = undefined;
+      this.afterIo(() => this.deadline(token));
       return;
     }
     this.deadlineSub = undefined;
@@ -74,7 +72,7 @@ export class PhaseGate {
     /** The loop's clock (ms); the scheduler's own by default. */
     private readonly now: () => number = () => scheduler.now(),
     /** Runs `fn` after the event loop's next I/O poll (setImmediate in the daemon); default: a zero delay on `scheduler`. */
-    private readonly afterIo?: (fn: () => void) => void,
+    private readonly afterIo: (fn: () => void) => void = (fn) => void scheduler.schedule(fn, 0),
   ) {}
 
   /** A phase is running (started and not yet ended). */

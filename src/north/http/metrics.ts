@@ -57,8 +57,6 @@ const SCRAPE_SLICE_MS = 1;
 const SCRAPE_WAIT_MS = 100;
 const MODES = ["starting", "running", "faulted"] as const;
 
-type Value = Sample;
-
 /** A metric whose samples are read from the cell on each scrape (rendered by exposition.ts, registered for prom-client's own rendering too). */
 class ScrapeMetric {
   readonly aggregator = "sum";
@@ -66,10 +64,10 @@ class ScrapeMetric {
     readonly name: string,
     readonly help: string,
     readonly type: "counter" | "gauge" | "histogram",
-    private readonly read: () => Value[],
+    private readonly read: () => Sample[],
   ) {}
 
-  get(): { name: string; help: string; type: string; aggregator: string; values: Value[] } {
+  get(): { name: string; help: string; type: string; aggregator: string; values: Sample[] } {
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.read() };
   }
 }
@@ -199,7 +197,7 @@ export class CellMetrics {
   private scrapeMetrics(): ScrapeMetric[] {
     const { loop, runners, drivers } = this.cell;
     const s = (): ControlLoop["stats"] => loop.stats;
-    const perDevice = (f: (r: DeviceRunner) => number): (() => Value[]) => () => runners.map((r) => ({ value: f(r), labels: { device: r.name } }));
+    const perDevice = (f: (r: DeviceRunner) => number): (() => Sample[]) => () => runners.map((r) => ({ value: f(r), labels: { device: r.name } }));
     const link = (name: string): DriverLink => drivers.find((d) => d.name === name) as DriverLink;
     const out: ScrapeMetric[] = [
       new ScrapeMetric("cellio_cycle_lateness_seconds", "Cycle start minus its due time (t0 + k*T)", "histogram", () =>
@@ -277,10 +275,10 @@ export class CellMetrics {
   }
 
   /** A loop Histogram as Prometheus `_bucket` (cumulative, `le` in seconds), `_sum` and `_count` samples. */
-  private histogram(name: string, h: Histogram, boundsMs: readonly number[], labels: Record<string, string>): Value[] {
+  private histogram(name: string, h: Histogram, boundsMs: readonly number[], labels: Record<string, string>): Sample[] {
     const c = this.cumulative;
     h.cumulativeMs(boundsMs, c);
-    const out: Value[] = boundsMs.map((b, i) => ({ metricName: `${name}_bucket`, labels: withLe(labels, b / 1000), value: c[i]! }));
+    const out: Sample[] = boundsMs.map((b, i) => ({ metricName: `${name}_bucket`, labels: withLe(labels, b / 1000), value: c[i]! }));
     out.push({ metricName: `${name}_bucket`, labels: withLe(labels, "+Inf"), value: h.count });
     out.push({ metricName: `${name}_sum`, labels, value: h.sumMs / 1000 });
     out.push({ metricName: `${name}_count`, labels, value: h.count });
