@@ -3,7 +3,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    exclude: ["test/bench/**", "node_modules/**", "dist/**"],
+    exclude: ["node_modules/**", "dist/**"],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: "forks",

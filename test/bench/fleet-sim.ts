@@ -19,6 +19,7 @@
  * (simulators' CPU up, intervals and mirror within run-to-run noise).
  */
 import { fork, type ChildProcess } from "node:child_process";
+import dgram from "node:dgram";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { DAEMON_NODE_FLAGS } from "../../src/infra/realtime.js";
@@ -27,6 +28,8 @@ import { ModbusTcpSimServer } from "../../simulators/modbus/tcp-server.js";
 import { RegisterBank } from "../../simulators/modbus/bank.js";
 import { onRequests } from "../helpers/request-hook.js";
 import { Samples } from "./samples.js";
+import { WireCapture } from "./wire-capture.js";
+import type { WireReport } from "./wire.js";
 
 /** Requests closer than this (ms) belong to one poll. */
 const SAME_POLL_MS = 3;
@@ -45,6 +48,8 @@ export interface SimReport {
   /** … and that poll's start → the coil write (the controller's read, logic and write within one cycle). */
   mirrorCycle: HistogramSummary;
   mirrorSamples: number;
+  /** The same window on the wire (kernel timestamps), where tcpdump can run (FLEET_WIRE=0: not tried). */
+  wire?: WireReport;
 }
 
 /** One device's polls: intervals go straight into the shared histogram. */
@@ -119,13 +124,21 @@ async function simMain(n: number): Promise<void> {
     ports.push((await server.start()).port);
     servers.push(server);
   }
+  // The flip marker: a socket that sends to itself (and drops what it reads).
+  const marker = dgram.createSocket("udp4");
+  marker.on("message", () => undefined);
+  await new Promise<void>((resolve) => marker.bind(0, "127.0.0.1", resolve));
+  const markerPort = marker.address().port;
+  await new Promise<void>((resolve) => marker.connect(markerPort, "127.0.0.1", resolve));
+  const flipped = [Buffer.from([0]), Buffer.from([1])] as const;
   const flipper = setInterval(() => {
     flipValue = !flipValue;
     servers[0]!.bank().setBit("di", 0, flipValue);
     flipAt = performance.now();
     pollAfterFlip = 0;
+    marker.send(flipped[flipValue ? 1 : 0]);
   }, 57);
-  process.send?.({ ports });
+  process.send?.({ ports, markerPort });
   process.on("message", (m: { cmd: string }) => {
     if (m.cmd === "reset") {
       for (const t of tracks) t.reset();
@@ -153,6 +166,7 @@ async function simMain(n: number): Promise<void> {
       process.send?.(report);
     } else if (m.cmd === "stop") {
       clearInterval(flipper);
+      marker.close();
       void Promise.all(servers.map((s) => s.stop())).then(() => process.exit(0));
     }
   });
@@ -167,18 +181,22 @@ function ask<T>(child: ChildProcess, cmd: string): Promise<T> {
 
 /** The devices' simulator process. */
 export class FleetSim {
+  private capture: WireCapture | undefined;
+
   private constructor(
     private readonly child: ChildProcess,
     /** Every device's port, in device order. */
     readonly ports: readonly number[],
+    /** Where the flip datagrams go (UDP, loopback). */
+    readonly markerPort: number,
   ) {}
 
   static async start(devices: number): Promise<FleetSim> {
     // The simulator runs with the daemon's node flags (src/infra/realtime.ts: under SCHED_FIFO a GC would
     // otherwise wait for V8 helper threads at normal priority; no heap compaction pause after start).
     const child = fork(fileURLToPath(import.meta.url), ["--fleet-sim", String(devices)], { stdio: ["ignore", "ignore", "inherit", "ipc"], execArgv: [...DAEMON_NODE_FLAGS] });
-    const { ports } = await new Promise<{ ports: number[] }>((resolve) => child.once("message", (m) => resolve(m as { ports: number[] })));
-    return new FleetSim(child, ports);
+    const { ports, markerPort } = await new Promise<{ ports: number[]; markerPort: number }>((resolve) => child.once("message", (m) => resolve(m as { ports: number[]; markerPort: number })));
+    return new FleetSim(child, ports, markerPort);
   }
 
   /** The simulator process's pid (for chrt). */
@@ -186,16 +204,23 @@ export class FleetSim {
     return this.child.pid!;
   }
 
-  /** Starts a measurement window: forget everything recorded so far. */
+  /** Starts a measurement window: forget everything recorded so far, and start capturing the wire. */
   async reset(): Promise<void> {
+    await this.capture?.stop().catch(() => undefined);
+    this.capture = process.env.FLEET_WIRE === "0" ? undefined : await WireCapture.start({ ports: this.ports, markerPort: this.markerPort });
     await ask(this.child, "reset");
   }
 
-  report(): Promise<SimReport> {
-    return ask<SimReport>(this.child, "report");
+  /** The window's figures, the wire's among them when it was captured. */
+  async report(): Promise<SimReport> {
+    const report = await ask<SimReport>(this.child, "report");
+    const capture = this.capture;
+    this.capture = undefined;
+    return capture ? { ...report, wire: await capture.stop() } : report;
   }
 
   stop(): void {
+    void this.capture?.stop().catch(() => undefined);
     this.child.send({ cmd: "stop" });
   }
 }

@@ -15,6 +15,14 @@
  * on time at the device whose values wait for the next cycle), for the daemon
  * from its own Prometheus /metrics.
  *
+ * Every run is also timed on the wire (wire.ts, where tcpdump can run): the
+ * kernel's timestamps of the requests, answers and output writes, and of a
+ * datagram the simulator sends as it flips the input. The simulator stamps a
+ * request when its event loop gets to it, which on 2 cores shared with the
+ * controller is up to a couple of milliseconds after it arrived; the wire
+ * rows are the device side without that, and split the mirror into the
+ * devices' answer time and the controller's own reaction.
+ *
  * The in-process run shares this bench process (and its RSS) with the
  * baseline and, under `npm run bench`, with every bench before it; so the
  * fleet is also run by the real daemon, `cellio run` (dist/src/main.js) in its
@@ -42,6 +50,7 @@ import { readFigures, runBaseline, type DeviceSide, type ReadFigures } from "./f
 import { FleetSim, type SimReport } from "./fleet-sim.js";
 import { cpuMeter, sleep, type Figure } from "./util.js";
 import { WakeProbe } from "./wake-probe.js";
+import type { WireReport } from "./wire.js";
 import { cpuPercent, freePort, gcCounts, histogramCounts, histogramDelta, metricSample, procUsage, scrapeMetrics, scrapeWhile, type HistogramCounts } from "./daemon.js";
 
 const PERIOD = 10;
@@ -299,6 +308,27 @@ function deviceSideFigures(figures: Figure[], kase: string, who: "controller" | 
   add("mirror part 1, flip → next poll p99 (waiting for a read)", (d) => d.report.mirrorWait.p99, "ms");
   add("mirror part 2, that poll → output write p50 (one cycle's read, logic, write)", (d) => d.report.mirrorCycle.p50, "ms");
   add("mirror part 2 p99", (d) => d.report.mirrorCycle.p99, "ms");
+  // The same window timed by the kernel as each segment is sent (wire.ts): the simulator's own
+  // scheduling is out of these. Rows only when every run (and the baseline, for its column) was captured.
+  if (runs.every((d) => d.report.wire !== undefined)) {
+    const wire = (metric: string, of: (w: WireReport) => number, unit: string): void => {
+      const xs = runs.map((d) => of(d.report.wire!));
+      const range = xs.length > 1 ? ([Math.min(...xs), Math.max(...xs)] as const) : undefined;
+      const b = base.report.wire ? { baseline: of(base.report.wire), baselineName } : {};
+      figures.push({ bench: "modbus fleet", case: kase, metric: `on the wire: ${metric}`, value: median(xs), unit, ...b, ...(range ? { range } : {}) });
+    };
+    wire("poll interval p50", (w) => w.interval.p50, "ms");
+    wire("poll interval p99", (w) => w.interval.p99, "ms");
+    wire("poll interval max", (w) => w.interval.max, "ms");
+    wire("input→output mirror p50", (w) => w.mirror.p50, "ms");
+    wire("input→output mirror p99", (w) => w.mirror.p99, "ms");
+    wire("mirror part 2 p50 (that poll → output write)", (w) => w.mirrorCycle.p50, "ms");
+    wire("mirror part 2 p99", (w) => w.mirrorCycle.p99, "ms");
+    wire("device answer time p50 (the simulator's share of a read)", (w) => w.answer.p50, "ms");
+    wire("device answer time p99", (w) => w.answer.p99, "ms");
+    wire("controller reaction p50 (the cycle's last answer → output write)", (w) => w.reaction.p50, "ms");
+    wire("controller reaction p99", (w) => w.reaction.p99, "ms");
+  }
   add(`${who} cpu`, (d) => d.cpu, "% core");
   add(`${who} rss`, (d) => d.rss, "MiB");
   add("simulator cpu (the same requests)", (d) => d.report.simCpu, "% core");

@@ -1,0 +1,141 @@
+/**
+ * The fleet bench's figures from the wire: a capture of the loopback
+ * interface (pcap.ts) during a run, read with the same rules as the
+ * simulator's own figures (fleet-sim.ts), but timed by the kernel as each
+ * segment is sent instead of by the simulator's JavaScript as it gets round
+ * to it. The simulator is one process answering 32 devices on the same two
+ * cores as the controller: a request that arrives while it answers 20 others
+ * is stamped up to a millisecond or two late (its event loop's delay), and a
+ * device-side interval is the difference of two such stamps. A device on a
+ * network sees a request when it arrives; the wire is that point.
+ *
+ * What is read:
+ * - requests: Modbus TCP frames (MBAP) sent to a device's port; a segment
+ *   may carry several (pipelined requests leave corked);
+ * - answers: frames from a device's port, matched to their request by
+ *   transaction id (the device's answer time, the simulator's share);
+ * - flips: a UDP datagram the simulator sends right after it flips device
+ *   0's input (one byte, the new value), so the flip is on the same clock.
+ */
+import type { HistogramSummary } from "../../src/loop/histogram.js";
+import type { WirePacket } from "./pcap.js";
+import { Samples } from "./samples.js";
+
+/** Requests closer than this (ms) belong to one poll (as fleet-sim.ts counts them). */
+export const SAME_POLL_MS = 3;
+
+export interface WireReport {
+  readonly requests: number;
+  readonly answers: number;
+  /** Poll intervals per device (first request of one poll to the first of the next). */
+  readonly interval: HistogramSummary;
+  /** A request on the wire → its answer on the wire: the simulator's answer time. */
+  readonly answer: HistogramSummary;
+  /** Device 0's input flip → the coil write that mirrors it. */
+  readonly mirror: HistogramSummary;
+  /** Flip → the first poll of device 0 that starts after it. */
+  readonly mirrorWait: HistogramSummary;
+  /** That poll → the coil write. */
+  readonly mirrorCycle: HistogramSummary;
+  /** The last answer (any device) before a mirroring write → that write: the controller's own share of part 2. */
+  readonly reaction: HistogramSummary;
+}
+
+export interface WireLayout {
+  /** Every device's TCP port, in device order; device 0 is the one whose input flips. */
+  readonly ports: readonly number[];
+  /** Where the simulator's flip datagrams go. */
+  readonly markerPort: number;
+}
+
+interface Frame {
+  readonly tid: number;
+  readonly pdu: Buffer;
+}
+
+/** The whole MBAP frames of a TCP payload (a frame cut by the snap length or the segment is left out). */
+function frames(payload: Buffer): Frame[] {
+  const out: Frame[] = [];
+  let o = 0;
+  while (o + 8 <= payload.length) {
+    const len = payload.readUInt16BE(o + 4);
+    if (len < 2 || o + 6 + len > payload.length) break;
+    out.push({ tid: payload.readUInt16BE(o), pdu: payload.subarray(o + 7, o + 6 + len) });
+    o += 6 + len;
+  }
+  return out;
+}
+
+/** The value a write request gives coil 0, or undefined when it does not write coil 0. */
+export function coil0Written(pdu: Buffer): boolean | undefined {
+  const fc = pdu[0];
+  if (fc === 5 && pdu.length >= 5 && pdu.readUInt16BE(1) === 0) return pdu.readUInt16BE(3) === 0xff00;
+  if (fc === 15 && pdu.length >= 7 && pdu.readUInt16BE(1) === 0 && pdu.readUInt16BE(3) >= 1) return (pdu[6]! & 1) === 1;
+  return undefined;
+}
+
+export function analyzeWire(packets: Iterable<WirePacket>, layout: WireLayout): WireReport {
+  const device = new Map(layout.ports.map((p, i) => [p, i]));
+  const n = layout.ports.length;
+  const lastPoll = new Float64Array(n).fill(-Infinity);
+  // Outstanding requests per device by transaction id (0–65535).
+  const sent = layout.ports.map(() => new Map<number, number>());
+  const interval = new Samples(1 << 17);
+  const answer = new Samples(1 << 17);
+  const mirror = new Samples(1 << 10);
+  const mirrorWait = new Samples(1 << 10);
+  const mirrorCycle = new Samples(1 << 10);
+  const reaction = new Samples(1 << 10);
+  let lastAnswer = -Infinity;
+  let requests = 0;
+  let answers = 0;
+  let flip: { t: number; value: boolean; pollAt: number } | undefined;
+  for (const p of packets) {
+    if (p.proto === "udp") {
+      if (p.dst === layout.markerPort && p.payload.length >= 1) flip = { t: p.t, value: p.payload[0] === 1, pollAt: 0 };
+      continue;
+    }
+    const to = device.get(p.dst);
+    if (to !== undefined) {
+      for (const f of frames(p.payload)) {
+        requests += 1;
+        sent[to]!.set(f.tid, p.t);
+        if (p.t - lastPoll[to]! > SAME_POLL_MS) {
+          if (lastPoll[to]! > -Infinity) interval.recordMs(p.t - lastPoll[to]!);
+          lastPoll[to] = p.t;
+          if (to === 0 && flip && flip.pollAt === 0) flip.pollAt = p.t;
+        }
+        if (to === 0 && flip && coil0Written(f.pdu) === flip.value) {
+          mirror.recordMs(p.t - flip.t);
+          if (flip.pollAt > 0) {
+            mirrorWait.recordMs(flip.pollAt - flip.t);
+            mirrorCycle.recordMs(p.t - flip.pollAt);
+            if (lastAnswer >= flip.pollAt) reaction.recordMs(p.t - lastAnswer);
+          }
+          flip = undefined;
+        }
+      }
+      continue;
+    }
+    const from = device.get(p.src);
+    if (from === undefined) continue;
+    for (const f of frames(p.payload)) {
+      const at = sent[from]!.get(f.tid);
+      if (at === undefined) continue;
+      sent[from]!.delete(f.tid);
+      answers += 1;
+      answer.recordMs(p.t - at);
+      lastAnswer = p.t;
+    }
+  }
+  return {
+    requests,
+    answers,
+    interval: interval.summary(),
+    answer: answer.summary(),
+    mirror: mirror.summary(),
+    mirrorWait: mirrorWait.summary(),
+    mirrorCycle: mirrorCycle.summary(),
+    reaction: reaction.summary(),
+  };
+}
