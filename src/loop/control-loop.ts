@@ -22,7 +22,7 @@ import type { DeviceRunner } from "./device-runner.js";
 import type { CycleResult, LoopMode } from "./cycle-result.js";
 import { writeSafeOutputs } from "./safe-outputs.js";
 import { LoopStats } from "./stats.js";
-import { OverrunPolicy } from "./overrun.js";
+import { logOverrun, OverrunPolicy } from "./overrun.js";
 import { PhaseGate } from "./phase-gate.js";
 
 export type { CycleResult, LoopMode } from "./cycle-result.js";
@@ -247,30 +247,11 @@ export class ControlLoop {
     s.inputPhase.recordMs(tIn - start);
     s.logicPhase.recordMs(tLogic - tIn);
     s.outputPhase.recordMs(end - tLogic);
-    switch (verdict) {
-      case "ok":
-        break;
-      case "warn":
-        s.warnings++;
-        break;
-      case "overrun":
-        s.overruns++;
-        if (this.overrun.consecutiveOverruns === 1) {
-          // While starting, outputs are held safe and an overrun cannot fault the cell (and the first
-          // cycles run cold code): news, not a warning. Where the time went: a phase far over its budget
-          // (its deadline is a timer) says the thread was held, not that the devices were slow.
-          const fields = { cycle: this.k, durationMs: duration, periodMs: this.T, latenessMs: start - due, inputMs: tIn - start, logicMs: tLogic - tIn, outputMs: end - tLogic };
-          if (mode === "starting") this.deps.log.info(fields, "cycle overrun while starting (outputs held safe)");
-          else this.deps.log.warn(fields, "cycle overrun");
-        }
-        break;
-      case "fault":
-        s.overruns++;
-        this.deps.log.error(
-          { cycle: this.k, consecutive: this.overrun.consecutiveOverruns },
-          "overrun fault: every output is driven to its safe value until the fault is reset",
-        );
-        break;
+    if (verdict === "warn") s.warnings++;
+    else if (verdict === "overrun" || verdict === "fault") {
+      s.overruns++;
+      const times = { cycle: this.k, durationMs: duration, periodMs: this.T, latenessMs: start - due, inputMs: tIn - start, logicMs: tLogic - tIn, outputMs: end - tLogic };
+      logOverrun(this.deps.log, verdict, this.overrun, mode === "starting", times);
     }
     Object.freeze(image);
     this.cycles$.next({

@@ -1,7 +1,10 @@
 /**
  * The overrun policy, pure: warn above warn_pct of the period, fault after
- * N consecutive overruns. A fault latches until reset.
+ * N consecutive overruns. A fault latches until reset. `logOverrun` says it
+ * in the log, once per run of overruns.
  */
+import type { Logger } from "../infra/logger.js";
+
 export type OverrunVerdict = "ok" | "warn" | "overrun" | "fault";
 
 export class OverrunPolicy {
@@ -42,5 +45,32 @@ export class OverrunPolicy {
     if (this.consecutive > 0) return false;
     this.faultedFlag = false;
     return true;
+  }
+}
+
+/** Where one cycle's time went (ms), for the overrun line. */
+export interface CycleTimes {
+  readonly cycle: number;
+  readonly durationMs: number;
+  readonly periodMs: number;
+  readonly latenessMs: number;
+  readonly inputMs: number;
+  readonly logicMs: number;
+  readonly outputMs: number;
+}
+
+/**
+ * Log an overrun verdict: the first overrun of a run of them (while starting,
+ * outputs are held safe and an overrun cannot fault the cell, and the first
+ * cycles run cold code: news, not a warning), and the fault. Where the time
+ * went: a phase far over its budget (its deadline is a timer) says the thread
+ * was held, not that the devices were slow.
+ */
+export function logOverrun(log: Logger, verdict: "overrun" | "fault", policy: OverrunPolicy, starting: boolean, times: CycleTimes): void {
+  if (verdict === "fault") {
+    log.error({ cycle: times.cycle, consecutive: policy.consecutiveOverruns }, "overrun fault: every output is driven to its safe value until the fault is reset");
+  } else if (policy.consecutiveOverruns === 1) {
+    if (starting) log.info(times, "cycle overrun while starting (outputs held safe)");
+    else log.warn(times, "cycle overrun");
   }
 }
