@@ -26,7 +26,7 @@ import { ModbusTcpTransport } from "./transport-tcp.js";
 import { DeviceRequester, snapshotStats, type ModbusDeviceStats } from "./requester.js";
 import { OutputWriter, type CompiledPoint } from "./writer.js";
 import { compileWatchdog, type CompiledWatchdog } from "./watchdog.js";
-import { SequentialPoll } from "./poll.js";
+import { PipelinedPoll, SequentialPoll } from "./poll.js";
 import { ModbusDeviceLifecycle, statusOf } from "./lifecycle.js";
 
 export { statusOf } from "./lifecycle.js";
@@ -50,7 +50,7 @@ export class ModbusTcpDriver extends ModbusDeviceLifecycle implements DeviceDriv
   private sink: SampleSink | undefined;
   private ts = 0;
   /** The sequential read plan on callbacks (readDirect). */
-  private readonly poll: SequentialPoll;
+  private readonly poll: SequentialPoll | PipelinedPoll;
 
   constructor(
     name: string,
@@ -102,11 +102,12 @@ export class ModbusTcpDriver extends ModbusDeviceLifecycle implements DeviceDriv
     this.writer = new OutputWriter(name, cfg, this.byIndex, this.req);
     this.pipelined = cfg.protocol === "modbus-tcp" && cfg.framing === "mbap" && cfg.max_in_flight > 1 && this.requests.length > 1;
     this.putBound = (index, raw) => this.sink!.put(index, this.toEngineering(index, raw), this.ts);
-    this.poll = new SequentialPoll(this.requests, this.req, {
-      decode: (r, data, sink) => this.decode(r, data, sink),
+    const hooks = {
+      decode: (r: ReadRequest, data: number[] | boolean[], sink: SampleSink) => this.decode(r, data, sink),
       succeeded: () => this.readSucceeded(),
-      failed: (e) => this.readFailed(e),
-    });
+      failed: (e: unknown) => this.readFailed(e),
+    };
+    this.poll = this.pipelined ? new PipelinedPoll(this.requests, this.req, hooks) : new SequentialPoll(this.requests, this.req, hooks);
   }
 
   /** The read plan, for diagnostics and `cellio validate --explain`. */
@@ -160,12 +161,12 @@ export class ModbusTcpDriver extends ModbusDeviceLifecycle implements DeviceDriv
 
   /**
    * The loop's read without an Observable (DirectReadPort): the same outcome
-   * as `read`; a sequential plan runs on callbacks (poll.ts).
+   * as `read`, on callbacks (poll.ts).
    */
   readDirect(sink: SampleSink, done: (o: ReadOutcome) => void): void {
     const no = this.unavailable();
     if (no) return done(no);
-    if (this.pipelined || this.poll.busy) {
+    if (this.poll.busy) {
       this.readAll(sink).then(done, (e: unknown) => done({ ok: false, status: "bad_device_failure", error: String(e) }));
       return;
     }

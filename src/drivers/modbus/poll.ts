@@ -1,18 +1,26 @@
 /**
- * One poll of a device's read plan, one request after the other (max_in_flight
- * 1), driven by callbacks: the loop's hot path. At 100 Hz a device makes 100
- * polls a second; an async function, a Promise and a `then` per request were a
- * measurable share of the daemon's CPU. One SequentialPoll per driver is
- * reused from poll to poll (the loop never starts a read while one is in
- * flight; `busy` says so, and the driver takes its general path then).
+ * One poll of a device's read plan, driven by callbacks: the loop's hot path.
+ * At 100 Hz a device makes 100 polls a second; an async function, a Promise
+ * and a `then` per request were a measurable share of the daemon's CPU, and
+ * their garbage its scavenges. One poll object per driver is reused from poll
+ * to poll (the loop never starts a read while one is in flight; `busy` says
+ * so, and the driver takes its general, Promise path then).
  *
- * Success is synchronous (each answer decodes and sends the next request);
- * a failure goes through the driver's error policy (`failed`, asynchronous),
- * as the Promise path does.
+ * - SequentialPoll (max_in_flight 1): one request after the other; each
+ *   answer decodes and sends the next.
+ * - PipelinedPoll (max_in_flight > 1): every request at once (they leave in
+ *   one segment); the answers are kept and decoded in plan order when the
+ *   last is in, as `Promise.all` on the general path does. The first failure
+ *   ends the poll; the answers still due come back to a poll that ignores
+ *   them and stays `busy` until the last has.
+ *
+ * Success is synchronous; a failure goes through the driver's error policy
+ * (`failed`, asynchronous), as the Promise path does.
  */
 import type { ReadOutcome, SampleSink } from "../../loop/device-port.js";
 import type { ReadRequest } from "./plan.js";
 import type { DeviceRequester } from "./requester.js";
+import type { ReadDone } from "./transport.js";
 
 export interface PollHooks {
   /** Decode one answer into the sink; throws a CellioError for a bad answer. */
@@ -64,6 +72,80 @@ export class SequentialPoll {
   }
 
   private fail(e: unknown): void {
+    this.hooks.failed(e).then(
+      (o) => this.finish(o),
+      (x: unknown) => this.finish({ ok: false, status: "bad_device_failure", error: String(x) }),
+    );
+  }
+
+  private finish(o: ReadOutcome): void {
+    const done = this.done!;
+    this.done = undefined;
+    this.sink = undefined;
+    done(o);
+  }
+}
+
+export class PipelinedPoll {
+  private sink: SampleSink | undefined;
+  private done: ((o: ReadOutcome) => void) | undefined;
+  /** Requests of the current (or the last failed) poll not yet answered. */
+  private outstanding = 0;
+  /** The current poll failed: its remaining answers are ignored. */
+  private failedPoll = false;
+  private readonly answers: (number[] | boolean[] | undefined)[];
+  /** One callback per request of the plan, made once. */
+  private readonly onAnswer: readonly ReadDone[];
+
+  constructor(
+    private readonly requests: readonly ReadRequest[],
+    private readonly req: DeviceRequester,
+    private readonly hooks: PollHooks,
+  ) {
+    this.answers = requests.map(() => undefined);
+    this.onAnswer = requests.map((_, i) => (err: Error | undefined, data: number[] | boolean[] | undefined) => this.answer(i, err, data));
+  }
+
+  /** A poll is in progress, or answers of a failed one are still due. */
+  get busy(): boolean {
+    return this.done !== undefined || this.outstanding > 0;
+  }
+
+  start(sink: SampleSink, done: (o: ReadOutcome) => void): void {
+    this.sink = sink;
+    this.done = done;
+    this.failedPoll = false;
+    const n = this.requests.length;
+    if (n === 0) {
+      this.finish(this.hooks.succeeded());
+      return;
+    }
+    this.outstanding = n;
+    for (let i = 0; i < n; i++) this.req.readWith(this.requests[i]!, this.onAnswer[i]!);
+  }
+
+  private answer(i: number, err: Error | undefined, data: number[] | boolean[] | undefined): void {
+    this.outstanding--;
+    if (this.failedPoll) return;
+    if (err) {
+      this.fail(err);
+      return;
+    }
+    this.answers[i] = data;
+    if (this.outstanding > 0) return;
+    try {
+      for (let k = 0; k < this.requests.length; k++) this.hooks.decode(this.requests[k]!, this.answers[k]!, this.sink!);
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    this.answers.fill(undefined);
+    this.finish(this.hooks.succeeded());
+  }
+
+  private fail(e: unknown): void {
+    this.failedPoll = true;
+    this.answers.fill(undefined);
     this.hooks.failed(e).then(
       (o) => this.finish(o),
       (x: unknown) => this.finish({ ok: false, status: "bad_device_failure", error: String(x) }),
