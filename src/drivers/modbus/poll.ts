@@ -31,29 +31,57 @@ export interface PollHooks {
   failed(e: unknown): Promise<ReadOutcome>;
 }
 
-export class SequentialPoll {
-  private i = 0;
-  private sink: SampleSink | undefined;
-  private done: ((o: ReadOutcome) => void) | undefined;
-  private readonly onAnswer = (err: Error | undefined, data: number[] | boolean[] | undefined): void => this.answer(err, data);
+/** What both polls share: the plan, the sink and the caller of the poll in progress, and how a poll ends. */
+abstract class Poll {
+  protected sink: SampleSink | undefined;
+  protected done: ((o: ReadOutcome) => void) | undefined;
 
   constructor(
-    private readonly requests: readonly ReadRequest[],
-    private readonly req: DeviceRequester,
-    private readonly hooks: PollHooks,
+    protected readonly requests: readonly ReadRequest[],
+    protected readonly req: DeviceRequester,
+    protected readonly hooks: PollHooks,
   ) {}
 
-  /** A poll is in progress. */
+  /** A poll is in progress (or, pipelined, answers of a failed one are still due). */
+  abstract get busy(): boolean;
+
+  /** Start a poll: `done` gets its outcome. An empty plan succeeds at once. */
+  start(sink: SampleSink, done: (o: ReadOutcome) => void): void {
+    this.sink = sink;
+    this.done = done;
+    if (this.requests.length === 0) this.finish(this.hooks.succeeded());
+    else this.send();
+  }
+
+  /** Send the first request (sequential) or all of them (pipelined). */
+  protected abstract send(): void;
+
+  protected fail(e: unknown): void {
+    this.hooks.failed(e).then(
+      (o) => this.finish(o),
+      (x: unknown) => this.finish({ ok: false, status: "bad_device_failure", error: String(x) }),
+    );
+  }
+
+  protected finish(o: ReadOutcome): void {
+    const done = this.done!;
+    this.done = undefined;
+    this.sink = undefined;
+    done(o);
+  }
+}
+
+export class SequentialPoll extends Poll {
+  private i = 0;
+  private readonly onAnswer = (err: Error | undefined, data: number[] | boolean[] | undefined): void => this.answer(err, data);
+
   get busy(): boolean {
     return this.done !== undefined;
   }
 
-  start(sink: SampleSink, done: (o: ReadOutcome) => void): void {
-    this.sink = sink;
-    this.done = done;
+  protected send(): void {
     this.i = 0;
-    if (this.requests.length === 0) this.finish(this.hooks.succeeded());
-    else this.req.readWith(this.requests[0]!, this.onAnswer);
+    this.req.readWith(this.requests[0]!, this.onAnswer);
   }
 
   private answer(err: Error | undefined, data: number[] | boolean[] | undefined): void {
@@ -70,25 +98,9 @@ export class SequentialPoll {
     if (++this.i < this.requests.length) this.req.readWith(this.requests[this.i]!, this.onAnswer);
     else this.finish(this.hooks.succeeded());
   }
-
-  private fail(e: unknown): void {
-    this.hooks.failed(e).then(
-      (o) => this.finish(o),
-      (x: unknown) => this.finish({ ok: false, status: "bad_device_failure", error: String(x) }),
-    );
-  }
-
-  private finish(o: ReadOutcome): void {
-    const done = this.done!;
-    this.done = undefined;
-    this.sink = undefined;
-    done(o);
-  }
 }
 
-export class PipelinedPoll {
-  private sink: SampleSink | undefined;
-  private done: ((o: ReadOutcome) => void) | undefined;
+export class PipelinedPoll extends Poll {
   /** Requests of the current (or the last failed) poll not yet answered. */
   private outstanding = 0;
   /** The current poll failed: its remaining answers are ignored. */
@@ -97,29 +109,19 @@ export class PipelinedPoll {
   /** One callback per request of the plan, made once. */
   private readonly onAnswer: readonly ReadDone[];
 
-  constructor(
-    private readonly requests: readonly ReadRequest[],
-    private readonly req: DeviceRequester,
-    private readonly hooks: PollHooks,
-  ) {
+  constructor(requests: readonly ReadRequest[], req: DeviceRequester, hooks: PollHooks) {
+    super(requests, req, hooks);
     this.answers = requests.map(() => undefined);
     this.onAnswer = requests.map((_, i) => (err: Error | undefined, data: number[] | boolean[] | undefined) => this.answer(i, err, data));
   }
 
-  /** A poll is in progress, or answers of a failed one are still due. */
   get busy(): boolean {
     return this.done !== undefined || this.outstanding > 0;
   }
 
-  start(sink: SampleSink, done: (o: ReadOutcome) => void): void {
-    this.sink = sink;
-    this.done = done;
+  protected send(): void {
     this.failedPoll = false;
     const n = this.requests.length;
-    if (n === 0) {
-      this.finish(this.hooks.succeeded());
-      return;
-    }
     this.outstanding = n;
     for (let i = 0; i < n; i++) this.req.readWith(this.requests[i]!, this.onAnswer[i]!);
   }
@@ -143,19 +145,9 @@ export class PipelinedPoll {
     this.finish(this.hooks.succeeded());
   }
 
-  private fail(e: unknown): void {
+  protected override fail(e: unknown): void {
     this.failedPoll = true;
     this.answers.fill(undefined);
-    this.hooks.failed(e).then(
-      (o) => this.finish(o),
-      (x: unknown) => this.finish({ ok: false, status: "bad_device_failure", error: String(x) }),
-    );
-  }
-
-  private finish(o: ReadOutcome): void {
-    const done = this.done!;
-    this.done = undefined;
-    this.sink = undefined;
-    done(o);
+    super.fail(e);
   }
 }
