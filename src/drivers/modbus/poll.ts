@@ -19,8 +19,7 @@
  */
 import type { ReadOutcome, SampleSink } from "../../loop/device-port.js";
 import type { ReadRequest } from "./plan.js";
-import type { DeviceRequester } from "./requester.js";
-import type { ReadDone } from "./transport.js";
+import { PlannedRead, type DeviceRequester } from "./requester.js";
 
 export interface PollHooks {
   /** Decode one answer into the sink; throws a CellioError for a bad answer. */
@@ -74,6 +73,12 @@ abstract class Poll {
 export class SequentialPoll extends Poll {
   private i = 0;
   private readonly onAnswer = (err: Error | undefined, data: number[] | boolean[] | undefined): void => this.answer(err, data);
+  private readonly calls: readonly PlannedRead[];
+
+  constructor(requests: readonly ReadRequest[], req: DeviceRequester, hooks: PollHooks) {
+    super(requests, req, hooks);
+    this.calls = requests.map((r) => new PlannedRead(r, this.onAnswer, req));
+  }
 
   get busy(): boolean {
     return this.done !== undefined;
@@ -81,7 +86,7 @@ export class SequentialPoll extends Poll {
 
   protected send(): void {
     this.i = 0;
-    this.req.readWith(this.requests[0]!, this.onAnswer);
+    this.req.readPlanned(this.calls[0]!);
   }
 
   private answer(err: Error | undefined, data: number[] | boolean[] | undefined): void {
@@ -95,7 +100,7 @@ export class SequentialPoll extends Poll {
       this.fail(e);
       return;
     }
-    if (++this.i < this.requests.length) this.req.readWith(this.requests[this.i]!, this.onAnswer);
+    if (++this.i < this.requests.length) this.req.readPlanned(this.calls[this.i]!);
     else this.finish(this.hooks.succeeded());
   }
 }
@@ -106,13 +111,13 @@ export class PipelinedPoll extends Poll {
   /** The current poll failed: its remaining answers are ignored. */
   private failedPoll = false;
   private readonly answers: (number[] | boolean[] | undefined)[];
-  /** One callback per request of the plan, made once. */
-  private readonly onAnswer: readonly ReadDone[];
+  /** One call per request of the plan, each with its own callback, made once. */
+  private readonly calls: readonly PlannedRead[];
 
   constructor(requests: readonly ReadRequest[], req: DeviceRequester, hooks: PollHooks) {
     super(requests, req, hooks);
     this.answers = requests.map(() => undefined);
-    this.onAnswer = requests.map((_, i) => (err: Error | undefined, data: number[] | boolean[] | undefined) => this.answer(i, err, data));
+    this.calls = requests.map((r, i) => new PlannedRead(r, (err, data) => this.answer(i, err, data), req));
   }
 
   get busy(): boolean {
@@ -123,7 +128,7 @@ export class PipelinedPoll extends Poll {
     this.failedPoll = false;
     const n = this.requests.length;
     this.outstanding = n;
-    for (let i = 0; i < n; i++) this.req.readWith(this.requests[i]!, this.onAnswer[i]!);
+    for (let i = 0; i < n; i++) this.req.readPlanned(this.calls[i]!);
   }
 
   private answer(i: number, err: Error | undefined, data: number[] | boolean[] | undefined): void {

@@ -85,32 +85,40 @@ export class DeviceRequester {
 
   /**
    * `read` with a callback, for the poll path: the first attempt costs no
-   * Promise when the transport has `readWith`; busy retries and failures
+   * Promise when the transport has `readWith`, and no closure: the call is
+   * made once per request of the plan and reused. Busy retries and failures
    * take the Promise path, so `done` then comes later, never at once.
    */
-  readWith(req: ReadPdu, done: ReadDone): void {
+  readPlanned(call: PlannedRead): void {
     const transport = this.transport;
     if (!transport.readWith) {
-      this.read(req.fc, req.start, req.count).then(
-        (v) => done(undefined, v),
-        (e: unknown) => done(asError(e), undefined),
+      const { fc, start, count } = call.pdu;
+      this.read(fc, start, count).then(
+        (v) => call.done(undefined, v),
+        (e: unknown) => call.done(asError(e), undefined),
       );
       return;
     }
-    const { unit, timeoutMs } = this.opts;
-    const first = performance.now();
+    call.first = performance.now();
     this.stats.requests++;
-    transport.readWith(unit, req, timeoutMs, (err, value) => {
-      if (!err) {
-        done(undefined, this.answered(value!, first));
-        return;
-      }
-      const send = (t: number): Promise<number[] | boolean[]> => transport.read(unit, req.fc, req.start, req.count, t);
-      this.retry(send, err, first, first + timeoutMs).then(
-        (v) => done(undefined, v),
-        (e: unknown) => done(asError(e), undefined),
-      );
-    });
+    transport.readWith(this.opts.unit, call.pdu, this.opts.timeoutMs, call.settle);
+  }
+
+  /** The transport's answer to a planned read's first attempt. */
+  settlePlanned(call: PlannedRead, err: Error | undefined, value: number[] | boolean[] | undefined): void {
+    if (!err) {
+      call.done(undefined, this.answered(value!, call.first));
+      return;
+    }
+    const transport = this.transport;
+    const { unit, timeoutMs } = this.opts;
+    const { fc, start, count } = call.pdu;
+    const first = call.first;
+    const send = (t: number): Promise<number[] | boolean[]> => transport.read(unit, fc, start, count, t);
+    this.retry(send, err, first, first + timeoutMs).then(
+      (v) => call.done(undefined, v),
+      (e: unknown) => call.done(asError(e), undefined),
+    );
   }
 
   write(fc: WriteFc, start: number, values: readonly number[] | readonly boolean[], budgetMs = this.opts.timeoutMs): Promise<void> {
@@ -176,4 +184,25 @@ export class DeviceRequester {
 /** A copy of `s` with plain numbers (the histogram stays shared: read it, do not record into it). */
 export function snapshotStats(s: ModbusDeviceStats): ModbusDeviceStats {
   return { ...s, errors: { ...s.errors }, exceptionsByCode: { ...s.exceptionsByCode } };
+}
+
+/**
+ * One read of a poll's plan (poll.ts), made once and reused from poll to
+ * poll: what the request path needs of it without a closure per request.
+ * A poll never reuses it while its last attempt is still due.
+ */
+export class PlannedRead {
+  /** When the current read's first attempt was sent (latency, the busy-retry budget). */
+  first = 0;
+  /** The transport's callback for this read, bound once. */
+  readonly settle: ReadDone;
+
+  constructor(
+    readonly pdu: ReadPdu,
+    /** Where the outcome goes: the poll's callback for this request. */
+    readonly done: ReadDone,
+    requester: DeviceRequester,
+  ) {
+    this.settle = (err, value) => requester.settlePlanned(this, err, value);
+  }
 }

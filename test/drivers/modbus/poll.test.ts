@@ -120,7 +120,7 @@ for (const [plan, inFlight] of PLANS) {
   describe(`readDirect gives what read gives: ${plan}`, () => {
     it("good answers: every point, one request per function code, on callbacks (no Promise per request)", async () => {
       const viaPromise = vi.spyOn(DeviceRequester.prototype, "read");
-      const viaCallback = vi.spyOn(DeviceRequester.prototype, "readWith");
+      const viaCallback = vi.spyOn(DeviceRequester.prototype, "readPlanned");
       cleanups.push(() => {
         viaPromise.mockRestore();
         viaCallback.mockRestore();
