@@ -77,20 +77,22 @@ describe("PreciseScheduler", () => {
 
   it("sleeps in one piece while quiet() holds, in slices while it does not", async () => {
     const immediatesWhile = async (quiet: boolean): Promise<number> => {
-      const s = new PreciseScheduler(systemClock, { coarseMarginMs: 20, sliceMs: 0.25, quiet: () => quiet });
+      // 100 ms, not 20: a stall of this thread (another test worker, the VM) of most of the wait
+      // would leave too few turns for the "not quiet" count, which happened once at 20 ms
+      const s = new PreciseScheduler(systemClock, { coarseMarginMs: 100, sliceMs: 0.25, quiet: () => quiet });
       let immediates = 0;
       let stop = false;
       const spin = (): void => {
         immediates++;
         if (!stop) setImmediate(spin);
       };
-      const done = new Promise<void>((resolve) => s.schedule(() => resolve(), 20));
+      const done = new Promise<void>((resolve) => s.schedule(() => resolve(), 100));
       setImmediate(spin);
       await done;
       stop = true;
       return immediates;
     };
-    // quiet: the whole fine phase (~20 ms) is one blocking sleep, so the spinning immediates get
+    // quiet: the whole fine phase (~100 ms) is one blocking sleep, so the spinning immediates get
     // at most a couple of turns (before the sleep starts and none during it)
     expect(await immediatesWhile(true)).toBeLessThanOrEqual(3);
     // not quiet: 0.25 ms slices, each followed by a turn of the event loop
@@ -98,9 +100,9 @@ describe("PreciseScheduler", () => {
   });
 
   it("lets I/O callbacks run while it waits for a deadline (never blocks longer than a slice)", async () => {
-    const s = new PreciseScheduler(systemClock, { coarseMarginMs: 20, sliceMs: 0.25 });
+    const s = new PreciseScheduler(systemClock, { coarseMarginMs: 100, sliceMs: 0.25 }); // 100 ms: as above
     let immediates = 0;
-    const done = new Promise<void>((resolve) => s.schedule(() => resolve(), 20));
+    const done = new Promise<void>((resolve) => s.schedule(() => resolve(), 100));
     // keep posting immediates: if the scheduler blocked the thread for the
     // whole fine phase, none of them would run before the work does
     let stop = false;
@@ -111,7 +113,7 @@ describe("PreciseScheduler", () => {
     setImmediate(spin);
     await done;
     stop = true;
-    // one blocking sleep would let exactly one through; 80 slices let many through (fewer on a loaded machine)
+    // one blocking sleep would let exactly one through; 400 slices let many through (fewer on a loaded machine)
     expect(immediates).toBeGreaterThan(3);
   });
 
