@@ -49,7 +49,7 @@ export class ModbusTcpDriver extends ModbusDeviceLifecycle implements DeviceDriv
   private readonly pipelined: boolean;
   private sink: SampleSink | undefined;
   private ts = 0;
-  /** The sequential read plan on callbacks (readDirect). */
+  /** The read plan as a poll on callbacks (readDirect): sequential, or pipelined with max_in_flight > 1. */
   private readonly poll: SequentialPoll | PipelinedPoll;
 
   constructor(
