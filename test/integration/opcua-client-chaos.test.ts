@@ -97,15 +97,18 @@ devices:
 
   const kinds = { reset: 0, deleteSubscription: 0, blackhole: 0 };
   let hitLive = 0;
+  let liveResets = 0;
   for (let i = 0; i < FAULTS; i++) {
     // Some faults hit a link that is up; the others hit one still reconnecting from the last.
     if (Math.random() < 0.4) await waitFor(() => driver.current?.state === "live", 10_000, `link live before fault ${i}`);
     const link = driver.current!;
-    if (link.state === "live") hitLive++;
+    const live = link.state === "live";
+    if (live) hitLive++;
     const r = Math.random();
     if (r < 0.6) {
       proxy.reset();
       kinds.reset++;
+      if (live) liveResets++;
     } else if (r < 0.85) {
       server.deleteSubscriptions();
       kinds.deleteSubscription++;
@@ -126,10 +129,12 @@ devices:
   await waitFor(() => server.sessionCount === 1 && proxy.open === 1, 15_000, () => `one session (${server.sessionCount}) and one connection (${proxy.open})`);
   gc();
   const heapGrowthMb = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
-  console.log(`chaos: ${JSON.stringify(kinds)}, ${hitLive} on a live link; link ${JSON.stringify(stats)}; heap growth ${heapGrowthMb.toFixed(1)} MiB`);
-  // Most faults that hit a live link broke it (a short black hole may end before the liveness check, a
-  // fault on a link still reconnecting finds nothing to break, the next fault may come before one is seen).
-  expect(stats.faults).toBeGreaterThanOrEqual(hitLive * 0.5);
+  console.log(`chaos: ${JSON.stringify(kinds)}, ${hitLive} on a live link (${liveResets} resets); link ${JSON.stringify(stats)}; heap growth ${heapGrowthMb.toFixed(1)} MiB`);
+  // A reset of a live link's connection breaks it at once, and the link says so. The other kinds may
+  // not be seen as a fault (a short black hole may end before the liveness check; a deleted
+  // subscription shows as silence, and the next fault may come first), so they are not counted on:
+  // a bound over all faults on a live link (it was half of them) failed by chance (53 of 110).
+  expect(stats.faults).toBeGreaterThanOrEqual(liveResets * 0.8);
   expect(hitLive).toBeGreaterThan(FAULTS * 0.3);
   expect(stats.connects).toBeGreaterThan(stats.faults);
   expect(heapGrowthMb).toBeLessThan(100); // a leak of a client per reconnect would show as hundreds of MiB
