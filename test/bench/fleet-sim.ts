@@ -29,10 +29,8 @@ import { RegisterBank } from "../../simulators/modbus/bank.js";
 import { onRequests } from "../helpers/request-hook.js";
 import { Samples } from "./samples.js";
 import { WireCapture } from "./wire-capture.js";
-import type { WireReport } from "./wire.js";
+import { SAME_POLL_MS, type WireReport } from "./wire.js";
 
-/** Requests closer than this (ms) belong to one poll. */
-const SAME_POLL_MS = 3;
 
 export interface SimReport {
   /** The simulator's own event-loop delay (ms): its stalls land in the device-side intervals. */

@@ -272,18 +272,18 @@ function rate(r: SimReport): number {
  * VM's CPU figures for the same work vary by ±30 % from run to run).
  */
 function deviceSideFigures(figures: Figure[], kase: string, who: "controller" | "process", runs: readonly DeviceSide[], base: DeviceSide, baselineName: string): void {
-  const add = (metric: string, of: (d: DeviceSide) => number, unit: string): void => {
-    const xs = runs.map(of);
+  // One row: the runs' median, their min–max when there are several, and the baseline's figure if it has one.
+  const row = (metric: string, xs: readonly number[], unit: string, baseline?: number): void => {
     const range = xs.length > 1 ? ([Math.min(...xs), Math.max(...xs)] as const) : undefined;
-    figures.push({ bench: "modbus fleet", case: kase, metric, value: median(xs), unit, baseline: of(base), baselineName, ...(range ? { range } : {}) });
+    const b = baseline === undefined ? {} : { baseline, baselineName };
+    figures.push({ bench: "modbus fleet", case: kase, metric, value: median(xs), unit, ...b, ...(range ? { range } : {}) });
   };
+  const add = (metric: string, of: (d: DeviceSide) => number, unit: string): void => row(metric, runs.map(of), unit, of(base));
   add("polls on time (worst device)", (d) => rate(d.report), "% of nominal");
   // Controller side (cellio only, no baseline): a row when every run has the figure.
   const own = (metric: string, of: (d: DeviceSide) => number | undefined, unit: string): void => {
     const xs = runs.map(of).filter((x): x is number => x !== undefined);
-    if (xs.length === 0 || xs.length < runs.length) return;
-    const range = xs.length > 1 ? ([Math.min(...xs), Math.max(...xs)] as const) : undefined;
-    figures.push({ bench: "modbus fleet", case: kase, metric, value: median(xs), unit, ...(range ? { range } : {}) });
+    if (xs.length > 0 && xs.length === runs.length) row(metric, xs, unit);
   };
   // A poll can be on time at the device and still answer after the input phase ended (its values then
   // wait for the next cycle's logic). The baseline has no input deadline.
@@ -311,12 +311,8 @@ function deviceSideFigures(figures: Figure[], kase: string, who: "controller" | 
   // The same window timed by the kernel as each segment is sent (wire.ts): the simulator's own
   // scheduling is out of these. Rows only when every run (and the baseline, for its column) was captured.
   if (runs.every((d) => d.report.wire !== undefined)) {
-    const wire = (metric: string, of: (w: WireReport) => number, unit: string): void => {
-      const xs = runs.map((d) => of(d.report.wire!));
-      const range = xs.length > 1 ? ([Math.min(...xs), Math.max(...xs)] as const) : undefined;
-      const b = base.report.wire ? { baseline: of(base.report.wire), baselineName } : {};
-      figures.push({ bench: "modbus fleet", case: kase, metric: `on the wire: ${metric}`, value: median(xs), unit, ...b, ...(range ? { range } : {}) });
-    };
+    const wire = (metric: string, of: (w: WireReport) => number, unit: string): void =>
+      row(`on the wire: ${metric}`, runs.map((d) => of(d.report.wire!)), unit, base.report.wire ? of(base.report.wire) : undefined);
     wire("poll interval p50", (w) => w.interval.p50, "ms");
     wire("poll interval p99", (w) => w.interval.p99, "ms");
     wire("poll interval max", (w) => w.interval.max, "ms");

@@ -21,7 +21,7 @@ import type { HistogramSummary } from "../../src/loop/histogram.js";
 import type { WirePacket } from "./pcap.js";
 import { Samples } from "./samples.js";
 
-/** Requests closer than this (ms) belong to one poll (as fleet-sim.ts counts them). */
+/** Requests closer than this (ms) belong to one poll: here and in the simulator's own count (fleet-sim.ts). */
 export const SAME_POLL_MS = 3;
 
 export interface WireReport {
