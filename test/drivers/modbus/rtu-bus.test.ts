@@ -315,11 +315,14 @@ describe.skipIf(!SOCAT)("RtuBus on a pty pair", () => {
     const { bus, slave } = await rig();
     slave.banks.get(1)!.setRegisters("hr", 0, [1, 2]);
     slave.banks.get(2)!.setRegisters("hr", 0, [3, 4]);
-    // Unit 2 answers 60 ms late; unit 1's request goes out after unit 2's 20 ms timeout and is
-    // answered right behind the late frame (the simulator keeps its answers in order).
-    slave.faults.set({ kind: "latency", ms: 60 }, { unit: 2, count: 1 });
+    // Unit 2 answers 300 ms late; unit 1's request goes out after unit 2's 20 ms timeout and is
+    // answered right behind the late frame (the simulator keeps its answers in order). The late
+    // answer is far behind the timeout: a timeout that fires late because this thread was stalled
+    // waits a grace period for the port's pending bytes (rtu-line.ts), and at 60 ms a stall of a CI
+    // machine once let unit 2's answer count.
+    slave.faults.set({ kind: "latency", ms: 300 }, { unit: 2, count: 1 });
     const late = failure(read(bus, 2, 0, 2, 20));
-    const next = read(bus, 1, 0, 2, 200);
+    const next = read(bus, 1, 0, 2, 1000);
     expect((await late).code).toBe("CELLIO_ERR_MODBUS_TIMEOUT");
     await expect(next).resolves.toEqual([1, 2]);
     expect(bus.stats.stale).toBe(1);
@@ -339,7 +342,7 @@ describe.skipIf(!SOCAT)("RtuBus on a pty pair", () => {
   it("a late answer after a timeout is discarded as stale, not taken for the next request's", async () => {
     const { bus, slave } = await rig();
     slave.banks.get(1)!.setRegisters("hr", 0, [1, 1]);
-    slave.faults.set({ kind: "latency", ms: 80 }, { unit: 1, count: 1 });
+    slave.faults.set({ kind: "latency", ms: 300 }, { unit: 1, count: 1 }); // far behind the timeout, as above
     expect((await failure(read(bus, 1, 0, 2, 20))).code).toBe("CELLIO_ERR_MODBUS_TIMEOUT");
     // The late answer arrives while the line is idle.
     for (const t0 = performance.now(); bus.stats.stale === 0 && performance.now() - t0 < 3000; ) await sleep(5);
