@@ -45,17 +45,13 @@ import { CellApp } from "../../src/app.js";
 import { DAEMON_NODE_FLAGS } from "../../src/infra/realtime.js";
 import { silentLogger } from "../../src/infra/logger.js";
 import { Histogram } from "../../src/loop/histogram.js";
-import { median } from "../integration/helpers.js";
 import { readFigures, runBaseline, type DeviceSide, type ReadFigures } from "./fleet-baseline.js";
-import { FleetSim, type SimReport } from "./fleet-sim.js";
+import { deviceSideFigures, PERIOD, PROBE_PERIOD } from "./fleet-figures.js";
+import { FleetSim } from "./fleet-sim.js";
 import { cpuMeter, sleep, type Figure } from "./util.js";
 import { WakeProbe } from "./wake-probe.js";
-import type { WireReport } from "./wire.js";
 import { cpuPercent, freePort, gcCounts, histogramCounts, histogramDelta, metricSample, procUsage, scrapeMetrics, scrapeWhile, type HistogramCounts } from "./daemon.js";
 
-const PERIOD = 10;
-/** The bare thread beside each daemon run wakes this often (ms). */
-const PROBE_PERIOD = 100;
 /** Requests on the wire per connection (FLEET_MAX_IN_FLIGHT, default 1: strictly sequential, the device default). */
 const MAX_IN_FLIGHT = Number(process.env.FLEET_MAX_IN_FLIGHT ?? 1);
 
@@ -257,80 +253,6 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
     await probe.stop();
   }
   return figures;
-}
-
-/** Polls on time: the worst device's polls per second, as % of the nominal rate. */
-function rate(r: SimReport): number {
-  return (Math.min(...r.pollsPerSecond) / (1000 / PERIOD)) * 100;
-}
-
-/**
- * The device-side figures of a controller's runs (and its CPU, RSS), against the baseline of the
- * same bench: the median of the runs, with their min–max when there are several. "cpu ÷ simulator
- * cpu" divides the controller's CPU by the simulator's over the same window: both handle the same
- * requests with the same system calls, so the ratio does not move with the machine's speed (this
- * VM's CPU figures for the same work vary by ±30 % from run to run).
- */
-function deviceSideFigures(figures: Figure[], kase: string, who: "controller" | "process", runs: readonly DeviceSide[], base: DeviceSide, baselineName: string): void {
-  // One row: the runs' median, their min–max when there are several, and the baseline's figure if it has one.
-  const row = (metric: string, xs: readonly number[], unit: string, baseline?: number): void => {
-    const range = xs.length > 1 ? ([Math.min(...xs), Math.max(...xs)] as const) : undefined;
-    const b = baseline === undefined ? {} : { baseline, baselineName };
-    figures.push({ bench: "modbus fleet", case: kase, metric, value: median(xs), unit, ...b, ...(range ? { range } : {}) });
-  };
-  const add = (metric: string, of: (d: DeviceSide) => number, unit: string): void => row(metric, runs.map(of), unit, of(base));
-  add("polls on time (worst device)", (d) => rate(d.report), "% of nominal");
-  // Controller side (cellio only, no baseline): a row when every run has the figure.
-  const own = (metric: string, of: (d: DeviceSide) => number | undefined, unit: string): void => {
-    const xs = runs.map(of).filter((x): x is number => x !== undefined);
-    if (xs.length > 0 && xs.length === runs.length) row(metric, xs, unit);
-  };
-  // A poll can be on time at the device and still answer after the input phase ended (its values then
-  // wait for the next cycle's logic). The baseline has no input deadline.
-  own("reads past the input deadline (controller side)", (d) => d.inputMissPct, "% of reads");
-  // Why a device-side interval can be two periods or more.
-  own("polls not sent, device's last read still in flight (controller side)", (d) => d.skips?.busy, "in the window");
-  own("cycles skipped, tick a whole period late (controller side)", (d) => d.skips?.cycles, "in the window");
-  // the window's own two scrapes (start, end) are not counted here: the bench's, not a Prometheus server's
-  if (runs.some((d) => (d.skips?.scrapes ?? 0) > 0)) own("/metrics scrapes during the window", (d) => d.skips?.scrapes, "in the window");
-  // Whether a long interval was the loop thread's own GC, or its tick starting late (bucket bounds).
-  own("loop thread: longest GC pause, at most (daemon /metrics bucket)", (d) => d.gcMaxAtMostMs, "ms");
-  own("loop: latest cycle start, at most (daemon /metrics bucket)", (d) => d.latenessMaxAtMostMs, "ms");
-  // The machine's own jitter in the same window: a bare thread of the bench process (wake-probe.ts).
-  own(`a bare thread beside it, waking every ${PROBE_PERIOD} ms: lateness p99 (the machine's jitter)`, (d) => d.probe?.p99, "ms");
-  own(`a bare thread beside it, waking every ${PROBE_PERIOD} ms: lateness max`, (d) => d.probe?.max, "ms");
-  own(`a bare thread beside it, waking every ${PROBE_PERIOD} ms: wake-ups more than 5 ms late`, (d) => d.probe?.over5, "in the window");
-  add("poll interval p50", (d) => d.report.interval.p50, "ms");
-  add("poll interval p99", (d) => d.report.interval.p99, "ms");
-  add("poll interval max", (d) => d.report.interval.max, "ms");
-  add("input→output mirror p50", (d) => d.report.mirror.p50, "ms");
-  add("input→output mirror p99", (d) => d.report.mirror.p99, "ms");
-  add("mirror part 1, flip → next poll p99 (waiting for a read)", (d) => d.report.mirrorWait.p99, "ms");
-  add("mirror part 2, that poll → output write p50 (one cycle's read, logic, write)", (d) => d.report.mirrorCycle.p50, "ms");
-  add("mirror part 2 p99", (d) => d.report.mirrorCycle.p99, "ms");
-  // The same window timed by the kernel as each segment is sent (wire.ts): the simulator's own
-  // scheduling is out of these. Rows only when every run (and the baseline, for its column) was captured.
-  if (runs.every((d) => d.report.wire !== undefined)) {
-    const wire = (metric: string, of: (w: WireReport) => number, unit: string): void =>
-      row(`on the wire: ${metric}`, runs.map((d) => of(d.report.wire!)), unit, base.report.wire ? of(base.report.wire) : undefined);
-    wire("poll interval p50", (w) => w.interval.p50, "ms");
-    wire("poll interval p99", (w) => w.interval.p99, "ms");
-    wire("poll interval max", (w) => w.interval.max, "ms");
-    wire("input→output mirror p50", (w) => w.mirror.p50, "ms");
-    wire("input→output mirror p99", (w) => w.mirror.p99, "ms");
-    wire("mirror part 2 p50 (that poll → output write)", (w) => w.mirrorCycle.p50, "ms");
-    wire("mirror part 2 p99", (w) => w.mirrorCycle.p99, "ms");
-    wire("device answer time p50 (the simulator's share of a read)", (w) => w.answer.p50, "ms");
-    wire("device answer time p99", (w) => w.answer.p99, "ms");
-    wire("controller reaction p50 (the cycle's last answer → output write)", (w) => w.reaction.p50, "ms");
-    wire("controller reaction p99", (w) => w.reaction.p99, "ms");
-  }
-  add(`${who} cpu`, (d) => d.cpu, "% core");
-  add(`${who} rss`, (d) => d.rss, "MiB");
-  add("simulator cpu (the same requests)", (d) => d.report.simCpu, "% core");
-  add(`${who} cpu ÷ simulator cpu`, (d) => d.cpu / d.report.simCpu, "");
-  add("simulator event-loop delay p99", (d) => d.report.simDelayP99, "ms");
-  add("simulator event-loop delay max", (d) => d.report.simDelayMax, "ms");
 }
 
 /** chrt on every thread of a process; false (and a line on stderr) where that is not allowed. */
