@@ -7,15 +7,14 @@
 import { performance } from "node:perf_hooks";
 import ModbusSerial from "modbus-serial";
 import { Histogram } from "../../src/loop/histogram.js";
-import type { FleetSim, SimReport } from "./fleet-sim.js";
+import type { CpuFigures, CpuMeterStart, FleetSim, SimReport } from "./fleet-sim.js";
 import { cpuMeter, sleep } from "./util.js";
 import type { WakeProbeReport } from "./wake-probe.js";
 
 const ModbusRTU = ModbusSerial as unknown as typeof ModbusSerial.default;
 
 /** One controller run as the devices saw it, with the controller's CPU (% core) and RSS (MiB). */
-export interface DeviceSide {
-  readonly cpu: number;
+export interface DeviceSide extends CpuFigures {
   readonly rss: number;
   readonly report: SimReport;
   /** cellio only (controller side): reads not answered by the input deadline, % of the reads due. */
@@ -83,9 +82,10 @@ export async function runBaseline(ports: readonly number[], seconds: number, sim
   const cpuPct = cpu();
   const rss = process.memoryUsage().rss / 2 ** 20;
   const report = await sim.report();
+  const cost = await sim.cpuFigures(report, cpuPct, seconds, inProcessCpu);
   clearInterval(timer);
   await Promise.all(clients.map((c) => new Promise<void>((r) => c.close(() => r()))));
-  return { cpu: cpuPct, rss, report, reads: readFigures(rtt, cpuPct, wallS) };
+  return { ...cost, rss, report, reads: readFigures(rtt, cost.cpu, wallS) };
 }
 
 export interface ReadFigures {
@@ -97,6 +97,13 @@ export interface ReadFigures {
   readonly cpuMsPer1000: number;
 }
 
+/** The bench process's own CPU as a FleetSim meter (the baseline's runs and the in-process cellio's). */
+export const inProcessCpu: CpuMeterStart = () => {
+  const end = cpuMeter();
+  return Promise.resolve(() => Promise.resolve(end()));
+};
+
+/** `cpuPct` may come from a window of its own (FleetSim.cpuFigures): the load is the same, so is the rate. */
 export function readFigures(rtt: Histogram, cpuPct: number, wallS: number): ReadFigures {
   const perSecond = rtt.count / wallS;
   return { perSecond, rtt: rtt.summary(), cpuMsPer1000: perSecond > 0 ? ((cpuPct / 100) * 1000) / (perSecond / 1000) : 0 };

@@ -2,7 +2,8 @@
  * The fleet bench's rows for a controller's runs (fleet.bench.ts): what the
  * devices saw (the simulator's stamps, and the wire's where it was
  * captured), what the controller says of itself, its CPU and RSS, each the
- * median of the runs with their min–max, against the baseline's figure.
+ * median of the runs with their min–max, against the baseline's figure. The
+ * CPU is from a window without the capture where there was one.
  */
 import { median } from "../integration/helpers.js";
 import type { DeviceSide } from "./fleet-baseline.js";
@@ -83,8 +84,16 @@ export function deviceSideFigures(figures: Figure[], kase: string, who: "control
   }
   add(`${who} cpu`, (d) => d.cpu, "% core");
   add(`${who} rss`, (d) => d.rss, "MiB");
-  add("simulator cpu (the same requests)", (d) => d.report.simCpu, "% core");
-  add(`${who} cpu ÷ simulator cpu`, (d) => d.cpu / d.report.simCpu, "");
+  add("simulator cpu (the same requests)", (d) => d.simCpu, "% core");
+  add(`${who} cpu ÷ simulator cpu`, (d) => d.cpu / d.simCpu, "");
+  // Where the timing window was captured, the CPU rows above are from a window of their own without
+  // the capture (FleetSim.cpuFigures); these are the timing window's, for comparison.
+  if (runs.every((d) => d.captured !== undefined)) {
+    const captured = (metric: string, of: (c: NonNullable<DeviceSide["captured"]>) => number, unit: string): void =>
+      row(`while the wire was captured: ${metric}`, runs.map((d) => of(d.captured!)), unit, base.captured ? of(base.captured) : undefined);
+    captured(`${who} cpu`, (c) => c.cpu, "% core");
+    captured("simulator cpu", (c) => c.simCpu, "% core");
+  }
   add("simulator event-loop delay p99", (d) => d.report.simDelayP99, "ms");
   add("simulator event-loop delay max", (d) => d.report.simDelayMax, "ms");
 }

@@ -170,6 +170,17 @@ async function simMain(n: number): Promise<void> {
   });
 }
 
+/** Starts measuring a controller's CPU; what it returns ends the measurement and gives % of one core. */
+export type CpuMeterStart = () => Promise<() => Promise<number>>;
+
+/** A run's CPU, the controller's and the simulator's over the same window (% of one core). */
+export interface CpuFigures {
+  readonly cpu: number;
+  readonly simCpu: number;
+  /** Where the timing window was captured: its CPU figures (`cpu`, `simCpu` are then a window without the capture). */
+  readonly captured?: { readonly cpu: number; readonly simCpu: number };
+}
+
 function ask<T>(child: ChildProcess, cmd: string): Promise<T> {
   return new Promise((resolve) => {
     child.once("message", (m) => resolve(m as T));
@@ -202,11 +213,30 @@ export class FleetSim {
     return this.child.pid!;
   }
 
-  /** Starts a measurement window: forget everything recorded so far, and start capturing the wire. */
-  async reset(): Promise<void> {
+  /** Starts a measurement window: forget everything recorded so far, and start capturing the wire (unless `wire: false`). */
+  async reset(opts: { readonly wire?: boolean } = {}): Promise<void> {
     await this.capture?.stop().catch(() => undefined);
-    this.capture = process.env.FLEET_WIRE === "0" ? undefined : await WireCapture.start({ ports: this.ports, markerPort: this.markerPort });
+    const wire = opts.wire !== false && process.env.FLEET_WIRE !== "0";
+    this.capture = wire ? await WireCapture.start({ ports: this.ports, markerPort: this.markerPort }) : undefined;
     await ask(this.child, "reset");
+  }
+
+  /**
+   * The CPU figures of a run whose timing window was `timing` (`seconds` long): where that window was
+   * captured, a second window of half its length (at least 5 s) without the capture gives them. The capture runs its filter and
+   * copies each segment in the sender's system call, the controller's and the simulator's alike
+   * (3.6 % of the daemon's perf samples were in it), so CPU from a captured window is partly the
+   * bench's. `meter` starts measuring the controller's CPU and returns what ends it (% of a core);
+   * `wait` is what the bench does meanwhile (the timing window's scrapes, say).
+   */
+  async cpuFigures(timing: SimReport, timingCpu: number, seconds: number, meter: CpuMeterStart, wait = (ms: number): Promise<unknown> => new Promise((r) => setTimeout(r, ms))): Promise<CpuFigures> {
+    if (timing.wire === undefined) return { cpu: timingCpu, simCpu: timing.simCpu };
+    await this.reset({ wire: false });
+    const end = await meter();
+    await wait(Math.max(5, seconds / 2) * 1000);
+    const cpu = await end();
+    const { simCpu } = await ask<SimReport>(this.child, "report");
+    return { cpu, simCpu, captured: { cpu: timingCpu, simCpu: timing.simCpu } };
   }
 
   /** The window's figures, the wire's among them when it was captured. */

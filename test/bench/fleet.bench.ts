@@ -21,7 +21,9 @@
  * request when its event loop gets to it, which on 2 cores shared with the
  * controller is up to a couple of milliseconds after it arrived; the wire
  * rows are the device side without that, and split the mirror into the
- * devices' answer time and the controller's own reaction.
+ * devices' answer time and the controller's own reaction. The capture costs
+ * every sender's system calls a little, so where it ran, each run's CPU
+ * figures come from a second window without it (half as long, at least 5 s).
  *
  * The in-process run shares this bench process (and its RSS) with the
  * baseline and, under `npm run bench`, with every bench before it; so the
@@ -32,7 +34,7 @@
  * controller's CPU does; one simulator process on the same two cores is not)
  * and the daemon's loop under cycle.realtime_priority 10. The daemon's
  * headline case runs FLEET_DAEMON_RUNS times (default 3; median and min–max),
- * and once more with max_in_flight 2 (devices that take pipelined requests).
+ * and as many times with max_in_flight 2 (devices that take pipelined requests).
  */
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -45,7 +47,7 @@ import { CellApp } from "../../src/app.js";
 import { DAEMON_NODE_FLAGS } from "../../src/infra/realtime.js";
 import { silentLogger } from "../../src/infra/logger.js";
 import { Histogram } from "../../src/loop/histogram.js";
-import { readFigures, runBaseline, type DeviceSide, type ReadFigures } from "./fleet-baseline.js";
+import { inProcessCpu, readFigures, runBaseline, type DeviceSide, type ReadFigures } from "./fleet-baseline.js";
 import { deviceSideFigures, PERIOD, PROBE_PERIOD } from "./fleet-figures.js";
 import { FleetSim } from "./fleet-sim.js";
 import { cpuMeter, sleep, type Figure } from "./util.js";
@@ -119,21 +121,23 @@ async function runCellio(
   const report = await sim.report();
   const stats = app.loop.stats;
   const lateP99 = stats.lateness.quantileMs(0.99);
+  const [inputP50, inputP99] = [stats.inputPhase.quantileMs(0.5), stats.inputPhase.quantileMs(0.99)];
   const inputMissPct = missShare(stats.inputMisses - misses0, stats.cycles - cycles0, ports.length);
   const skips = { busy: busySkips() - skips0.busy, cycles: stats.skipped - skips0.cycles, scrapes: 0 };
+  const cost = await sim.cpuFigures(report, cpuPct, seconds, inProcessCpu);
   const running = app.loop.mode === "running";
   await app.stop(2000);
   return {
-    cpu: cpuPct,
+    ...cost,
     rss,
     report,
     inputMissPct,
     skips,
     lateP99,
-    inputP50: stats.inputPhase.quantileMs(0.5),
-    inputP99: stats.inputPhase.quantileMs(0.99),
+    inputP50,
+    inputP99,
     running,
-    reads: readFigures(rtt, cpuPct, wallS),
+    reads: readFigures(rtt, cost.cpu, wallS),
   };
 }
 
@@ -159,10 +163,15 @@ async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSi
     const m1 = await loopCounters(metricsPort);
     const report = await sim.report();
     const probe = opts.probe?.report();
+    const meter = async (): Promise<() => Promise<number>> => {
+      const [v0, t] = [await procUsage(proc.pid!), performance.now()];
+      return async () => cpuPercent(v0, await procUsage(proc.pid!), (performance.now() - t) / 1000);
+    };
+    const cost = await sim.cpuFigures(report, cpuPercent(u0, u1, wallS), seconds, meter, (ms) => scrapeWhile(metricsPort, opts.scrapeEveryMs, performance.now() + ms));
     const inputMissPct = missShare(m1.inputMisses - m0.inputMisses, m1.cycles - m0.cycles, ports.length);
     const skips = { busy: m1.busySkips - m0.busySkips, cycles: m1.skipped - m0.skipped, scrapes };
     return {
-      cpu: cpuPercent(u0, u1, wallS),
+      ...cost,
       rss: u1.rssMiB,
       report,
       inputMissPct,
@@ -200,7 +209,7 @@ function missShare(misses: number, cycles: number, devices: number): number {
   return cycles > 0 ? (misses / (cycles * devices)) * 100 : 0;
 }
 
-/** Daemon runs of the headline case (FLEET_DAEMON_RUNS, default 3): single runs on this VM vary by ±5 points of CPU. */
+/** Daemon runs of the headline and the pipelined case (FLEET_DAEMON_RUNS, default 3): single runs on this VM vary by ±5 points of CPU. */
 const DAEMON_RUNS = Math.max(1, Number(process.env.FLEET_DAEMON_RUNS ?? 3));
 
 export async function runFleetBench(seconds: number, devices = 32): Promise<Figure[]> {
@@ -214,14 +223,18 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
   try {
     const base = await runBaseline(ports, seconds, sim, PERIOD);
     const cell = await runCellio(ports, seconds, sim);
-    const daemon: DeviceSide[] = [];
-    for (let i = 0; i < DAEMON_RUNS; i++) {
-      const d = await runDaemon(ports, seconds, sim, { probe });
-      if (d) daemon.push(d);
-    }
+    const daemonRuns = async (opts: RunOptions): Promise<DeviceSide[]> => {
+      const runs: DeviceSide[] = [];
+      for (let i = 0; i < DAEMON_RUNS; i++) {
+        const d = await runDaemon(ports, seconds, sim, opts);
+        if (d) runs.push(d);
+      }
+      return runs;
+    };
+    const daemon = await daemonRuns({ probe });
     // Devices that accept pipelined requests (Modbus TCP allows it; max_in_flight says a device does):
     // a poll's two reads leave in one segment and come back together.
-    const pipelined = await runDaemon(ports, seconds, sim, { maxInFlight: 2, probe });
+    const pipelined = await daemonRuns({ maxInFlight: 2, probe });
     // The devices are 32 pieces of hardware: they answer whatever the controller's CPU is doing. The
     // simulator standing in for them shares this machine's two cores, so its own delays land in the
     // device-side figures. Last daemon run: the simulator's threads under SCHED_FIFO 20 (independent
@@ -243,9 +256,10 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
     figures.push({ bench: "modbus fleet", case: k, metric: "input phase p50 (32 polls, start → last answer)", value: cell.inputP50, unit: "ms" });
     figures.push({ bench: "modbus fleet", case: k, metric: "input phase p99 (budget 4 ms)", value: cell.inputP99, unit: "ms" });
     const bench = "setInterval + modbus-serial (bench process)";
-    if (daemon.length > 0) deviceSideFigures(figures, `${k}, cellio run (own process)${daemon.length > 1 ? `, median of ${daemon.length} runs (min–max)` : ""}`, "process", daemon, base, bench);
+    const runs = (xs: readonly DeviceSide[]): string => (xs.length > 1 ? `, median of ${xs.length} runs (min–max)` : "");
+    if (daemon.length > 0) deviceSideFigures(figures, `${k}, cellio run (own process)${runs(daemon)}`, "process", daemon, base, bench);
     if (scraped) deviceSideFigures(figures, `${k}, cellio run (own process), /metrics scraped every 200 ms`, "process", [scraped], base, bench);
-    if (pipelined) deviceSideFigures(figures, `${k}, cellio run (own process), max_in_flight 2`, "process", [pipelined], base, bench);
+    if (pipelined.length > 0) deviceSideFigures(figures, `${k}, cellio run (own process), max_in_flight 2${runs(pipelined)}`, "process", pipelined, base, bench);
     if (independent) deviceSideFigures(figures, `${k}, cellio run (own process), loop SCHED_FIFO 10, simulator SCHED_FIFO 20`, "process", [independent], base, bench);
     figures.push({ bench: "modbus fleet", case: k, metric: "cellio mode at end (1 = running)", value: cell.running ? 1 : 0, unit: "" });
   } finally {
