@@ -3,7 +3,7 @@
  * devices saw (the simulator's stamps, and the wire's where it was
  * captured), what the controller says of itself, its CPU and RSS, each the
  * median of the runs with their min–max, against the baseline's figure. The
- * CPU is from a window without the capture where there was one.
+ * CPU is from a steady window of its own, without the capture.
  */
 import { median } from "../integration/helpers.js";
 import type { DeviceSide } from "./fleet-baseline.js";
@@ -86,14 +86,12 @@ export function deviceSideFigures(figures: Figure[], kase: string, who: "control
   add(`${who} rss`, (d) => d.rss, "MiB");
   add("simulator cpu (the same requests)", (d) => d.simCpu, "% core");
   add(`${who} cpu ÷ simulator cpu`, (d) => d.cpu / d.simCpu, "");
-  // Where the timing window was captured, the CPU rows above are from a window of their own without
-  // the capture (FleetSim.cpuFigures); these are the timing window's, for comparison.
-  if (runs.every((d) => d.captured !== undefined)) {
-    const captured = (metric: string, of: (c: NonNullable<DeviceSide["captured"]>) => number, unit: string): void =>
-      row(`while the wire was captured: ${metric}`, runs.map((d) => of(d.captured!)), unit, base.captured ? of(base.captured) : undefined);
-    captured(`${who} cpu`, (c) => c.cpu, "% core");
-    captured("simulator cpu", (c) => c.simCpu, "% core");
-  }
+  // The CPU rows above are a steady window of their own without the capture (FleetSim.cpuFigures);
+  // these are the timing window's, which starts soon after the controller and is captured.
+  const timing = (metric: string, of: (c: DeviceSide["timing"]) => number, unit: string): void =>
+    add(`timing window (from just after start, wire captured): ${metric}`, (d) => of(d.timing), unit);
+  timing(`${who} cpu`, (c) => c.cpu, "% core");
+  timing("simulator cpu", (c) => c.simCpu, "% core");
   add("simulator event-loop delay p99", (d) => d.report.simDelayP99, "ms");
   add("simulator event-loop delay max", (d) => d.report.simDelayMax, "ms");
 }

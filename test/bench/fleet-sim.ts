@@ -173,12 +173,12 @@ async function simMain(n: number): Promise<void> {
 /** Starts measuring a controller's CPU; what it returns ends the measurement and gives % of one core. */
 export type CpuMeterStart = () => Promise<() => Promise<number>>;
 
-/** A run's CPU, the controller's and the simulator's over the same window (% of one core). */
+/** A run's CPU, the controller's and the simulator's over the same window (% of one core): a steady, uncaptured window (FleetSim.cpuFigures). */
 export interface CpuFigures {
   readonly cpu: number;
   readonly simCpu: number;
-  /** Where the timing window was captured: its CPU figures (`cpu`, `simCpu` are then a window without the capture). */
-  readonly captured?: { readonly cpu: number; readonly simCpu: number };
+  /** The same over the run's timing window (from a few seconds after the controller started, captured where tcpdump runs). */
+  readonly timing: { readonly cpu: number; readonly simCpu: number };
 }
 
 function ask<T>(child: ChildProcess, cmd: string): Promise<T> {
@@ -222,21 +222,23 @@ export class FleetSim {
   }
 
   /**
-   * The CPU figures of a run whose timing window was `timing` (`seconds` long): where that window was
-   * captured, a second window of half its length (at least 5 s) without the capture gives them. The capture runs its filter and
-   * copies each segment in the sender's system call, the controller's and the simulator's alike
-   * (3.6 % of the daemon's perf samples were in it), so CPU from a captured window is partly the
-   * bench's. `meter` starts measuring the controller's CPU and returns what ends it (% of a core);
-   * `wait` is what the bench does meanwhile (the timing window's scrapes, say).
+   * The CPU figures of a run whose timing window was `timing` (`seconds` long, CPU `timingCpu`),
+   * from a second window right after it, half as long (at least 5 s) and never captured:
+   * - the capture runs its filter and copies each segment in every sender's system call, the
+   *   controller's and the simulator's alike (3.6 % of the daemon's perf samples were in it);
+   * - the timing window starts a few seconds after the controller does, and a controller's first
+   *   seconds cost more (JIT, a growing heap: the daemon's CPU ÷ the simulator's fell from 1.17
+   *   to 1.04 over its first 15 s, in 5 s windows), where the second one is its steady state.
+   * `meter` starts measuring the controller's CPU and returns what ends it (% of a core); `wait`
+   * is what the bench does meanwhile (the timing window's scrapes, say).
    */
   async cpuFigures(timing: SimReport, timingCpu: number, seconds: number, meter: CpuMeterStart, wait = (ms: number): Promise<unknown> => new Promise((r) => setTimeout(r, ms))): Promise<CpuFigures> {
-    if (timing.wire === undefined) return { cpu: timingCpu, simCpu: timing.simCpu };
     await this.reset({ wire: false });
     const end = await meter();
     await wait(Math.max(5, seconds / 2) * 1000);
     const cpu = await end();
     const { simCpu } = await ask<SimReport>(this.child, "report");
-    return { cpu, simCpu, captured: { cpu: timingCpu, simCpu: timing.simCpu } };
+    return { cpu, simCpu, timing: { cpu: timingCpu, simCpu: timing.simCpu } };
   }
 
   /** The window's figures, the wire's among them when it was captured. */

@@ -21,9 +21,10 @@
  * request when its event loop gets to it, which on 2 cores shared with the
  * controller is up to a couple of milliseconds after it arrived; the wire
  * rows are the device side without that, and split the mirror into the
- * devices' answer time and the controller's own reaction. The capture costs
- * every sender's system calls a little, so where it ran, each run's CPU
- * figures come from a second window without it (half as long, at least 5 s).
+ * devices' answer time and the controller's own reaction. Each run's CPU
+ * figures come from a second window right after the timing window, half as
+ * long (at least 5 s): past the controller's warm-up, and not captured (the
+ * capture costs every sender's system calls a little).
  *
  * The in-process run shares this bench process (and its RSS) with the
  * baseline and, under `npm run bench`, with every bench before it; so the
