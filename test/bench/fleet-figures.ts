@@ -70,6 +70,7 @@ export function deviceSideFigures(figures: Figure[], kase: string, who: "control
   if (runs.every((d) => d.report.wire !== undefined)) {
     const wire = (metric: string, of: (w: WireReport) => number, unit: string): void =>
       row(`on the wire: ${metric}`, runs.map((d) => of(d.report.wire!)), unit, base.report.wire ? of(base.report.wire) : undefined);
+    wire("polls on time (worst device)", (w) => (Math.min(...w.pollsPerSecond) / (1000 / PERIOD)) * 100, "% of nominal");
     wire("poll interval p50", (w) => w.interval.p50, "ms");
     wire("poll interval p99", (w) => w.interval.p99, "ms");
     wire("poll interval max", (w) => w.interval.max, "ms");

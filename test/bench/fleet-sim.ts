@@ -170,6 +170,13 @@ async function simMain(n: number): Promise<void> {
   });
 }
 
+/**
+ * Every poll of the fleet's controllers starts with a read of the discrete inputs (FC02) and has one:
+ * they read di:0–1 and ir:0, cellio's plan in function-code order, the baseline di first. The wire
+ * counts polls by it (wire.ts); the simulator's stamps carry no function code and group by time.
+ */
+export const POLL_FC = 2;
+
 /** Starts measuring a controller's CPU; what it returns ends the measurement and gives % of one core. */
 export type CpuMeterStart = () => Promise<() => Promise<number>>;
 
@@ -217,7 +224,7 @@ export class FleetSim {
   async reset(opts: { readonly wire?: boolean } = {}): Promise<void> {
     await this.capture?.stop().catch(() => undefined);
     const wire = opts.wire !== false && process.env.FLEET_WIRE !== "0";
-    this.capture = wire ? await WireCapture.start({ ports: this.ports, markerPort: this.markerPort }) : undefined;
+    this.capture = wire ? await WireCapture.start({ ports: this.ports, markerPort: this.markerPort, pollFc: POLL_FC }) : undefined;
     await ask(this.child, "reset");
   }
 

@@ -7,8 +7,9 @@
  * run, one after the other.
  *
  * Figures: polls per device per second vs nominal, poll interval p50/p99/max
- * (requests closer than 3 ms apart count as one poll: a write that follows a
- * read in the same cycle), input-change → output-write latency (the simulator
+ * (by the simulator's stamps, requests closer than 3 ms apart count as one
+ * poll: a write that follows a read in the same cycle; on the wire, a poll is
+ * its read of the discrete inputs, POLL_FC), input-change → output-write latency (the simulator
  * flips device 0's input and timestamps the coil write that mirrors it), and
  * the controller's CPU and RSS. From the controller's side: the input phase's
  * p50/p99 and the share of reads answered after the input deadline (a poll

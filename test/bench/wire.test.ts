@@ -136,6 +136,28 @@ describe("analyzeWire", () => {
     expect(r.interval.count).toBe(6);
     expect(r.interval.max).toBeCloseTo(11.5, 6);
     expect(r.interval.p50).toBeCloseTo(10.2, 6); // 9.8, 9.8, 10.2, 10.2, 11.5, 11.5
+    // 3 intervals over 31.5 ms on both devices; a device never polled has no rate
+    const rates = analyzeWire(packets(b), { ...layout, ports: [DEV0, DEV1, DEV1 + 1] }).pollsPerSecond;
+    expect(rates).toHaveLength(3);
+    expect(rates[0]).toBeCloseTo(3000 / 31.5, 6);
+    expect(rates[1]).toBeCloseTo(3000 / 31.5, 6);
+    expect(rates[2]).toBe(0);
+  });
+
+  it("with a pollFc, a poll is a request with that function code, however late its other reads follow", () => {
+    const b = new PcapBuilder();
+    // device 0: its second read 4.5 ms late in the second poll (two polls by the time rule), and a coil write
+    for (const [i, t] of [0, 10, 20, 30].entries()) {
+      b.tcp(t, CLIENT, DEV0, readDi(2 * i)).tcp(t + (i === 1 ? 4.5 : 0.8), CLIENT, DEV0, readIr(2 * i + 1));
+      if (i === 2) b.tcp(25, CLIENT, DEV0, mbap(99, [5, 0, 0, 0xff, 0]));
+    }
+    const byTime = analyzeWire(packets(b), layout);
+    expect(byTime.interval.count).toBe(5);
+    const byFc = analyzeWire(packets(b), { ...layout, pollFc: 2 });
+    expect(byFc.interval.count).toBe(3);
+    expect([byFc.interval.p50, byFc.interval.max]).toEqual([10, 10]);
+    expect(byFc.pollsPerSecond[0]).toBeCloseTo(100, 6);
+    expect(byTime.pollsPerSecond[0]).toBeGreaterThan(100);
   });
 
   it("reads every frame of a segment that carries several (pipelined requests)", () => {

@@ -11,7 +11,11 @@
  *
  * What is read:
  * - requests: Modbus TCP frames (MBAP) sent to a device's port; a segment
- *   may carry several (pipelined requests leave corked);
+ *   may carry several (pipelined requests leave together). A poll is a
+ *   request with the layout's `pollFc`, the function code of the first read
+ *   of every poll, where the fleet's plans give one (each poll is then
+ *   counted once, however late its other reads follow); else requests
+ *   closer than SAME_POLL_MS make one poll, as the simulator counts them;
  * - answers: frames from a device's port, matched to their request by
  *   transaction id (the device's answer time, the simulator's share);
  * - flips: a UDP datagram the simulator sends right after it flips device
@@ -21,7 +25,7 @@ import type { HistogramSummary } from "../../src/loop/histogram.js";
 import type { WirePacket } from "./pcap.js";
 import { Samples } from "./samples.js";
 
-/** Requests closer than this (ms) belong to one poll: here and in the simulator's own count (fleet-sim.ts). */
+/** Requests closer than this (ms) belong to one poll: in the simulator's own count (fleet-sim.ts), and here without a `pollFc`. */
 export const SAME_POLL_MS = 3;
 
 export interface WireReport {
@@ -29,6 +33,8 @@ export interface WireReport {
   readonly answers: number;
   /** Poll intervals per device (first request of one poll to the first of the next). */
   readonly interval: HistogramSummary;
+  /** Polls per second per device, in device order: its intervals' count over their span (0 for fewer than two polls). */
+  readonly pollsPerSecond: readonly number[];
   /** A request on the wire → its answer on the wire: the simulator's answer time. */
   readonly answer: HistogramSummary;
   /** Device 0's input flip → the coil write that mirrors it. */
@@ -46,6 +52,8 @@ export interface WireLayout {
   readonly ports: readonly number[];
   /** Where the simulator's flip datagrams go. */
   readonly markerPort: number;
+  /** The function code every poll starts with and no other request has (its plan's first read), if there is one. */
+  readonly pollFc?: number;
 }
 
 interface Frame {
@@ -78,6 +86,8 @@ export function analyzeWire(packets: Iterable<WirePacket>, layout: WireLayout): 
   const device = new Map(layout.ports.map((p, i) => [p, i]));
   const n = layout.ports.length;
   const lastPoll = new Float64Array(n).fill(-Infinity);
+  const firstPoll = new Float64Array(n).fill(-Infinity);
+  const polls = new Float64Array(n);
   // Outstanding requests per device by transaction id (0–65535).
   const sent = layout.ports.map(() => new Map<number, number>());
   const interval = new Samples(1 << 17);
@@ -100,9 +110,11 @@ export function analyzeWire(packets: Iterable<WirePacket>, layout: WireLayout): 
       for (const f of frames(p.payload)) {
         requests += 1;
         sent[to]!.set(f.tid, p.t);
-        if (p.t - lastPoll[to]! > SAME_POLL_MS) {
+        if (layout.pollFc === undefined ? p.t - lastPoll[to]! > SAME_POLL_MS : f.pdu[0] === layout.pollFc) {
           if (lastPoll[to]! > -Infinity) interval.recordMs(p.t - lastPoll[to]!);
+          else firstPoll[to] = p.t;
           lastPoll[to] = p.t;
+          polls[to]! += 1;
           if (to === 0 && flip && flip.pollAt === 0) flip.pollAt = p.t;
         }
         if (to === 0 && flip && coil0Written(f.pdu) === flip.value) {
@@ -132,6 +144,7 @@ export function analyzeWire(packets: Iterable<WirePacket>, layout: WireLayout): 
     requests,
     answers,
     interval: interval.summary(),
+    pollsPerSecond: Array.from(polls, (k, i) => (k > 1 ? ((k - 1) * 1000) / (lastPoll[i]! - firstPoll[i]!) : 0)),
     answer: answer.summary(),
     mirror: mirror.summary(),
     mirrorWait: mirrorWait.summary(),
