@@ -26,34 +26,25 @@
  * timer (re-armed for the earliest deadline) serves all requests. Whole
  * frames are parsed in place in the socket's read buffer.
  */
-import type net from "node:net";
 import { roundMs } from "../../infra/clock.js";
 import { errorMessage, type ErrorCode } from "../../infra/errors.js";
 import { type ModbusRequest, type PduResult, type ResponseOf, checkRequest, crc16, encodeRequestPdu, exceptionName, hex, requestPduLength } from "./pdu-client.js";
 import { MBAP_HEADER, MbapReceiver } from "./tcp-mbap-receiver.js";
 import { RtuReceiver } from "./tcp-rtu-receiver.js";
 import { TcpClientSocket } from "./tcp-socket.js";
+import { FrameStage } from "./tcp-stage.js";
 import { MAX_ADU, Txn, type ModbusTcpClientOptions, type TxnCallback } from "./tcp-txn.js";
 import { judgeAfterIo } from "../../infra/late-timer.js";
 
 export { MAX_ADU, Txn, type Framing, type ModbusClientStats, type ModbusTcpClientOptions, type TxnCallback } from "./tcp-txn.js";
-
-/** A pipelined tick's staging buffer: 21 read requests (from Node's pool, which serves allocations under 4 KiB). */
-const STAGE_BYTES = 256;
 
 export class ModbusTcpClient extends TcpClientSocket {
   private nextTid = 0;
   /** RTU: the frame being assembled. */
   private readonly rx = Buffer.allocUnsafe(MAX_ADU);
   private readonly mbap = new MbapReceiver(this);
-  /**
-   * Pipelined (maxInFlight > 1): the frames sent in this tick, written
-   * together on the next one as one buffer (one write, one segment), to the
-   * socket they were framed for.
-   */
-  private out: Buffer | undefined;
-  private outLen = 0;
-  private outSock: net.Socket | undefined;
+  /** Pipelined (maxInFlight > 1): this tick's frames, written together on the next. */
+  private readonly stage: FrameStage | undefined;
   private readonly rtu: RtuReceiver | undefined;
   /**
    * The deadline timer. When it fires late (infra/late-timer.ts), the
@@ -74,11 +65,11 @@ export class ModbusTcpClient extends TcpClientSocket {
     const firedAt = now + 0.5; // timers are ms-coarse
     judgeAfterIo(dueAt, () => this.guard(() => this.onTimer(firedAt)), now);
   };
-  private readonly flushBound = (): void => this.flush();
 
   constructor(opts: ModbusTcpClientOptions) {
     super(opts);
     this.rtu = opts.framing === "rtu" ? new RtuReceiver(this, opts.rtuSilenceMs ?? 20) : undefined;
+    this.stage = this.maxInFlight > 1 ? new FrameStage((sock) => sock === this.sock && this.open) : undefined;
   }
 
   get isOpen(): boolean {
@@ -186,9 +177,28 @@ export class ModbusTcpClient extends TcpClientSocket {
     const sock = this.sock!;
     const pduLen = requestPduLength(t.req);
     const size = this.rtu ? pduLen + 3 : MBAP_HEADER + pduLen;
-    const staged = this.maxInFlight > 1;
-    const frame = staged ? this.stage(sock, size) : Buffer.allocUnsafe(size);
-    const at = staged ? this.outLen - size : 0;
+    const stage = this.stage;
+    const frame = stage ? stage.reserve(sock, size) : Buffer.allocUnsafe(size);
+    try {
+      this.frame(t, frame, stage ? stage.end - size : 0, pduLen);
+    } catch (e) {
+      stage?.unreserve(size); // no half-framed bytes go out with the others
+      throw e;
+    }
+    let slot = 0;
+    while (this.slots[slot] !== undefined) slot++;
+    this.slots[slot] = t;
+    t.slot = slot;
+    this.inFlightCount += 1;
+    t.staleAtSend = this.stats.stale;
+    this.stats.requests += 1;
+    this.stats.bytesOut += size;
+    t.sentAt = performance.now();
+    if (t.deadline === 0) this.setDeadline(t, t.sentAt);
+    if (!stage) sock.write(frame);
+  }
+
+  private frame(t: Txn, frame: Buffer, at: number, pduLen: number): void {
     if (this.rtu) {
       frame[at] = t.unit;
       encodeRequestPdu(t.req, frame, at + 1);
@@ -201,43 +211,6 @@ export class ModbusTcpClient extends TcpClientSocket {
       frame[at + 6] = t.unit;
       encodeRequestPdu(t.req, frame, at + MBAP_HEADER);
     }
-    let slot = 0;
-    while (this.slots[slot] !== undefined) slot++;
-    this.slots[slot] = t;
-    t.slot = slot;
-    this.inFlightCount += 1;
-    t.staleAtSend = this.stats.stale;
-    this.stats.requests += 1;
-    this.stats.bytesOut += size;
-    t.sentAt = performance.now();
-    if (t.deadline === 0) this.setDeadline(t, t.sentAt);
-    if (!staged) sock.write(frame);
-  }
-
-  /**
-   * Room for a frame of `size` bytes at the end of this tick's staged
-   * frames (a full stage is written first); the buffer to frame it in, at
-   * `outLen - size`.
-   */
-  private stage(sock: net.Socket, size: number): Buffer {
-    if (this.out !== undefined && (this.outSock !== sock || this.outLen + size > this.out.length)) this.flush();
-    if (this.out === undefined) {
-      this.out = Buffer.allocUnsafe(Math.max(STAGE_BYTES, size));
-      this.outLen = 0;
-      this.outSock = sock;
-      process.nextTick(this.flushBound);
-    }
-    this.outLen += size;
-    return this.out;
-  }
-
-  /** Writes the staged frames, unless their socket was dropped meanwhile (their requests were failed with it). */
-  private flush(): void {
-    const out = this.out;
-    const sock = this.outSock;
-    this.out = undefined;
-    this.outSock = undefined;
-    if (out !== undefined && sock === this.sock && this.open) sock!.write(out.subarray(0, this.outLen));
   }
 
   private setDeadline(t: Txn, from: number): void {
