@@ -234,8 +234,8 @@ export class FleetSim {
    * - the capture runs its filter and copies each segment in every sender's system call, the
    *   controller's and the simulator's alike (3.6 % of the daemon's perf samples were in it);
    * - the timing window starts a few seconds after the controller does, and a controller's first
-   *   seconds cost more (JIT, a growing heap: the daemon's CPU ÷ the simulator's fell from 1.17
-   *   to 1.04 over its first 15 s, in 5 s windows), where the second one is its steady state.
+   *   seconds cost more (the daemon's CPU ÷ the simulator's fell from 1.17 to 1.04 over its first
+   *   15 s, in 5 s windows); the second window comes after them.
    * `meter` starts measuring the controller's CPU and returns what ends it (% of a core); `wait`
    * is what the bench does meanwhile (the timing window's scrapes, say).
    */
