@@ -7,7 +7,6 @@
  */
 import { median } from "../integration/helpers.js";
 import type { DeviceSide } from "./fleet-baseline.js";
-import type { SimReport } from "./fleet-sim.js";
 import type { Figure } from "./util.js";
 import type { WireReport } from "./wire.js";
 
@@ -17,7 +16,7 @@ export const PERIOD = 10;
 export const PROBE_PERIOD = 100;
 
 /** Polls on time: the worst device's polls per second, as % of the nominal rate. */
-function rate(r: SimReport): number {
+function rate(r: { readonly pollsPerSecond: readonly number[] }): number {
   return (Math.min(...r.pollsPerSecond) / (1000 / PERIOD)) * 100;
 }
 
@@ -70,7 +69,7 @@ export function deviceSideFigures(figures: Figure[], kase: string, who: "control
   if (runs.every((d) => d.report.wire !== undefined)) {
     const wire = (metric: string, of: (w: WireReport) => number, unit: string): void =>
       row(`on the wire: ${metric}`, runs.map((d) => of(d.report.wire!)), unit, base.report.wire ? of(base.report.wire) : undefined);
-    wire("polls on time (worst device)", (w) => (Math.min(...w.pollsPerSecond) / (1000 / PERIOD)) * 100, "% of nominal");
+    wire("polls on time (worst device)", rate, "% of nominal");
     wire("poll interval p50", (w) => w.interval.p50, "ms");
     wire("poll interval p99", (w) => w.interval.p99, "ms");
     wire("poll interval max", (w) => w.interval.max, "ms");

@@ -29,8 +29,7 @@ import { RegisterBank } from "../../simulators/modbus/bank.js";
 import { onRequests } from "../helpers/request-hook.js";
 import { Samples } from "./samples.js";
 import { WireCapture } from "./wire-capture.js";
-import { SAME_POLL_MS, type WireReport } from "./wire.js";
-
+import { PollTrack, type WireReport } from "./wire.js";
 
 export interface SimReport {
   /** The simulator's own event-loop delay (ms): its stalls land in the device-side intervals. */
@@ -48,36 +47,6 @@ export interface SimReport {
   mirrorSamples: number;
   /** The same window on the wire (kernel timestamps), where tcpdump can run (FLEET_WIRE=0: not tried). */
   wire?: WireReport;
-}
-
-/** One device's polls: intervals go straight into the shared histogram. */
-class PollTrack {
-  /** Called with the time of every poll's first request. */
-  onPoll: ((t: number) => void) | undefined;
-  private lastPoll = -Infinity;
-  private firstPoll = 0;
-  private polls = 0;
-
-  constructor(private readonly intervals: Samples) {}
-
-  request(t: number): void {
-    if (t - this.lastPoll <= SAME_POLL_MS) return;
-    if (this.polls === 0) this.firstPoll = t;
-    else this.intervals.recordMs(t - this.lastPoll);
-    this.lastPoll = t;
-    this.polls += 1;
-    this.onPoll?.(t);
-  }
-
-  reset(): void {
-    this.lastPoll = -Infinity;
-    this.polls = 0;
-  }
-
-  pollsPerSecond(): number {
-    const span = (this.lastPoll - this.firstPoll) / 1000;
-    return span > 0 ? (this.polls - 1) / span : 0;
-  }
 }
 
 /** Child: N devices; device 0 flips its input and times the mirror. */
@@ -102,11 +71,10 @@ async function simMain(n: number): Promise<void> {
     const server = new ModbusTcpSimServer({ port: 0, units: bank });
     const track = new PollTrack(intervals);
     tracks.push(track);
-    onRequests(server, (t) => track.request(t));
+    onRequests(server, (t) => {
+      if (track.request(t) && i === 0 && flipAt > 0 && pollAfterFlip === 0) pollAfterFlip = t;
+    });
     if (i === 0) {
-      track.onPoll = (t) => {
-        if (flipAt > 0 && pollAfterFlip === 0) pollAfterFlip = t;
-      };
       bank.onWrite((area, addr) => {
         if (area === "coil" && addr === 0 && bank.getBit("coil", 0) === flipValue && flipAt > 0) {
           const t = performance.now();

@@ -56,6 +56,36 @@ export interface WireLayout {
   readonly pollFc?: number;
 }
 
+/** One device's polls: their count and span, and their intervals, recorded into a shared histogram. */
+export class PollTrack {
+  private lastPoll = -Infinity;
+  private firstPoll = 0;
+  private polls = 0;
+
+  constructor(private readonly intervals: Samples) {}
+
+  /** A request at `t`; whether it starts a poll (by default: more than SAME_POLL_MS after the last poll's start). */
+  request(t: number, startsPoll = t - this.lastPoll > SAME_POLL_MS): boolean {
+    if (!startsPoll) return false;
+    if (this.polls === 0) this.firstPoll = t;
+    else this.intervals.recordMs(t - this.lastPoll);
+    this.lastPoll = t;
+    this.polls += 1;
+    return true;
+  }
+
+  reset(): void {
+    this.lastPoll = -Infinity;
+    this.polls = 0;
+  }
+
+  /** The intervals' count over their span (0 for fewer than two polls). */
+  pollsPerSecond(): number {
+    const span = (this.lastPoll - this.firstPoll) / 1000;
+    return span > 0 ? (this.polls - 1) / span : 0;
+  }
+}
+
 interface Frame {
   readonly tid: number;
   readonly pdu: Buffer;
@@ -84,13 +114,10 @@ export function coil0Written(pdu: Buffer): boolean | undefined {
 
 export function analyzeWire(packets: Iterable<WirePacket>, layout: WireLayout): WireReport {
   const device = new Map(layout.ports.map((p, i) => [p, i]));
-  const n = layout.ports.length;
-  const lastPoll = new Float64Array(n).fill(-Infinity);
-  const firstPoll = new Float64Array(n).fill(-Infinity);
-  const polls = new Float64Array(n);
   // Outstanding requests per device by transaction id (0–65535).
   const sent = layout.ports.map(() => new Map<number, number>());
   const interval = new Samples(1 << 17);
+  const tracks = layout.ports.map(() => new PollTrack(interval));
   const answer = new Samples(1 << 17);
   const mirror = new Samples(1 << 10);
   const mirrorWait = new Samples(1 << 10);
@@ -110,11 +137,7 @@ export function analyzeWire(packets: Iterable<WirePacket>, layout: WireLayout): 
       for (const f of frames(p.payload)) {
         requests += 1;
         sent[to]!.set(f.tid, p.t);
-        if (layout.pollFc === undefined ? p.t - lastPoll[to]! > SAME_POLL_MS : f.pdu[0] === layout.pollFc) {
-          if (lastPoll[to]! > -Infinity) interval.recordMs(p.t - lastPoll[to]!);
-          else firstPoll[to] = p.t;
-          lastPoll[to] = p.t;
-          polls[to]! += 1;
+        if (tracks[to]!.request(p.t, layout.pollFc === undefined ? undefined : f.pdu[0] === layout.pollFc)) {
           if (to === 0 && flip && flip.pollAt === 0) flip.pollAt = p.t;
         }
         if (to === 0 && flip && coil0Written(f.pdu) === flip.value) {
@@ -144,7 +167,7 @@ export function analyzeWire(packets: Iterable<WirePacket>, layout: WireLayout): 
     requests,
     answers,
     interval: interval.summary(),
-    pollsPerSecond: Array.from(polls, (k, i) => (k > 1 ? ((k - 1) * 1000) / (lastPoll[i]! - firstPoll[i]!) : 0)),
+    pollsPerSecond: tracks.map((t) => t.pollsPerSecond()),
     answer: answer.summary(),
     mirror: mirror.summary(),
     mirrorWait: mirrorWait.summary(),
