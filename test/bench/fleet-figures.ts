@@ -8,12 +8,16 @@
 import { median } from "../integration/helpers.js";
 import type { DeviceSide } from "./fleet-baseline.js";
 import type { Figure } from "./util.js";
-import type { WireReport } from "./wire.js";
+import { STALL_MS, type WakeProbeReport } from "./wake-probe.js";
+import { LONG_INTERVAL_MS, type WireReport } from "./wire.js";
 
 /** The fleet's cycle (ms). */
 export const PERIOD = 10;
-/** The bare thread beside each daemon run wakes this often (ms). */
-export const PROBE_PERIOD = 100;
+/**
+ * The bare threads beside each daemon run (one pinned to each CPU) wake this often (ms): often enough
+ * that a CPU held back for a period or more shows as a wake-up at least STALL_MS late.
+ */
+export const PROBE_PERIOD = 5;
 
 /** Polls on time: the worst device's polls per second, as % of the nominal rate. */
 function rate(r: { readonly pollsPerSecond: readonly number[] }): number {
@@ -52,10 +56,13 @@ export function deviceSideFigures(figures: Figure[], kase: string, who: "control
   // Whether a long interval was the loop thread's own GC, or its tick starting late (bucket bounds).
   own("loop thread: longest GC pause, at most (daemon /metrics bucket)", (d) => d.gcMaxAtMostMs, "ms");
   own("loop: latest cycle start, at most (daemon /metrics bucket)", (d) => d.latenessMaxAtMostMs, "ms");
-  // The machine's own jitter in the same window: a bare thread of the bench process (wake-probe.ts).
-  own(`a bare thread beside it, waking every ${PROBE_PERIOD} ms: lateness p99 (the machine's jitter)`, (d) => d.probe?.p99, "ms");
-  own(`a bare thread beside it, waking every ${PROBE_PERIOD} ms: lateness max`, (d) => d.probe?.max, "ms");
-  own(`a bare thread beside it, waking every ${PROBE_PERIOD} ms: wake-ups more than 5 ms late`, (d) => d.probe?.over5, "in the window");
+  // The machine's own jitter in the same window: bare threads of the bench process, one pinned to
+  // each CPU (wake-probe.ts); rows only when they were pinned.
+  const probe = (d: DeviceSide): WakeProbeReport | undefined => (d.probe?.pinned ? d.probe : undefined);
+  const bare = `bare threads, one on each CPU, waking every ${PROBE_PERIOD} ms`;
+  own(`${bare}: lateness p99 (the machine's jitter)`, (d) => probe(d)?.p99, "ms");
+  own(`${bare}: lateness max`, (d) => probe(d)?.max, "ms");
+  own(`${bare}: wake-ups at least ${STALL_MS} ms late (a CPU held back)`, (d) => probe(d)?.stalls.length, "in the window");
   add("poll interval p50", (d) => d.report.interval.p50, "ms");
   add("poll interval p99", (d) => d.report.interval.p99, "ms");
   add("poll interval max", (d) => d.report.interval.max, "ms");
@@ -73,6 +80,9 @@ export function deviceSideFigures(figures: Figure[], kase: string, who: "control
     wire("poll interval p50", (w) => w.interval.p50, "ms");
     wire("poll interval p99", (w) => w.interval.p99, "ms");
     wire("poll interval max", (w) => w.interval.max, "ms");
+    wire(`poll intervals over ${LONG_INTERVAL_MS} ms`, (w) => w.longIntervals, "in the window");
+    // Which of those a CPU stall overlapped: a pinned bare thread woke at least STALL_MS late during it.
+    own(`on the wire: poll intervals over ${LONG_INTERVAL_MS} ms during which a CPU was held back`, (d) => d.report.wire?.longDuringStall, "in the window");
     wire("input→output mirror p50", (w) => w.mirror.p50, "ms");
     wire("input→output mirror p99", (w) => w.mirror.p99, "ms");
     wire("mirror part 2 p50 (that poll → output write)", (w) => w.mirrorCycle.p50, "ms");

@@ -28,6 +28,7 @@ import { ModbusTcpSimServer } from "../../simulators/modbus/tcp-server.js";
 import { RegisterBank } from "../../simulators/modbus/bank.js";
 import { onRequests } from "../helpers/request-hook.js";
 import { Samples } from "./samples.js";
+import type { Stall } from "./wake-probe.js";
 import { WireCapture } from "./wire-capture.js";
 import { PollTrack, type WireReport } from "./wire.js";
 
@@ -216,12 +217,12 @@ export class FleetSim {
     return { cpu, simCpu, timing: { cpu: timingCpu, simCpu: timing.simCpu } };
   }
 
-  /** The window's figures, the wire's among them when it was captured. */
-  async report(): Promise<SimReport> {
+  /** The window's figures, the wire's among them when it was captured (its long poll intervals set beside `stalls`). */
+  async report(stalls?: readonly Stall[]): Promise<SimReport> {
     const report = await ask<SimReport>(this.child, "report");
     const capture = this.capture;
     this.capture = undefined;
-    return capture ? { ...report, wire: await capture.stop() } : report;
+    return capture ? { ...report, wire: await capture.stop(stalls) } : report;
   }
 
   stop(): void {

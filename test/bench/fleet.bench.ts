@@ -163,8 +163,8 @@ async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSi
     const u1 = await procUsage(proc.pid!);
     const wallS = (performance.now() - t0) / 1000;
     const m1 = await loopCounters(metricsPort);
-    const report = await sim.report();
     const probe = opts.probe?.report();
+    const report = await sim.report(probe?.pinned ? probe.stalls : undefined);
     const meter = async (): Promise<() => Promise<number>> => {
       const [v0, t] = [await procUsage(proc.pid!), performance.now()];
       return async () => cpuPercent(v0, await procUsage(proc.pid!), (performance.now() - t) / 1000);
@@ -221,7 +221,7 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
   // Every 100 ms, not every period: at 10 ms its wake-ups may compete with the daemon's (mirror p99
   // 12.6 → 13.3 ms, medians of 4 interleaved pairs, within this VM's spread); a longer sleep is as
   // exposed to a stalled vCPU.
-  const probe = WakeProbe.start(PROBE_PERIOD);
+  const probe = await WakeProbe.start(PROBE_PERIOD);
   try {
     const base = await runBaseline(ports, seconds, sim, PERIOD);
     const cell = await runCellio(ports, seconds, sim);

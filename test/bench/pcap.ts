@@ -30,16 +30,35 @@ const LINK_SLL = 113;
 const LINK_SLL2 = 276;
 const ETHERTYPE_IPV4 = 0x0800;
 
-/** Every IPv4 TCP/UDP packet of a pcap file, in file order. Throws on a file that is not pcap. */
-export function* pcapPackets(file: Buffer): Generator<WirePacket> {
+interface FileHeader {
+  readonly u32: (o: number) => number;
+  /** Units of a record's fraction field per millisecond. */
+  readonly fracPerMs: number;
+  readonly link: number;
+}
+
+function fileHeader(file: Buffer): FileHeader {
   if (file.length < 24) throw new Error(`pcap: ${file.length} bytes, shorter than the file header`);
   const magicLe = file.readUInt32LE(0);
   const magicBe = file.readUInt32BE(0);
   const le = magicLe === MAGIC_US || magicLe === MAGIC_NS;
   if (!le && magicBe !== MAGIC_US && magicBe !== MAGIC_NS) throw new Error(`pcap: unknown magic 0x${magicLe.toString(16)}`);
   const u32 = (o: number): number => (le ? file.readUInt32LE(o) : file.readUInt32BE(o));
-  const fracPerMs = (le ? magicLe : magicBe) === MAGIC_NS ? 1e6 : 1e3;
-  const link = u32(20);
+  return { u32, fracPerMs: (le ? magicLe : magicBe) === MAGIC_NS ? 1e6 : 1e3, link: u32(20) };
+}
+
+/**
+ * When the file's first packet was captured (ms since 1970; a float, so to a fraction of a µs),
+ * the zero of every WirePacket's `t`; undefined for a file without packets. Throws on a file that is not pcap.
+ */
+export function pcapStartMs(file: Buffer): number | undefined {
+  const { u32, fracPerMs } = fileHeader(file);
+  return file.length >= 24 + 16 ? u32(24) * 1000 + u32(28) / fracPerMs : undefined;
+}
+
+/** Every IPv4 TCP/UDP packet of a pcap file, in file order. Throws on a file that is not pcap. */
+export function* pcapPackets(file: Buffer): Generator<WirePacket> {
+  const { u32, fracPerMs, link } = fileHeader(file);
   let first: { sec: number; frac: number } | undefined;
   let o = 24;
   while (o + 16 <= file.length) {

@@ -15,7 +15,8 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { pcapPackets } from "./pcap.js";
+import { pcapPackets, pcapStartMs } from "./pcap.js";
+import type { Stall } from "./wake-probe.js";
 import { analyzeWire, type WireLayout, type WireReport } from "./wire.js";
 
 /** Enough for an MBAP frame pair behind Ethernet, IPv4 and TCP with options. */
@@ -79,8 +80,11 @@ export class WireCapture {
     return undefined;
   }
 
-  /** Stops the capture and reads it. Throws when the kernel dropped packets (the figures would have holes). */
-  async stop(): Promise<WireReport> {
+  /**
+   * Stops the capture and reads it. Throws when the kernel dropped packets (the figures would have holes).
+   * `stalls` (wake-probe.ts, ms since 1970) are set beside the long poll intervals.
+   */
+  async stop(stalls?: readonly Stall[]): Promise<WireReport> {
     try {
       if (this.child.exitCode === null && this.child.signalCode === null) {
         // "close", not "exit": the drop count comes on stderr as tcpdump ends.
@@ -90,7 +94,10 @@ export class WireCapture {
       }
       const dropped = /(\d+) packets? dropped by kernel/.exec(this.stderr());
       if (dropped && Number(dropped[1]) > 0) throw new Error(`wire capture: the kernel dropped ${dropped[1]} packets`);
-      return analyzeWire(pcapPackets(await readFile(this.file)), this.layout);
+      const file = await readFile(this.file);
+      const start = pcapStartMs(file);
+      const onCapture = stalls && start !== undefined ? stalls.map((x) => ({ at: x.at - start, ms: x.ms })) : undefined;
+      return analyzeWire(pcapPackets(file), this.layout, onCapture);
     } finally {
       await rm(this.dir, { recursive: true, force: true });
     }

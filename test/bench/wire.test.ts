@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { pcapPackets, type WirePacket } from "./pcap.js";
+import { pcapPackets, pcapStartMs, type WirePacket } from "./pcap.js";
 import { analyzeWire, coil0Written } from "./wire.js";
 
 /** A pcap file built by hand: Ethernet, IPv4, TCP (with 12 bytes of options, as Linux sends) or UDP. */
@@ -114,6 +114,17 @@ describe("pcapPackets", () => {
     expect(b!.t - a!.t).toBeCloseTo(0.000001, 9);
   });
 
+  it("gives the first packet's absolute time, the zero of every packet's t", () => {
+    const base = 1_700_000_000_000; // the builder's zero, ms since 1970
+    for (const nano of [true, false]) {
+      const file = new PcapBuilder(nano).tcp(2500.25, CLIENT, DEV0, readDi(1)).tcp(2600, CLIENT, DEV0, readDi(2)).build();
+      expect(pcapStartMs(file)).toBeCloseTo(base + 2500.25, 3);
+      expect([...pcapPackets(file)][1]!.t).toBeCloseTo(99.75, 6);
+    }
+    expect(pcapStartMs(new PcapBuilder().build())).toBeUndefined();
+    expect(() => pcapStartMs(Buffer.alloc(24))).toThrow(/magic/);
+  });
+
   it("stops at a record cut short and rejects a file that is not pcap", () => {
     const file = new PcapBuilder().tcp(0, CLIENT, DEV0, readDi(1)).tcp(1, CLIENT, DEV0, readDi(2)).build();
     expect([...pcapPackets(file.subarray(0, file.length - 5))]).toHaveLength(1);
@@ -142,6 +153,25 @@ describe("analyzeWire", () => {
     expect(rates[0]).toBeCloseTo(3000 / 31.5, 6);
     expect(rates[1]).toBeCloseTo(3000 / 31.5, 6);
     expect(rates[2]).toBe(0);
+  });
+
+  it("counts the poll intervals over 20 ms, and those a CPU stall overlapped", () => {
+    const b = new PcapBuilder();
+    // device 0: intervals 10, 25 (20 → 45), 10, 22 (55 → 77); device 1: 10, 10, 30 (20 → 50)
+    for (const t of [0, 10, 20, 45, 55, 77]) b.tcp(t, CLIENT, DEV0, readDi(t));
+    for (const t of [0, 10, 20, 50]) b.tcp(t + 0.1, CLIENT + 1, DEV1, readDi(t));
+    const plain = analyzeWire(packets(b), { ...layout, pollFc: 2 });
+    expect(plain.longIntervals).toBe(3);
+    expect(plain.longDuringStall).toBeUndefined();
+    // a stall 30 → 42 overlaps 20 → 45 and 20.1 → 50.1; one that ends at 55 does not reach into 55 → 77
+    const stalls = [
+      { at: 30, ms: 12 },
+      { at: 53, ms: 2 },
+    ];
+    const r = analyzeWire(packets(b), { ...layout, pollFc: 2 }, stalls);
+    expect([r.longIntervals, r.longDuringStall]).toEqual([3, 2]);
+    expect(analyzeWire(packets(b), { ...layout, pollFc: 2 }, [{ at: 60, ms: 5 }]).longDuringStall).toBe(1);
+    expect(analyzeWire(packets(b), { ...layout, pollFc: 2 }, []).longDuringStall).toBe(0);
   });
 
   it("with a pollFc, a poll is a request with that function code, however late its other reads follow", () => {

@@ -27,6 +27,14 @@ import { Samples } from "./samples.js";
 
 /** Requests closer than this (ms) belong to one poll: in the simulator's own count (fleet-sim.ts), and here without a `pollFc`. */
 export const SAME_POLL_MS = 3;
+/** A poll interval longer than this (ms) misses the fleet's target (interval max ≤ 20 ms). */
+export const LONG_INTERVAL_MS = 20;
+
+/** A time the machine held a CPU back (wake-probe.ts: a pinned bare thread's wake-up, due at `at`, came `ms` late), on the capture's clock. */
+export interface CpuStall {
+  readonly at: number;
+  readonly ms: number;
+}
 
 export interface WireReport {
   readonly requests: number;
@@ -45,6 +53,10 @@ export interface WireReport {
   readonly mirrorCycle: HistogramSummary;
   /** The last answer (any device) before a mirroring write → that write: the controller's own share of part 2. */
   readonly reaction: HistogramSummary;
+  /** Poll intervals longer than LONG_INTERVAL_MS, all devices. */
+  readonly longIntervals: number;
+  /** Of those, the ones during which a CPU stalled (only when stalls were given). */
+  readonly longDuringStall?: number;
 }
 
 export interface WireLayout {
@@ -62,13 +74,20 @@ export class PollTrack {
   private firstPoll = 0;
   private polls = 0;
 
-  constructor(private readonly intervals: Samples) {}
+  constructor(
+    private readonly intervals: Samples,
+    /** Told of every interval longer than LONG_INTERVAL_MS: the polls' start times. */
+    private readonly onLong?: (from: number, to: number) => void,
+  ) {}
 
   /** A request at `t`; whether it starts a poll (by default: more than SAME_POLL_MS after the last poll's start). */
   request(t: number, startsPoll = t - this.lastPoll > SAME_POLL_MS): boolean {
     if (!startsPoll) return false;
     if (this.polls === 0) this.firstPoll = t;
-    else this.intervals.recordMs(t - this.lastPoll);
+    else {
+      this.intervals.recordMs(t - this.lastPoll);
+      if (t - this.lastPoll > LONG_INTERVAL_MS) this.onLong?.(this.lastPoll, t);
+    }
     this.lastPoll = t;
     this.polls += 1;
     return true;
@@ -112,12 +131,22 @@ export function coil0Written(pdu: Buffer): boolean | undefined {
   return undefined;
 }
 
-export function analyzeWire(packets: Iterable<WirePacket>, layout: WireLayout): WireReport {
+/**
+ * The figures of a capture. `stalls` (on the capture's clock, ms since its first packet) are the
+ * times the machine held a CPU back: each long poll interval is set beside them.
+ */
+export function analyzeWire(packets: Iterable<WirePacket>, layout: WireLayout, stalls?: readonly CpuStall[]): WireReport {
   const device = new Map(layout.ports.map((p, i) => [p, i]));
   // Outstanding requests per device by transaction id (0–65535).
   const sent = layout.ports.map(() => new Map<number, number>());
   const interval = new Samples(1 << 17);
-  const tracks = layout.ports.map(() => new PollTrack(interval));
+  let longIntervals = 0;
+  let longDuringStall = 0;
+  const onLong = (from: number, to: number): void => {
+    longIntervals += 1;
+    if (stalls?.some((s) => s.at < to && s.at + s.ms > from)) longDuringStall += 1;
+  };
+  const tracks = layout.ports.map(() => new PollTrack(interval, onLong));
   const answer = new Samples(1 << 17);
   const mirror = new Samples(1 << 10);
   const mirrorWait = new Samples(1 << 10);
@@ -173,5 +202,7 @@ export function analyzeWire(packets: Iterable<WirePacket>, layout: WireLayout): 
     mirrorWait: mirrorWait.summary(),
     mirrorCycle: mirrorCycle.summary(),
     reaction: reaction.summary(),
+    longIntervals,
+    ...(stalls ? { longDuringStall } : {}),
   };
 }
