@@ -81,8 +81,10 @@ export function deviceSideFigures(figures: Figure[], kase: string, who: "control
     wire("poll interval p99", (w) => w.interval.p99, "ms");
     wire("poll interval max", (w) => w.interval.max, "ms");
     wire(`poll intervals over ${LONG_INTERVAL_MS} ms`, (w) => w.longIntervals, "in the window");
-    // Which of those a CPU stall overlapped: a pinned bare thread woke at least STALL_MS late during it.
-    own(`on the wire: poll intervals over ${LONG_INTERVAL_MS} ms during which a CPU was held back`, (d) => d.report.wire?.longDuringStall, "in the window");
+    // Which of those no CPU stall overlapped (no pinned bare thread woke STALL_MS late or more during
+    // it): the ones the machine's stalls do not explain.
+    const unexplained = (w: WireReport | undefined): number | undefined => (w?.longDuringStall === undefined ? undefined : w.longIntervals - w.longDuringStall);
+    own(`on the wire: poll intervals over ${LONG_INTERVAL_MS} ms with no CPU held back during them`, (d) => unexplained(d.report.wire), "in the window");
     wire("input→output mirror p50", (w) => w.mirror.p50, "ms");
     wire("input→output mirror p99", (w) => w.mirror.p99, "ms");
     wire("mirror part 2 p50 (that poll → output write)", (w) => w.mirrorCycle.p50, "ms");

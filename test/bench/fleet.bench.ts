@@ -169,7 +169,9 @@ async function runDaemon(ports: readonly number[], seconds: number, sim: FleetSi
       const [v0, t] = [await procUsage(proc.pid!), performance.now()];
       return async () => cpuPercent(v0, await procUsage(proc.pid!), (performance.now() - t) / 1000);
     };
-    const cost = await sim.cpuFigures(report, cpuPercent(u0, u1, wallS), seconds, meter, (ms) => scrapeWhile(metricsPort, opts.scrapeEveryMs, performance.now() + ms));
+    // the probe's threads wake every few ms on each CPU: not while the CPU is measured
+    opts.probe?.pause();
+    const cost = await sim.cpuFigures(report, cpuPercent(u0, u1, wallS), seconds, meter, (ms) => scrapeWhile(metricsPort, opts.scrapeEveryMs, performance.now() + ms)).finally(() => opts.probe?.resume());
     const inputMissPct = missShare(m1.inputMisses - m0.inputMisses, m1.cycles - m0.cycles, ports.length);
     const skips = { busy: m1.busySkips - m0.busySkips, cycles: m1.skipped - m0.skipped, scrapes };
     return {

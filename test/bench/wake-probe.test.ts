@@ -39,6 +39,28 @@ describe("WakeProbe", () => {
     }
   });
 
+  it("wakes no more while paused, and again once resumed", async () => {
+    const probe = await WakeProbe.start(5, { perCpu: false });
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      probe.pause();
+      await new Promise((r) => setTimeout(r, 30)); // a wake-up due before the pause may still come
+      probe.reset();
+      probe.resume(); // the reset is taken at the next wake-up: let one come, then pause again
+      await new Promise((r) => setTimeout(r, 30));
+      probe.pause();
+      await new Promise((r) => setTimeout(r, 30));
+      const paused = probe.report().wakeups;
+      await new Promise((r) => setTimeout(r, 150));
+      expect(probe.report().wakeups).toBe(paused);
+      probe.resume();
+      await new Promise((r) => setTimeout(r, 150));
+      expect(probe.report().wakeups).toBeGreaterThan(paused);
+    } finally {
+      await probe.stop();
+    }
+  });
+
   it("runs one thread, not pinned, when asked to", async () => {
     const probe = await WakeProbe.start(5, { perCpu: false });
     try {

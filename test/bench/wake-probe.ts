@@ -54,9 +54,14 @@ const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 const { periodMs, buckets, bucketMs, first, stallMs, stallLog, stallFirst } = workerData;
 Atomics.store(ctl, ${TID}, Number(readlinkSync("/proc/thread-self").split("/").pop()));
 Atomics.notify(ctl, ${TID});
-while (Atomics.load(ctl, ${GO}) === 0 && Atomics.load(ctl, ${STOP}) === 0) Atomics.wait(ctl, ${GO}, 0, 50);
-let due = performance.now() + periodMs;
+let due = 0;
 while (Atomics.load(ctl, ${STOP}) === 0) {
+  if (Atomics.load(ctl, ${GO}) === 0) {
+    // paused (or not started yet): sleep until told to go, then start a fresh schedule
+    Atomics.wait(ctl, ${GO}, 0, 50);
+    due = performance.now() + periodMs;
+    continue;
+  }
   const rest = due - performance.now();
   if (rest > 0) Atomics.wait(sleepCell, 0, 0, rest);
   const late = performance.now() - due;
@@ -142,17 +147,27 @@ export class WakeProbe {
         pinWarned = true;
       }
     }
-    for (const t of threads) {
-      Atomics.store(t.ctl, GO, 1);
-      Atomics.notify(t.ctl, GO);
-    }
-    return new WakeProbe(threads, pinned);
+    const probe = new WakeProbe(threads, pinned);
+    probe.resume();
+    return probe;
   }
 
   /** The thread's id, once it has published it (0 if it does not within a second). */
   private static async tid(ctl: Int32Array): Promise<number> {
     for (let i = 0; i < 100 && Atomics.load(ctl, TID) === 0; i++) await new Promise((r) => setTimeout(r, 10));
     return Atomics.load(ctl, TID);
+  }
+
+  /** Stop waking (the threads sleep until `resume`): out of the way of a window that measures CPU. */
+  pause(): void {
+    for (const t of this.threads) Atomics.store(t.ctl, GO, 0);
+  }
+
+  resume(): void {
+    for (const t of this.threads) {
+      Atomics.store(t.ctl, GO, 1);
+      Atomics.notify(t.ctl, GO);
+    }
   }
 
   /** Forget what was recorded (takes effect at each thread's next wake-up). */
