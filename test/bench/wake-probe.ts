@@ -6,15 +6,17 @@
  * controller's tick, the machine (its other processes, its vCPUs' host) took
  * the time, not the controller.
  *
- * One thread on each CPU, pinned there (`taskset`), where it can be. One
- * thread free to move is a poor witness on a VM: when the host stops one vCPU
- * for a while, the thread wakes on the other one, on time, while whatever was
- * on the stopped vCPU waits. Measured beside the 32-device fleet (30 s):
- * such a free thread was never more than 3 ms late, while threads pinned to
- * each of the two CPUs were up to 18–30 ms late, each time at the same
- * moment as the daemon's longest gaps between cycles on the wire. The guest
- * reports no steal time for it (/proc/stat), so it is charged as CPU time to
- * whatever the stopped vCPU was running.
+ * One thread on each CPU, pinned there (`taskset`), where it can be: when
+ * the host stops one vCPU for a while, a thread free to move may wake on the
+ * other one, on time, while whatever was on the stopped vCPU waits. Measured
+ * here (30 s, 5 ms period, nothing else running): the two pinned threads saw
+ * 13 and 9 wake-ups 5 ms late or more, a free thread beside them 7 and 3;
+ * 10 ms or more, 4 and 4 against 2 and 2. The period matters more: these
+ * stalls last 10–30 ms, so a thread waking every 100 ms sleeps through most
+ * of them. Beside the 32-device fleet, each of the daemon's longest gaps
+ * between cycles on the wire came with a pinned thread 11–30 ms late. This
+ * VM reports no steal time for them (/proc/stat), so the guest charges the
+ * time to whatever the stopped vCPU was running.
  *
  * Wake-ups late by STALL_MS or more are also logged with their time (ms
  * since 1970, the clock of a packet capture), so a long poll interval on the
