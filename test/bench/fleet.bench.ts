@@ -220,9 +220,10 @@ export async function runFleetBench(seconds: number, devices = 32): Promise<Figu
   const sim = await FleetSim.start(devices);
   const ports = sim.ports;
   const figures: Figure[] = [];
-  // Every 100 ms, not every period: at 10 ms its wake-ups may compete with the daemon's (mirror p99
-  // 12.6 → 13.3 ms, medians of 4 interleaved pairs, within this VM's spread); a longer sleep is as
-  // exposed to a stalled vCPU.
+  // One thread pinned to each CPU, every 5 ms: at 100 ms (one free thread, sessions 8–10) it slept
+  // through most of the VM's 10–30 ms stalls. Against that, 4 interleaved pairs of 20 s showed no clear
+  // cost (mirror p99 and CPU ÷ simulator within the VM's spread; REPORT.md, session 11). Its threads
+  // pause while a run's CPU is measured (runDaemon).
   const probe = await WakeProbe.start(PROBE_PERIOD);
   try {
     const base = await runBaseline(ports, seconds, sim, PERIOD);
