@@ -54,7 +54,11 @@ const ctl = new Int32Array(workerData.shared);
 const log = new Float64Array(workerData.log);
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 const { periodMs, buckets, bucketMs, first, stallMs, stallLog, stallFirst } = workerData;
-Atomics.store(ctl, ${TID}, Number(readlinkSync("/proc/thread-self").split("/").pop()));
+let tid = -1; // unknown: not Linux
+try {
+  tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+} catch {}
+Atomics.store(ctl, ${TID}, tid);
 Atomics.notify(ctl, ${TID});
 let due = 0;
 while (Atomics.load(ctl, ${STOP}) === 0) {
@@ -97,12 +101,12 @@ export interface WakeProbeReport {
   /** Lateness of the wake-ups (ms): p99 to the bucket's upper edge (0.1 ms), max exact. */
   readonly p99: number;
   readonly max: number;
-  /** Wake-ups more than 5 ms late. */
+  /** Wake-ups 5 ms (STALL_MS) late or more: the count of `stalls`, exact where the log is full. */
   readonly over5: number;
   /** Threads, and whether each is pinned to a CPU of its own. */
   readonly threads: number;
   readonly pinned: boolean;
-  /** Wake-ups at least STALL_MS late, any thread, in time order. */
+  /** Wake-ups at least STALL_MS late, any thread, in time order (at most STALL_LOG per thread). */
   readonly stalls: readonly Stall[];
 }
 
@@ -142,7 +146,7 @@ export class WakeProbe {
     for (const [cpu, t] of threads.entries()) {
       const tid = await WakeProbe.tid(t.ctl);
       if (!pinned) continue;
-      const r = tid === 0 ? undefined : spawnSync("taskset", ["-p", "-c", String(cpu), String(tid)], { encoding: "utf8" });
+      const r = tid <= 0 ? undefined : spawnSync("taskset", ["-p", "-c", String(cpu), String(tid)], { encoding: "utf8" });
       if (r?.status !== 0) {
         pinned = false;
         if (!pinWarned) process.stderr.write(`wake probe: threads not pinned to CPUs (${r?.error?.message ?? r?.stderr.trim() ?? "no thread id"})\n`);
@@ -154,7 +158,7 @@ export class WakeProbe {
     return probe;
   }
 
-  /** The thread's id, once it has published it (0 if it does not within a second). */
+  /** The thread's id, once it has published it (-1 where it has none to give, 0 if it does not within a second). */
   private static async tid(ctl: Int32Array): Promise<number> {
     for (let i = 0; i < 100 && Atomics.load(ctl, TID) === 0; i++) await new Promise((r) => setTimeout(r, 10));
     return Atomics.load(ctl, TID);
@@ -191,7 +195,7 @@ export class WakeProbe {
     let over5 = 0;
     for (let i = 0; i < BUCKETS; i++) {
       n += counts[i]!;
-      if (i * BUCKET_MS >= 5) over5 += counts[i]!;
+      if (i * BUCKET_MS >= STALL_MS) over5 += counts[i]!;
     }
     let seen = 0;
     let p99 = 0;
