@@ -28,6 +28,7 @@ import { ModbusTcpSimServer } from "../../simulators/modbus/tcp-server.js";
 import { RegisterBank } from "../../simulators/modbus/bank.js";
 import { onRequests } from "../helpers/request-hook.js";
 import { Samples } from "./samples.js";
+import { sleep } from "./util.js";
 import type { Stall } from "./wake-probe.js";
 import { WireCapture } from "./wire-capture.js";
 import { PollTrack, type WireReport } from "./wire.js";
@@ -208,7 +209,7 @@ export class FleetSim {
    * `meter` starts measuring the controller's CPU and returns what ends it (% of a core); `wait`
    * is what the bench does meanwhile (the timing window's scrapes, say).
    */
-  async cpuFigures(timing: SimReport, timingCpu: number, seconds: number, meter: CpuMeterStart, wait = (ms: number): Promise<unknown> => new Promise((r) => setTimeout(r, ms))): Promise<CpuFigures> {
+  async cpuFigures(timing: SimReport, timingCpu: number, seconds: number, meter: CpuMeterStart, wait: (ms: number) => Promise<unknown> = sleep): Promise<CpuFigures> {
     await this.reset({ wire: false });
     const end = await meter();
     await wait(Math.max(5, seconds / 2) * 1000);
